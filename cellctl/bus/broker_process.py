@@ -1,0 +1,84 @@
+"""Starting a local Mosquitto for tests, the demo and the chaos suite."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mosquitto_path() -> str | None:
+    return shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+
+
+@dataclass
+class Mosquitto:
+    """A Mosquitto on a loopback port; restartable on the same port (fault tests)."""
+
+    port: int = field(default_factory=free_port)
+    extra_config: str = ""
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mosq-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def config_text(self) -> str:
+        return (
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "log_dest stderr\n"
+            "max_queued_messages 100000\n" + self.extra_config
+        )
+
+    def start(self, timeout: float = 10.0) -> Mosquitto:
+        exe = mosquitto_path()
+        if exe is None:
+            raise RuntimeError("mosquitto is not installed (./dev setup installs it)")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(self.config_text())
+        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"mosquitto exited: {(self.workdir / 'mosquitto.log').read_text()[-2000:]}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not accept connections on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None

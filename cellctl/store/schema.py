@@ -1,0 +1,149 @@
+"""Schema versions of the station store, applied forward in order."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cellctl.store.db import StoreError, transaction
+
+EVENTS_SQL = """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    cell TEXT NOT NULL,
+    time TEXT NOT NULL,
+    operator TEXT,
+    schema INTEGER NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE outbox (
+    event_id TEXT PRIMARY KEY REFERENCES events(id),
+    seq INTEGER NOT NULL,
+    queued_at TEXT NOT NULL
+);
+CREATE INDEX outbox_seq ON outbox(seq);
+"""
+
+# Read tables: derived from the event log only, so `rebuild` can drop and replay.
+READ_TABLES_SQL = """
+CREATE TABLE cell_status (
+    cell TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    operator TEXT,
+    role TEXT,
+    run_id TEXT,
+    step INTEGER,
+    since TEXT NOT NULL,
+    last_seq INTEGER NOT NULL
+);
+CREATE TABLE step_counts (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    good INTEGER NOT NULL,
+    scrap INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE scrap_reasons (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step, reason)
+);
+CREATE TABLE defects (
+    event_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    step INTEGER,
+    code TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    serial TEXT,
+    batch TEXT,
+    note TEXT,
+    photo TEXT,
+    time TEXT NOT NULL,
+    operator TEXT
+);
+CREATE TABLE downtime (
+    event_id TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    planned INTEGER NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT
+);
+CREATE TABLE serial_counters (
+    scope TEXT PRIMARY KEY,
+    last_n INTEGER NOT NULL
+);
+CREATE TABLE units (
+    serial TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    run_id TEXT,
+    batch TEXT,
+    edition_size INTEGER,
+    status TEXT NOT NULL,
+    prints INTEGER NOT NULL,
+    reprints INTEGER NOT NULL,
+    allocated_at TEXT NOT NULL,
+    UNIQUE (scope, n)
+);
+CREATE TABLE labels (
+    event_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    job_id TEXT,
+    template TEXT,
+    serial TEXT,
+    batch TEXT,
+    copies INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    operator TEXT
+);
+CREATE TABLE holds (
+    batch TEXT PRIMARY KEY,
+    held INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    since TEXT NOT NULL,
+    operator TEXT
+);
+"""
+
+READ_TABLES = (
+    "cell_status",
+    "step_counts",
+    "scrap_reasons",
+    "defects",
+    "downtime",
+    "serial_counters",
+    "units",
+    "labels",
+    "holds",
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    EVENTS_SQL + READ_TABLES_SQL,
+    # 2: a meta table for store-wide facts (the cell this file belongs to).
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file to SCHEMA_VERSION; return the version it had before."""
+    before = conn.execute("PRAGMA user_version").fetchone()[0]
+    if before > SCHEMA_VERSION:
+        raise StoreError(
+            f"this store has schema version {before}, newer than this cellctl "
+            f"({SCHEMA_VERSION}): upgrade cellctl before opening it"
+        )
+    for version in range(before + 1, SCHEMA_VERSION + 1):
+        with transaction(conn):
+            for statement in _split(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={version}")
+    return before
+
+
+def _split(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
