@@ -60,13 +60,18 @@ def _validate(model: type[M], data: dict[str, Any], text: str, path: Path) -> M:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            line = _line_of(text, loc)
+            line = None if err["type"] == "missing" else _line_of(text, loc)
             where = _key_path(loc) + (f" (line {line})" if line else "")
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling)"
             elif err["type"] == "missing":
                 msg = "required key is missing"
+            elif err["type"] == "string_pattern_mismatch":
+                msg = (
+                    "expected an id of letters, digits, '-', '_' or '.' (no spaces), "
+                    f"got {err['input']!r}"
+                )
             elif "input" in err and err["type"] not in ("value_error",):
                 msg = f"{msg}, got {err['input']!r}"
             problems.append(f"{where}: {msg.removeprefix('Value error, ')}")

@@ -156,7 +156,14 @@ class StationStore:
                     "edition_size": edition_size,
                 },
             )
-            (stored,) = self._append_in_tx([event])
+            try:
+                (stored,) = self._append_in_tx([event])
+            except sqlite3.IntegrityError:
+                raise StoreError(
+                    f"serial {serials[0]!r}..{serials[-1]!r} would repeat a serial already "
+                    f"issued outside scope {scope!r}: the serial format {fmt!r} must tell "
+                    "scopes apart (include {batch} or {run})"
+                ) from None
         return Allocation(stored, serials, first)
 
     # -- reading ---------------------------------------------------------------
