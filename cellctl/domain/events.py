@@ -49,6 +49,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "lot_judged": ("batch", "accepted"),
     "nonconformance_opened": ("ncr_id", "batch"),
     "nonconformance_closed": ("ncr_id", "disposition"),
+    "access_refused": ("action",),
 }
 
 MAX_TEXT = 4096

@@ -1,0 +1,679 @@
+"""The headless station controller: the cell's state machine and every action on it.
+
+Scans, keys, machine events and assignments all arrive here. Each is checked
+against the current state and the operator's role; an accepted action appends its
+events to the station's store (one transaction, outbox included) and then tells
+the listeners (the kiosk, the link) that something changed. A refused action
+raises `Refused` with a reason for the screen and changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cellctl.config.load import LoadedStation
+from cellctl.config.models import Operator
+from cellctl.domain import codes
+from cellctl.domain.assignment import Assignment, AssignmentError
+from cellctl.domain.events import Event
+from cellctl.domain.model import Role, role_allows
+from cellctl.domain.pins import verify_pin
+from cellctl.domain.states import CellState, can_transition
+from cellctl.store.db import StoreError, describe_sqlite_error
+from cellctl.store.station_store import StationStore
+
+UNDO_WINDOW_S = 30.0
+
+
+class Refused(Exception):
+    """An input the cell will not act on; the message says why and what to do."""
+
+
+@dataclass
+class LastCount:
+    event_id: str
+    good: int
+    scrap: int
+    reason: str | None
+    at: float
+
+
+@dataclass
+class StationView:
+    """Everything a screen needs to draw the cell, copied out of the controller."""
+
+    station: str
+    kind: str
+    state: CellState
+    operator: Operator | None
+    assignment: Assignment | None
+    assignment_accepted: bool
+    good: int
+    scrap: int
+    downtime_reason_needed: bool
+    downtime_reason: str | None
+    held_batches: dict[str, str]
+    outbox: int
+    link: str
+    machine: dict[str, Any]
+    printer: str
+    scanner: str
+    message: str
+    undo_available: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StationController:
+    def __init__(
+        self,
+        loaded: LoadedStation,
+        store: StationStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        undo_window_s: float = UNDO_WINDOW_S,
+    ) -> None:
+        self.loaded = loaded
+        self.site = loaded.site
+        self.cell = loaded.id
+        self.kind = loaded.config.station.kind.value
+        self.store = store
+        self.clock = clock
+        self.undo_window_s = undo_window_s
+        self.listeners: list[Callable[[], None]] = []
+        self.assignment: Assignment | None = None
+        self.assignment_accepted = False
+        self.operator: Operator | None = None
+        self.downtime_reason_needed = False
+        self.downtime_open: str | None = None
+        self.held_batches: dict[str, str] = {}
+        self.last_count: LastCount | None = None
+        self.link_state = "not connected"
+        self.machine_info: dict[str, Any] = {"link": "none", "state": "none"}
+        self.printer_state = "no printer" if loaded.config.printer is None else "ready"
+        self.scanner_state = "ready" if loaded.config.scanners else "no scanner"
+        self.message = "Scan your badge or press F2 to sign in with a PIN"
+        self._restore()
+
+    # -- state restored from the store --------------------------------------------
+
+    def _restore(self) -> None:
+        tables = self.store.read_tables()
+        status = {r[0]: r for r in tables["cell_status"]}.get(self.cell)
+        self.state = CellState(status[1]) if status else CellState.IDLE
+        if status and status[2]:
+            self.operator = self.site.operator(status[2])
+        for batch, held, reason, *_ in tables["holds"]:
+            if held:
+                self.held_batches[batch] = reason
+        for _eid, reason, _planned, _started, ended in tables["downtime"]:
+            if ended is None:
+                self.downtime_open = reason
+        # The last accepted assignment that was not completed is still ours.
+        for e in reversed(self.store.events()):
+            if e.type in ("run_step_completed", "run_step_released", "assignment_declined"):
+                break
+            if e.type == "assignment_accepted" and "assignment" in e.payload:
+                try:
+                    self.assignment = Assignment.from_dict(e.payload["assignment"])
+                    self.assignment_accepted = True
+                except AssignmentError:
+                    pass
+                break
+        if self.state == CellState.OFFLINE:
+            self.state = CellState.IDLE
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self.listeners):
+            listener()
+
+    def _event(self, etype: str, payload: dict[str, Any], operator: str | None = None) -> Event:
+        badge = operator if operator is not None else (self.operator and self.operator.badge)
+        return Event(etype, self.cell, payload, operator=badge)
+
+    def _append(self, *events: Event) -> list[Event]:
+        try:
+            stored = self.store.append(*events)
+        except sqlite3.Error as exc:
+            raise Refused(describe_sqlite_error(exc)) from None
+        except StoreError as exc:
+            raise Refused(str(exc)) from None
+        return stored
+
+    def _transition(self, target: CellState, reason: str = "") -> Event | None:
+        if target == self.state:
+            return None
+        if not can_transition(self.state, target):
+            raise Refused(f"the cell is {self.state}; it cannot go to {target} from here")
+        payload: dict[str, Any] = {"from": self.state.value, "to": target.value}
+        if reason:
+            payload["reason"] = reason
+        return self._event("state_changed", payload)
+
+    def _commit(
+        self, *events: Event | None, state: CellState | None = None, msg: str = ""
+    ) -> list[Event]:
+        stored = self._append(*[e for e in events if e is not None])
+        if state is not None:
+            self.state = state
+        if msg:
+            self.message = msg
+        self._changed()
+        return stored
+
+    def _need_operator(self) -> Operator:
+        if self.operator is None:
+            raise Refused("sign in first: scan your badge (or F2 for a PIN)")
+        return self.operator
+
+    def _need_role(self, action: str, what: str) -> Operator:
+        op = self._need_operator()
+        if not role_allows(op.role, action):
+            self._append(
+                self._event("access_refused", {"action": action, "role": op.role.value}, op.badge)
+            )
+            raise Refused(f"{what} needs QA or a supervisor; {op.name} is a {op.role.value}")
+        return op
+
+    def _need_assignment(self) -> Assignment:
+        if self.assignment is None or not self.assignment_accepted:
+            raise Refused("no run step here yet: wait for an assignment or scan a run ticket")
+        return self.assignment
+
+    # -- operators ------------------------------------------------------------------
+
+    def sign_in_badge(self, badge: str) -> Operator:
+        op = self.site.operator(badge)
+        if op is None:
+            raise Refused(f"badge {badge!r} is not on this site's operator list: ask a supervisor")
+        return self._sign_in(op, "badge")
+
+    def sign_in_pin(self, badge: str, pin: str) -> Operator:
+        op = self.site.operator(badge)
+        if op is None or op.pin_hash is None or not verify_pin(pin, op.pin_hash):
+            self._append(self._event("access_refused", {"action": "pin_sign_in"}, badge[:64]))
+            raise Refused("badge and PIN do not match: try again or scan your badge")
+        return self._sign_in(op, "pin")
+
+    def _sign_in(self, op: Operator, how: str) -> Operator:
+        events: list[Event] = []
+        if self.operator is not None and self.operator.badge != op.badge:
+            events.append(self._event("operator_signed_out", {"badge": self.operator.badge}))
+        events.append(
+            self._event(
+                "operator_signed_in",
+                {"badge": op.badge, "role": op.role.value, "how": how},
+                op.badge,
+            )
+        )
+        self.operator = op
+        self._commit(*events, msg=f"Signed in: {op.name} ({op.role.value})")
+        return op
+
+    def sign_out(self) -> None:
+        op = self._need_operator()
+        self.operator = None
+        self._commit(
+            self._event("operator_signed_out", {"badge": op.badge}, op.badge),
+            msg=f"{op.name} signed out. Scan a badge to sign in",
+        )
+
+    # -- assignments ----------------------------------------------------------------
+
+    def offer_assignment(self, data: object) -> Assignment:
+        """A new assignment from the scheduler (or a scanned run ticket)."""
+        a = data if isinstance(data, Assignment) else Assignment.from_dict(data)
+        if a.kind != self.kind:
+            raise Refused(f"this is a {self.kind} cell; that step is for a {a.kind} cell")
+        if (
+            self.assignment is not None
+            and self.assignment_accepted
+            and (self.assignment.run_id, self.assignment.step) != (a.run_id, a.step)
+        ):
+            raise Refused(
+                f"finish or release {self.assignment.run_id} step {self.assignment.step} first"
+            )
+        if self.assignment == a:
+            return a
+        self.assignment = a
+        self.assignment_accepted = False
+        self._commit(
+            self._event(
+                "assignment_received",
+                {"run_id": a.run_id, "step": a.step, "assignment_id": a.assignment_id},
+            ),
+            msg=f"New step: {a.title or a.sku} ({a.edition_text}). Press A to accept",
+        )
+        return a
+
+    def accept_assignment(self) -> Assignment:
+        op = self._need_operator()
+        a = self.assignment
+        if a is None:
+            raise Refused("there is no assignment to accept")
+        if a.batch and a.batch in self.held_batches:
+            raise Refused(
+                f"batch {a.batch} is on QC hold ({self.held_batches[a.batch]}): "
+                "QA must release it before work starts"
+            )
+        if self.assignment_accepted:
+            return a
+        self.assignment_accepted = True
+        self._commit(
+            self._event(
+                "assignment_accepted",
+                {"run_id": a.run_id, "step": a.step, "assignment": a.to_dict()},
+                op.badge,
+            ),
+            msg=f"Accepted {a.run_id} step {a.step}. Press S to start",
+        )
+        return a
+
+    def decline_assignment(self, reason: str) -> None:
+        a = self.assignment
+        if a is None:
+            raise Refused("there is no assignment to decline")
+        if self.assignment_accepted and self.state in (CellState.RUNNING, CellState.PAUSED):
+            raise Refused("stop the running step before declining it")
+        self.assignment = None
+        self.assignment_accepted = False
+        self._commit(
+            self._event(
+                "assignment_declined", {"run_id": a.run_id, "step": a.step, "reason": reason}
+            ),
+            state=None,
+            msg=f"Declined {a.run_id} step {a.step}: {reason}",
+        )
+
+    def start_step(self) -> None:
+        self._need_operator()
+        a = self._need_assignment()
+        if a.batch and a.batch in self.held_batches:
+            raise Refused(
+                f"batch {a.batch} is on QC hold ({self.held_batches[a.batch]}): "
+                "it cannot start until QA releases it"
+            )
+        if self.downtime_reason_needed:
+            raise Refused("choose a downtime reason first")
+        if self.state == CellState.RUNNING:
+            return
+        events = [self._transition(CellState.RUNNING, "step started")]
+        if self.state not in (CellState.PAUSED,):
+            events.insert(0, self._event("run_step_started", {"run_id": a.run_id, "step": a.step}))
+        self._commit(*events, state=CellState.RUNNING, msg="Running: G = +1 good, X = +1 scrap")
+
+    def pause(self) -> None:
+        self._need_operator()
+        if self.state != CellState.RUNNING:
+            raise Refused(f"the cell is {self.state}, not running")
+        self._commit(
+            self._transition(CellState.PAUSED, "paused"),
+            state=CellState.PAUSED,
+            msg="Paused. Press S to resume",
+        )
+
+    def complete_step(self) -> None:
+        op = self._need_operator()
+        a = self._need_assignment()
+        good, scrap = self.counts()
+        events = [
+            self._event(
+                "run_step_completed",
+                {"run_id": a.run_id, "step": a.step, "good": good, "scrap": scrap},
+                op.badge,
+            ),
+            self._transition(CellState.IDLE, "step completed"),
+        ]
+        self.assignment = None
+        self.assignment_accepted = False
+        self.last_count = None
+        self._commit(
+            *events,
+            state=CellState.IDLE,
+            msg=f"Step done: {good} good, {scrap} scrap. Waiting for the next step",
+        )
+
+    # -- counting --------------------------------------------------------------------
+
+    def counts(self) -> tuple[int, int]:
+        if self.assignment is None:
+            return 0, 0
+        row = self.store.conn.execute(
+            "SELECT good, scrap FROM step_counts WHERE run_id = ? AND step = ?",
+            (self.assignment.run_id, self.assignment.step),
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def _count(self, good: int, scrap: int, reason: str | None) -> Event:
+        op = self._need_operator()
+        a = self._need_assignment()
+        if self.state not in (CellState.RUNNING, CellState.PAUSED, CellState.SETUP):
+            raise Refused(f"the cell is {self.state}: press S to start the step before counting")
+        payload: dict[str, Any] = {"run_id": a.run_id, "step": a.step, "good": good, "scrap": scrap}
+        if reason:
+            payload["reason"] = reason
+        (stored,) = self._commit(self._event("units_counted", payload, op.badge))
+        self.last_count = LastCount(stored.id, good, scrap, reason, self.clock())
+        g, s = self.counts()
+        self.message = (
+            f"+{good} good ({g} good, {s} scrap). U = undo"
+            if good
+            else f"+{scrap} scrap: {reason} ({g} good, {s} scrap). U = undo"
+        )
+        self._changed()
+        return stored
+
+    def count_good(self, n: int = 1) -> Event:
+        if n < 1:
+            raise Refused("count at least one unit")
+        return self._count(n, 0, None)
+
+    def count_scrap(self, reason: str, n: int = 1) -> Event:
+        if n < 1:
+            raise Refused("count at least one unit")
+        if not reason:
+            raise Refused("scrap needs a reason: pick one from the list")
+        known = {d.code for d in self.site.defects} | {r.code for r in self.site.downtime_reasons}
+        if known and reason not in known:
+            raise Refused(f"unknown scrap reason {reason!r}: pick one from the list")
+        return self._count(0, n, reason)
+
+    def undo_available(self) -> bool:
+        return (
+            self.last_count is not None and self.clock() - self.last_count.at <= self.undo_window_s
+        )
+
+    def undo_last(self) -> None:
+        op = self._need_operator()
+        a = self._need_assignment()
+        last = self.last_count
+        if last is None:
+            raise Refused("nothing to undo")
+        if self.clock() - last.at > self.undo_window_s:
+            raise Refused(
+                f"the last count is older than {self.undo_window_s:.0f} s: "
+                "ask QA or a supervisor to correct it"
+            )
+        payload: dict[str, Any] = {
+            "undoes": last.event_id,
+            "run_id": a.run_id,
+            "step": a.step,
+            "good": last.good,
+            "scrap": last.scrap,
+        }
+        if last.reason:
+            payload["reason"] = last.reason
+        self.last_count = None
+        self._commit(self._event("count_undone", payload, op.badge), msg="Last count undone")
+
+    def reclassify_good_as_scrap(self, reason: str, n: int = 1) -> None:
+        """Scrap override: turn counted good units into scrap (QA or supervisor)."""
+        op = self._need_role("scrap_override", "Turning good units into scrap")
+        a = self._need_assignment()
+        good, _ = self.counts()
+        if n > good:
+            raise Refused(f"only {good} good units are counted on this step")
+        self._commit(
+            self._event(
+                "units_counted",
+                {
+                    "run_id": a.run_id,
+                    "step": a.step,
+                    "good": -n,
+                    "scrap": n,
+                    "reason": reason,
+                    "override": True,
+                },
+                op.badge,
+            ),
+            msg=f"{n} good unit(s) re-counted as scrap ({reason})",
+        )
+
+    # -- defects ---------------------------------------------------------------------
+
+    def record_defect(
+        self,
+        code: str,
+        *,
+        note: str | None = None,
+        photo: str | None = None,
+        serial: str | None = None,
+    ) -> Event:
+        op = self._need_operator()
+        defect = self.site.defect(code)
+        if defect is None:
+            raise Refused(f"unknown defect code {code!r}: pick one from the catalogue")
+        a = self.assignment
+        payload: dict[str, Any] = {
+            "run_id": a.run_id if a else "",
+            "step": a.step if a else None,
+            "code": defect.code,
+            "severity": defect.severity.value,
+            "batch": a.batch if a else None,
+        }
+        for key, value in (("note", note), ("photo", photo), ("serial", serial)):
+            if value:
+                payload[key] = value[:500]
+        (stored,) = self._commit(
+            self._event("defect_recorded", payload, op.badge),
+            msg=f"Defect recorded: {defect.description} ({defect.severity.value})",
+        )
+        return stored
+
+    # -- downtime and the machine ------------------------------------------------------
+
+    def machine_stopped(self, why: str = "") -> None:
+        """The machine stopped unexpectedly: the cell is down until a reason is given."""
+        if self.state == CellState.DOWN and self.downtime_reason_needed:
+            return
+        events = [self._transition(CellState.DOWN, why or "machine stopped")]
+        self.downtime_reason_needed = True
+        self._commit(
+            *events,
+            state=CellState.DOWN,
+            msg=f"Machine stopped{': ' + why if why else ''}. Choose a downtime reason",
+        )
+
+    def record_downtime(self, reason_code: str) -> None:
+        reason = next((r for r in self.site.downtime_reasons if r.code == reason_code), None)
+        if reason is None:
+            raise Refused(f"unknown downtime reason {reason_code!r}: pick one from the list")
+        events: list[Event | None] = []
+        if self.downtime_open is not None:
+            events.append(self._event("downtime_ended", {}))
+        if self.state != CellState.DOWN:
+            events.append(self._transition(CellState.DOWN, reason.text))
+        events.append(
+            self._event("downtime_started", {"reason": reason.code, "planned": reason.planned})
+        )
+        self.downtime_reason_needed = False
+        self.downtime_open = reason.code
+        self._commit(
+            *events,
+            state=CellState.DOWN,
+            msg=f"Downtime: {reason.text}. Press R when the cell is back",
+        )
+
+    def end_downtime(self) -> None:
+        if self.state != CellState.DOWN:
+            raise Refused("the cell is not down")
+        if self.downtime_reason_needed:
+            raise Refused("choose a downtime reason first")
+        target = CellState.PAUSED if self.assignment_accepted else CellState.IDLE
+        events = [
+            self._event("downtime_ended", {}) if self.downtime_open else None,
+            self._transition(target, "back up"),
+        ]
+        self.downtime_open = None
+        self._commit(
+            *events,
+            state=target,
+            msg="Back up." + (" Press S to resume" if self.assignment_accepted else ""),
+        )
+
+    def machine_alarm(self, code: str, message: str) -> None:
+        self._commit(
+            self._event("machine_alarm", {"code": str(code), "message": message}),
+            msg=f"Machine alarm: {message}",
+        )
+        if self.state in (CellState.RUNNING, CellState.PAUSED, CellState.SETUP):
+            self.machine_stopped(f"alarm {code}")
+
+    def set_machine_info(self, **info: Any) -> None:
+        self.machine_info.update(info)
+        self._changed()
+
+    # -- holds --------------------------------------------------------------------------
+
+    def hold_batch(self, batch: str, reason: str) -> None:
+        op = self._need_operator()
+        self.held_batches[batch] = reason
+        self._commit(
+            self._event("batch_held", {"batch": batch, "reason": reason}, op.badge),
+            msg=f"Batch {batch} on hold: {reason}",
+        )
+
+    def release_batch(self, batch: str, reason: str) -> None:
+        op = self._need_role("qc_release", "Releasing a QC hold")
+        if batch not in self.held_batches:
+            raise Refused(f"batch {batch} is not on hold")
+        del self.held_batches[batch]
+        self._commit(
+            self._event("batch_released", {"batch": batch, "reason": reason}, op.badge),
+            msg=f"Batch {batch} released: {reason}",
+        )
+
+    def note_hold(self, batch: str, held: bool, reason: str) -> None:
+        """A hold or release heard from elsewhere (another cell, the scheduler)."""
+        if held:
+            self.held_batches[batch] = reason
+        else:
+            self.held_batches.pop(batch, None)
+        self._changed()
+
+    # -- scans ------------------------------------------------------------------------
+
+    def handle_scan(self, text: str, origin: str = "scanner") -> str:
+        """Act on one scanned payload; return what happened, or raise Refused."""
+        text = text.strip()
+        if not codes.looks_like_ours(text):
+            raise Refused(f"unknown code: {text[:40]!r} is not a cellctl badge, ticket or card")
+        try:
+            code = codes.decode(text)
+        except codes.CodeError as exc:
+            raise Refused(f"bad code: {exc}") from None
+        match code:
+            case codes.BadgeCode(badge=badge):
+                if self.operator is not None and self.operator.badge == badge:
+                    self.sign_out()
+                    return "signed out"
+                op = self.sign_in_badge(badge)
+                return f"signed in {op.name}"
+            case codes.CommandCard(command="GOOD+1"):
+                self.count_good()
+                return "+1 good"
+            case codes.CommandCard(command="SCRAP+1"):
+                raise Refused("scan a defect-code card for the scrap reason (or press X)")
+            case codes.CommandCard(command="UNDO"):
+                self.undo_last()
+                return "undone"
+            case codes.CommandCard(command="PAUSE"):
+                self.pause()
+                return "paused"
+            case codes.CommandCard(command="RESUME"):
+                self.start_step()
+                return "running"
+            case codes.CommandCard(command="DONE"):
+                self.complete_step()
+                return "step completed"
+            case codes.CommandCard(command="HOLD"):
+                a = self._need_assignment()
+                if not a.batch:
+                    raise Refused("this step has no batch to hold")
+                self.hold_batch(a.batch, "hold card scanned")
+                return f"batch {a.batch} on hold"
+            case codes.DefectCard(code=dcode):
+                if self.state == CellState.RUNNING and self.assignment_accepted:
+                    self.count_scrap(dcode)
+                    self.record_defect(dcode)
+                    return f"+1 scrap ({dcode}) and defect recorded"
+                self.record_defect(dcode)
+                return f"defect {dcode} recorded"
+            case codes.RunTicket(run_id=run_id, step=step):
+                a = self.assignment
+                if a is not None and a.run_id == run_id and (step is None or step == a.step):
+                    self.accept_assignment()
+                    return f"accepted {run_id}"
+                raise Refused(f"run ticket {run_id} is not the step assigned to this cell")
+            case codes.MaterialLot(lot=lot):
+                op = self._need_operator()
+                a = self.assignment
+                self._commit(
+                    self._event(
+                        "material_scanned",
+                        {
+                            "lot": lot,
+                            "run_id": a.run_id if a else None,
+                            "step": a.step if a else None,
+                        },
+                        op.badge,
+                    ),
+                    msg=f"Material lot {lot} recorded",
+                )
+                return f"material lot {lot}"
+        raise Refused(f"a {type(code).__name__} scan means nothing at a {self.kind} cell")
+
+    # -- the picture for screens and the bus -------------------------------------------
+
+    def view(self) -> StationView:
+        good, scrap = self.counts()
+        return StationView(
+            station=self.cell,
+            kind=self.kind,
+            state=self.state,
+            operator=self.operator,
+            assignment=self.assignment,
+            assignment_accepted=self.assignment_accepted,
+            good=good,
+            scrap=scrap,
+            downtime_reason_needed=self.downtime_reason_needed,
+            downtime_reason=self.downtime_open,
+            held_batches=dict(self.held_batches),
+            outbox=self.store.outbox_count(),
+            link=self.link_state,
+            machine=dict(self.machine_info),
+            printer=self.printer_state,
+            scanner=self.scanner_state,
+            message=self.message,
+            undo_available=self.undo_available(),
+        )
+
+    def status(self) -> dict[str, Any]:
+        """The retained status the cell publishes."""
+        v = self.view()
+        return {
+            "cell": self.cell,
+            "kind": self.kind,
+            "state": v.state.value,
+            "operator": v.operator.badge if v.operator else None,
+            "run_id": v.assignment.run_id if v.assignment and v.assignment_accepted else None,
+            "step": v.assignment.step if v.assignment and v.assignment_accepted else None,
+            "good": v.good,
+            "scrap": v.scrap,
+            "outbox": v.outbox,
+            "printer": v.printer,
+            "scanner": v.scanner,
+            "machine": v.machine.get("state"),
+            "link": v.machine.get("link"),
+        }
+
+    def role(self) -> Role | None:
+        return self.operator.role if self.operator else None
