@@ -47,6 +47,9 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "batch_released": ("batch", "reason"),
     "inspection_recorded": ("batch", "serial", "passed"),
     "lot_judged": ("batch", "accepted"),
+    "sample_drawn": ("batch", "seed", "n", "serials"),
+    "inspection_switched": ("key", "from", "to", "reason"),
+    "inspection_resumed": ("key",),
     "nonconformance_opened": ("ncr_id", "batch"),
     "nonconformance_closed": ("ncr_id", "disposition"),
 }
