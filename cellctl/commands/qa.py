@@ -62,7 +62,7 @@ def _plan(args: argparse.Namespace) -> int:
         if all_note:
             print(all_note, file=sys.stderr)
         return 0
-    arrow = {"down": " (arrow down)", "up": " (arrow up)"}.get(_arrow(plan), "")
+    arrow = f" (arrow {plan.arrow})" if plan.arrow else ""
     print(f"lot size     {plan.lot_size}, level {plan.level}, AQL {plan.aql}, {plan.severity}")
     print(f"code letter  {plan.code_letter}")
     print(f"plan letter  {plan.plan_letter}{arrow}")
@@ -72,9 +72,3 @@ def _plan(args: argparse.Namespace) -> int:
     if all_note:
         print(all_note)
     return 0
-
-
-def _arrow(plan) -> str | None:
-    if plan.plan_letter == plan.code_letter:
-        return None
-    return "down" if plan.plan_letter > plan.code_letter else "up"

@@ -22,10 +22,10 @@ and the cell on diagonal d is
     II-C  d<0 down | 0: 0/1 | 1: up   | 2: down | 3..12: 0/2 1/3 1/4 2/5 3/6 5/8 7/10 10/13
           14/17 21/24
 
-Acceptance numbers are capped: for sample sizes of 20 or more (letter F and below in II-A
-and II-B, the letter F row and below in II-C) the last diagonal is 10 (21/22, 10/13) in
-normal and reduced and 9 (18/19) in tightened; beyond the cap the cell is an up arrow.
-Exceptions the structure does not give:
+Acceptance numbers are capped: in rows F to R (n >= 20 in II-A and II-B; the same letters,
+n >= 8, in II-C) the last diagonal is 10 (21/22, 10/13) in normal and reduced and 9 (18/19)
+in tightened; beyond the cap, and beyond the last diagonal in rows A-E, the cell is an up
+arrow. Exceptions the structure does not give:
 
 - II-B has an extra row S (n = 3150), reached only through down arrows from row R.
 - II-B row A has no 0/1 plan: its AQL 10 cell is a down arrow (n = 2 with Ac 0 would be
@@ -49,13 +49,16 @@ Transcriptions checked against (every cell of the three resolved tables, 16 x 26
    matrices of MIL-STD-105E Tables II-A/B/C (mirrored in github.com/fjgonzalezmgt/
    AQLSchemesCust, R/AAZ14Single.R) -- all 1248 resolved cells agree.
 2. NIBS FMOC "AC-TABLE.ASC" (www.nibs.org/FMOC/DPW_AC/AC-TABLE.ASC), Tables 1-A/1-B,
-   developed from MIL-STD-105E Table II-A/II-B, with the arrows as printed (AQL 0.65-15,
-   letters A-Q): every arrow and Re agrees, including II-A A/10 (up) and II-B A/10 (down).
+   developed from MIL-STD-105E Table II-A/II-B, with the arrows as printed (AQL 0.65-15;
+   II-A letters A-Q, II-B letters A-K): every arrow and Re agrees, including II-A A/10
+   (up) and II-B A/10 (down). Encoded in tests/quality/test_tables.py.
 3. "ANSI Z1.4 Sampling and Inspection Tables, How To Guide" (scribd 423570819): Table I
-   and the row-by-row Ac/Re sequences of II-A (rows A-E end at 30/31 or 44/45, F-R at
-   21/22).
-4. Table I also against AQLSchemes and GOST R ISO 2859-1 Table A.1 (base.garant.ru
-   71446952), which differ only where GOST starts at letter B.
+   (lots 9 to 500 000) and the row-by-row Ac/Re sequences of II-A (rows A-E end at 30/31
+   or 44/45, F-R at 21/22).
+So II-A and II-B rest on two transcriptions plus the structure; II-C (reduced) on one
+transcription (1) plus the structure, since no second copy of II-C could be found.
+4. Table I also against AQLSchemes (SSCodeLetters) and the full Table I of "Plan-Ilha"
+   (pt.scribd.com/document/212342834): all 105 cells agree.
 """
 
 from __future__ import annotations

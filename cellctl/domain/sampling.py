@@ -21,6 +21,7 @@ from cellctl.domain.aql_tables import (
     LETTERS,
     SamplingError,
     Severity,
+    arrow_between,
     code_letter,
     parse_aql,
     parse_level,
@@ -35,6 +36,7 @@ __all__ = [
     "Verdict",
     "draw_sample",
     "judge_lot",
+    "lot_judged_payload",
     "plan_for",
 ]
 
@@ -67,6 +69,11 @@ class SamplingPlan:
     @property
     def sample_size(self) -> int:
         return min(self.n, self.lot_size)
+
+    @property
+    def arrow(self) -> str | None:
+        """ "down"/"up" when Table II sent the code letter to another plan letter."""
+        return arrow_between(self.code_letter, self.plan_letter)
 
     def to_dict(self) -> dict[str, Any]:
         """The five keys of `cellctl qa plan --json`."""
