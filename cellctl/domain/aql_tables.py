@@ -233,11 +233,16 @@ class TablePlan:
 
     @property
     def arrow(self) -> str | None:
-        """ "down"/"up" when the code letter's own cell is an arrow, else None."""
-        if self.plan_letter == self.code_letter:
-            return None
-        letters = TIGHTENED_LETTERS if self.severity is Severity.TIGHTENED else LETTERS
-        return DOWN if letters.index(self.plan_letter) > letters.index(self.code_letter) else UP
+        """Which way the arrows led ("down"/"up"), None when the cell is a plan."""
+        return arrow_between(self.code_letter, self.plan_letter)
+
+
+def arrow_between(code_letter: str, plan_letter: str) -> str | None:
+    """Which way the arrows led from the code letter to the plan used (None: no arrow)."""
+    if plan_letter == code_letter:
+        return None
+    order = TIGHTENED_LETTERS
+    return DOWN if order.index(plan_letter) > order.index(code_letter) else UP
 
 
 def table_plan(
