@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cellctl.domain.aql_tables import (
@@ -215,3 +217,38 @@ def test_tighter_ac_for_the_switching_score() -> None:
     assert plan_for(501, "II", "1.0").tighter_ac == 1  # J: 2/3 at 1.0, 1/2 at 0.65
     assert plan_for(3201, "II", "2.5").tighter_ac == 7  # L: 10/11 at 2.5, 7/8 at 1.5
     assert plan_for(3201, "II", "2.5", "tightened").tighter_ac is None
+
+
+DATA = Path(__file__).parent / "data" / "z14_single_resolved.txt"
+
+
+def test_every_cell_matches_the_full_transcription() -> None:
+    rows = [line.split() for line in DATA.read_text().splitlines() if not line.startswith("#")]
+    assert len(rows) == 3 * 16
+    checked = 0
+    for severity, letter, *cells in rows:
+        assert len(cells) == len(AQL_VALUES)
+        for aql, cell in zip(AQL_VALUES, cells, strict=True):
+            p = table_plan(letter, aql, severity)
+            assert f"{p.n}/{p.ac}/{p.re}" == cell, f"{severity} {letter}/{aql}"
+            checked += 1
+    assert checked == 1248
+
+
+# Published ISO 2859-1:1999 normal plans for lots of 35 001 to 500 000 (Jenkins, Peck and
+# Fernando, PLOS ONE 2023, figure 22583454 on figshare): (AQL, level, n, Ac, Re).
+ISO_1999 = [
+    ("0.65", "S-4", 80, 1, 2),
+    ("0.65", "S-3", 20, 0, 1),
+    ("0.40", "S-4", 125, 1, 2),
+    ("0.40", "S-3", 32, 0, 1),
+    ("0.25", "S-4", 50, 0, 1),
+    ("0.15", "S-4", 80, 0, 1),
+]
+
+
+@pytest.mark.parametrize(("aql", "level", "n", "ac", "re"), ISO_1999)
+@pytest.mark.parametrize("lot", [35001, 500000])
+def test_iso_1999_published_normal_plans(lot, aql, level, n, ac, re) -> None:
+    plan = plan_for(lot, level, aql)
+    assert (plan.n, plan.ac, plan.re) == (n, ac, re)
