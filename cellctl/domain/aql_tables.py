@@ -39,10 +39,14 @@ no row below. There the only plan the arrow's column holds is the first one in t
 direction, which is what the transcriptions below resolve them to: II-A A/10 -> C (n=5,
 1/2), II-A R/0.015 -> P (n=800, 0/1), II-B R/0.015 -> Q (n=1250, 0/1).
 
-Reduced plans of Z1.4/MIL-STD-105E keep a gap between Ac and Re: a count strictly between
+Edition. These are the tables of ANSI/ASQ Z1.4 (identical to MIL-STD-105E and to
+ISO 2859-1:1989). Reduced plans keep a gap between Ac and Re: a count strictly between
 them accepts the lot but reinstates normal inspection (Z1.4 10.1.4). ISO 2859-1:1999
-reportedly closed that gap in its Table 2-C; no copy of the 1999 table was available to
-check, so this module implements the Z1.4 / MIL-STD-105E Table II-C.
+changed its Table 2-C "to eliminate the gap between the acceptance and rejection numbers"
+(its foreword, quoted in BS 6001-1:1999); no copy of that table was available to check, so
+the 1999 reduced plans are not implemented. Tables 2-A and 2-B are the same in both (the
+ISO 1999 plans published by Jenkins et al., PLOS ONE 2023, agree; see the tests). The
+switching rules follow ISO 2859-1:1999 (the switching score), see `switching`.
 
 Transcriptions checked against (every cell of the three resolved tables, 16 x 26 x 3):
 1. CRAN package AQLSchemes 1.7-2 (J. Lawson, BYU), R/AAZ14Single.R, resolved n/Ac/Re
@@ -55,8 +59,11 @@ Transcriptions checked against (every cell of the three resolved tables, 16 x 26
 3. "ANSI Z1.4 Sampling and Inspection Tables, How To Guide" (scribd 423570819): Table I
    (lots 9 to 500 000) and the row-by-row Ac/Re sequences of II-A (rows A-E end at 30/31
    or 44/45, F-R at 21/22).
-So II-A and II-B rest on two transcriptions plus the structure; II-C (reduced) on one
-transcription (1) plus the structure, since no second copy of II-C could be found.
+5. II-C spot values quoted in public Q&A (elsmar.com forum thread 72482: G at AQL 4.0 is
+   1/4) and ISO 2859-1:1999 normal plans (Jenkins, Peck, Fernando, figshare 22583454).
+So II-A and II-B rest on two transcriptions plus the structure; II-C (reduced) on one full
+transcription (1) plus the structure and spot values: no second full copy was found.
+The full transcription (1) is kept as tests/quality/data/z14_single_resolved.txt.
 4. Table I also against AQLSchemes (SSCodeLetters) and the full Table I of "Plan-Ilha"
    (pt.scribd.com/document/212342834): all 105 cells agree.
 """

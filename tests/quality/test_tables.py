@@ -84,6 +84,7 @@ PUBLISHED = [
     (2000, "II", "0.10", "reduced", "K", 50, 0, 1),
     (5, "II", "10", "reduced", "A", 2, 0, 2),
     (120, "II", "100", "reduced", "F", 5, 10, 13),
+    (200, "II", "4.0", "reduced", "G", 13, 1, 4),  # also quoted on elsmar.com (thread 72482)
 ]
 
 
