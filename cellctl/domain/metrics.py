@@ -207,7 +207,8 @@ def _occurrence(shift: ShiftSpec, day: date, tz: tzinfo) -> tuple[datetime, date
     s, e = _hhmm(shift.start), _hhmm(shift.end)
     w_start = datetime.combine(day, s, tzinfo=tz)
     w_end = datetime.combine(day + timedelta(days=1) if e <= s else day, e, tzinfo=tz)
-    return w_start, w_end
+    # in UTC, so that lengths are elapsed time across a daylight-saving change
+    return w_start.astimezone(UTC), w_end.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

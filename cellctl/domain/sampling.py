@@ -189,15 +189,15 @@ class LotJudgement:
 
 def judge_lot(
     plan: SamplingPlan | tuple[int, int, int],
-    defects_per_unit: Iterable[int | bool],
+    defects_per_unit: Iterable[int],
     count: Literal["items", "nonconformities"] = "items",
 ) -> LotJudgement:
     """The lot verdict from the inspection results so far.
 
     `plan` is a SamplingPlan or (sample_size, ac, re). `defects_per_unit` has one entry per
-    inspected unit: the number of nonconformities found on it (0 = conforming; a bool is
-    read as "failed"). With count="items" the lot is judged on nonconforming units
-    (AQL in percent nonconforming); with "nonconformities" on their sum (per 100 units).
+    inspected unit: the number of nonconformities found on it (0 = conforming). With
+    count="items" the lot is judged on nonconforming units (AQL in percent nonconforming);
+    with "nonconformities" on their sum (AQL in nonconformities per 100 units).
 
     Rules (ISO 2859-1 / Z1.4 clause 11.1 and 10.1.4):
     - the lot is rejected as soon as the count reaches Re, even if part of the sample is
@@ -218,7 +218,10 @@ def judge_lot(
     found = 0
     for value in defects_per_unit:
         if isinstance(value, bool):
-            value = int(value)
+            # "passed" is True in inspection_recorded; a bool here is too easy to invert
+            raise SamplingError(
+                "give the number of nonconformities per unit (0 = conforming), not True/False"
+            )
         if not isinstance(value, int) or value < 0:
             raise SamplingError(f"defects per unit must be whole numbers >= 0, got {value!r}")
         inspected += 1

@@ -87,6 +87,16 @@ def test_overnight_shift_in_the_site_time_zone() -> None:
     assert [(x.start.hour, x.length) for x in whole] == [(21, timedelta(hours=8))]
 
 
+def test_a_shift_across_the_daylight_saving_change_lasts_its_elapsed_time() -> None:
+    # Europe/Berlin leaves summer time on Sunday 2026-10-25 at 03:00 -> 02:00
+    night = ShiftSpec("night", "22:00", "06:00", ("sat",))
+    berlin = ZoneInfo("Europe/Berlin")
+    sat = datetime(2026, 10, 24, tzinfo=UTC)
+    (w,) = shift_windows([night], sat, sat + timedelta(days=2), berlin)
+    assert w.start == datetime(2026, 10, 24, 20, tzinfo=UTC)
+    assert w.length == timedelta(hours=9)
+
+
 def test_yield_and_first_pass_yield_per_step_run_and_cell(ev) -> None:
     events = [
         ev("units_counted", "cut1", t("08:00"), run_id="R1", step=0, good=95, scrap=5, reworked=10),

@@ -66,7 +66,7 @@ def test_accept_only_after_the_whole_sample() -> None:
 
 
 def test_reject_as_soon_as_re_is_reached() -> None:
-    j = judge_lot((13, 1, 2), [0, True, 0, 1])
+    j = judge_lot((13, 1, 2), [0, 1, 0, 1])
     assert j.verdict is Verdict.REJECTED and j.curtailed and j.inspected == 4
     assert j.remaining == 0 and "before the whole sample" in j.reason
     full = judge_lot((3, 0, 1), [0, 0, 1])
@@ -92,6 +92,8 @@ def test_bad_results_are_refused() -> None:
         judge_lot((2, 0, 1), [0, 0, 0])
     with pytest.raises(SamplingError, match="whole numbers"):
         judge_lot((2, 0, 1), [-1])
+    with pytest.raises(SamplingError, match="not True/False"):
+        judge_lot((2, 0, 1), [True])
     with pytest.raises(SamplingError, match="Ac < Re"):
         judge_lot((2, 1, 1), [])
 
