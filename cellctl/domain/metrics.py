@@ -1,0 +1,410 @@
+"""Production metrics as pure functions over domain events.
+
+Definitions (what the board and `cellctl report` show):
+
+Yield and first-pass yield, from `units_counted` (good, scrap, optional `reworked` = units
+counted good only after rework) minus `count_undone`:
+- per step and per cell: yield = good / (good + scrap);
+  first-pass yield (FPY) = (good - reworked) / (good + scrap).
+- per run: the product over the run's steps (rolled: the share of units that get through
+  every step, respectively without any rework or scrap). A run with one step has the same
+  figures as that step.
+
+OEE per cell over a period, OEE = availability x performance x quality:
+- planned production time = the cell's shift windows inside the period (shift calendar:
+  start/end wall-clock times on given weekdays, overnight shifts allowed), minus the
+  shift's breaks (prorated when the period cuts a window), minus planned downtime (a
+  downtime whose reason is planned, e.g. scheduled maintenance) inside the windows;
+- run time = planned production time - unplanned downtime inside the windows;
+- availability = run time / planned production time;
+- performance = ideal cycle time x total count / run time (the station's `ideal_cycle_s`;
+  above 1 means the ideal cycle time is set too long);
+- quality = good / total count, total = good + scrap counted in the period.
+  Hence OEE = ideal cycle time x good / planned production time.
+
+Defect Pareto: `defect_recorded` (optional `count`, default 1) grouped by code, most
+frequent first, with each code's share and the cumulative share.
+
+SKU lead time: from the first `run_step_started` of a run to the first `lot_judged` with
+`accepted` true for the run's batch (or carrying its run_id).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Literal
+
+from cellctl.domain.events import Event
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_time(text: str) -> datetime:
+    """An event time (ISO 8601, 'Z' allowed) as an aware UTC datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+# --- yield -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    good: int = 0
+    scrap: int = 0
+    reworked: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.good + self.scrap
+
+    @property
+    def yield_(self) -> float | None:
+        return self.good / self.total if self.total else None
+
+    @property
+    def first_pass_yield(self) -> float | None:
+        return (self.good - self.reworked) / self.total if self.total else None
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.good + other.good, self.scrap + other.scrap, self.reworked + other.reworked
+        )
+
+
+def _count_delta(event: Event) -> Counts | None:
+    p = event.payload
+    sign = {"units_counted": 1, "count_undone": -1}.get(event.type)
+    if sign is None:
+        return None
+    return Counts(
+        sign * int(p.get("good", 0)),
+        sign * int(p.get("scrap", 0)),
+        sign * int(p.get("reworked", 0)),
+    )
+
+
+GroupBy = Literal["run", "step", "cell"]
+
+
+def counts_by(events: Iterable[Event], by: GroupBy) -> dict[Hashable, Counts]:
+    """Good/scrap/reworked per run_id, per (run_id, step) or per cell."""
+    key: Callable[[Event], Hashable] = {
+        "run": lambda e: e.payload.get("run_id"),
+        "step": lambda e: (e.payload.get("run_id"), e.payload.get("step")),
+        "cell": lambda e: e.cell,
+    }[by]
+    out: dict[Hashable, Counts] = defaultdict(Counts)
+    for event in events:
+        delta = _count_delta(event)
+        if delta is not None:
+            out[key(event)] += delta
+    return dict(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Yields:
+    yield_: float | None
+    first_pass_yield: float | None
+
+
+def step_yields(events: Iterable[Event]) -> dict[tuple[str, int], Yields]:
+    return {k: Yields(c.yield_, c.first_pass_yield) for k, c in counts_by(events, "step").items()}  # type: ignore[misc]
+
+
+def cell_yields(events: Iterable[Event]) -> dict[str, Yields]:
+    return {k: Yields(c.yield_, c.first_pass_yield) for k, c in counts_by(events, "cell").items()}  # type: ignore[misc]
+
+
+def run_yields(events: Iterable[Event]) -> dict[str, Yields]:
+    """Rolled over the run's steps: the product of the step figures."""
+    per_run: dict[str, list[Counts]] = defaultdict(list)
+    for (run_id, _step), counts in counts_by(events, "step").items():  # type: ignore[misc]
+        per_run[run_id].append(counts)
+    out = {}
+    for run_id, steps in per_run.items():
+        ys = [c.yield_ for c in steps]
+        fs = [c.first_pass_yield for c in steps]
+        out[run_id] = Yields(
+            None if None in ys else math.prod(ys),  # type: ignore[arg-type]
+            None if None in fs else math.prod(fs),  # type: ignore[arg-type]
+        )
+    return out
+
+
+# --- OEE ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftSpec:
+    """A shift of the site calendar, as plain data (the config's `Shift` maps onto it)."""
+
+    name: str
+    start: str  # "HH:MM", local wall-clock time
+    end: str  # "HH:MM"; at or before start means the shift ends the next day
+    days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    breaks_min: int = 0
+
+    def __post_init__(self) -> None:
+        for day in self.days:
+            if day not in WEEKDAYS:
+                raise ValueError(f"shift {self.name!r}: unknown day {day!r}")
+        _hhmm(self.start), _hhmm(self.end)
+
+
+def _hhmm(text: str) -> time:
+    hh, mm = text.split(":")
+    return time(int(hh), int(mm))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+    breaks: timedelta = timedelta(0)
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+
+def shift_windows(
+    shifts: Sequence[ShiftSpec], start: datetime, end: datetime, tz: tzinfo = UTC
+) -> list[Window]:
+    """Every shift occurrence overlapping [start, end), clipped to it, in UTC; each with
+    its breaks prorated to the part kept. `tz` is the site's time zone (shift times are
+    local wall-clock times)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("period bounds must be timezone-aware")
+    windows: list[Window] = []
+    first = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    day = first
+    while day <= last:
+        for shift in shifts:
+            if WEEKDAYS[day.weekday()] not in shift.days:
+                continue
+            w_start, w_end = _occurrence(shift, day, tz)
+            lo, hi = max(w_start, start), min(w_end, end)
+            if lo >= hi:
+                continue
+            full = w_end - w_start
+            breaks = timedelta(minutes=shift.breaks_min) * ((hi - lo) / full)
+            windows.append(Window(lo.astimezone(UTC), hi.astimezone(UTC), breaks))
+        day += timedelta(days=1)
+    windows.sort(key=lambda w: w.start)
+    return windows
+
+
+def _occurrence(shift: ShiftSpec, day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    s, e = _hhmm(shift.start), _hhmm(shift.end)
+    w_start = datetime.combine(day, s, tzinfo=tz)
+    w_end = datetime.combine(day + timedelta(days=1) if e <= s else day, e, tzinfo=tz)
+    # in UTC, so that lengths are elapsed time across a daylight-saving change
+    return w_start.astimezone(UTC), w_end.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Downtime:
+    start: datetime
+    end: datetime
+    reason: str
+    planned: bool
+
+
+def downtimes(
+    events: Iterable[Event], period_end: datetime, planned_reasons: Collection[str] = ()
+) -> dict[str, list[Downtime]]:
+    """Downtime intervals per cell from `downtime_started`/`downtime_ended`; one still
+    open at the end of the period runs to `period_end`."""
+    open_: dict[str, tuple[datetime, str, bool]] = {}
+    out: dict[str, list[Downtime]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: (parse_time(e.time), e.seq)):
+        if event.type == "downtime_started" and event.cell not in open_:
+            reason = str(event.payload.get("reason", ""))
+            planned = bool(event.payload.get("planned", False)) or reason in planned_reasons
+            open_[event.cell] = (parse_time(event.time), reason, planned)
+        elif event.type == "downtime_ended" and event.cell in open_:
+            start, reason, planned = open_.pop(event.cell)
+            out[event.cell].append(Downtime(start, parse_time(event.time), reason, planned))
+    for cell, (start, reason, planned) in open_.items():
+        if start < period_end:
+            out[cell].append(Downtime(start, period_end, reason, planned))
+    return dict(out)
+
+
+def _overlap(windows: Sequence[Window], start: datetime, end: datetime) -> timedelta:
+    total = timedelta(0)
+    for w in windows:
+        lo, hi = max(w.start, start), min(w.end, end)
+        if lo < hi:
+            total += hi - lo
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Oee:
+    planned_s: float
+    run_s: float
+    unplanned_downtime_s: float
+    planned_downtime_s: float
+    good: int
+    total: int
+    ideal_cycle_s: float
+
+    @property
+    def availability(self) -> float | None:
+        return self.run_s / self.planned_s if self.planned_s > 0 else None
+
+    @property
+    def performance(self) -> float | None:
+        return self.ideal_cycle_s * self.total / self.run_s if self.run_s > 0 else None
+
+    @property
+    def quality(self) -> float | None:
+        return self.good / self.total if self.total else None
+
+    @property
+    def oee(self) -> float | None:
+        parts = (self.availability, self.performance, self.quality)
+        return None if None in parts else math.prod(parts)  # type: ignore[arg-type]
+
+
+def oee(
+    events: Iterable[Event],
+    cell: str,
+    *,
+    shifts: Sequence[ShiftSpec],
+    period_start: datetime,
+    period_end: datetime,
+    ideal_cycle_s: float,
+    tz: tzinfo = UTC,
+    planned_reasons: Collection[str] = (),
+) -> Oee:
+    """OEE of one cell over [period_start, period_end) (see the module docstring)."""
+    if ideal_cycle_s <= 0:
+        raise ValueError("the ideal cycle time must be positive")
+    windows = shift_windows(shifts, period_start, period_end, tz)
+    events = [e for e in events if e.cell == cell]
+    scheduled = sum((w.length - w.breaks for w in windows), timedelta(0))
+    planned_dt = unplanned_dt = timedelta(0)
+    for d in downtimes(events, period_end, planned_reasons).get(cell, []):
+        inside = _overlap(windows, d.start, d.end)
+        if d.planned:
+            planned_dt += inside
+        else:
+            unplanned_dt += inside
+    planned = max(scheduled - planned_dt, timedelta(0))
+    run = max(planned - unplanned_dt, timedelta(0))
+    counts = Counts()
+    for e in events:
+        delta = _count_delta(e)
+        if delta is not None and period_start <= parse_time(e.time) < period_end:
+            counts += delta
+    return Oee(
+        planned_s=planned.total_seconds(),
+        run_s=run.total_seconds(),
+        unplanned_downtime_s=unplanned_dt.total_seconds(),
+        planned_downtime_s=planned_dt.total_seconds(),
+        good=counts.good,
+        total=counts.total,
+        ideal_cycle_s=ideal_cycle_s,
+    )
+
+
+# --- defect Pareto -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ParetoRow:
+    code: str
+    count: int
+    share: float
+    cumulative: float
+
+
+def defect_pareto(events: Iterable[Event]) -> list[ParetoRow]:
+    counts: dict[str, int] = defaultdict(int)
+    for e in events:
+        if e.type == "defect_recorded":
+            counts[str(e.payload["code"])] += int(e.payload.get("count", 1))
+    total = sum(counts.values())
+    rows: list[ParetoRow] = []
+    running = 0
+    for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        running += n
+        rows.append(ParetoRow(code, n, n / total, running / total))
+    return rows
+
+
+# --- lead time ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    run_id: str
+    sku: str
+    batch: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadTime:
+    run_id: str
+    sku: str
+    started: datetime
+    accepted: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.accepted - self.started).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class LeadTimeStats:
+    count: int
+    mean_s: float
+    median_s: float
+    max_s: float
+
+
+def lead_times(events: Iterable[Event], runs: Iterable[RunRef]) -> list[LeadTime]:
+    """Lead time of every run that has both a first step started and a QA acceptance."""
+    started: dict[str, datetime] = {}
+    accepted_batch: dict[str, datetime] = {}
+    accepted_run: dict[str, datetime] = {}
+    for e in events:
+        t = parse_time(e.time)
+        if e.type == "run_step_started":
+            rid = str(e.payload["run_id"])
+            started[rid] = min(t, started.get(rid, t))
+        elif e.type == "lot_judged" and e.payload.get("accepted") is True:
+            for key, table in (("batch", accepted_batch), ("run_id", accepted_run)):
+                value = e.payload.get(key)
+                if value is not None:
+                    table[str(value)] = min(t, table.get(str(value), t))
+    out = []
+    for run in runs:
+        start = started.get(run.run_id)
+        done = accepted_run.get(run.run_id) or (
+            accepted_batch.get(run.batch) if run.batch else None
+        )
+        if start is not None and done is not None and done >= start:
+            out.append(LeadTime(run.run_id, run.sku, start, done))
+    return out
+
+
+def sku_lead_times(events: Iterable[Event], runs: Iterable[RunRef]) -> dict[str, LeadTimeStats]:
+    per_sku: dict[str, list[float]] = defaultdict(list)
+    for lt in lead_times(events, runs):
+        per_sku[lt.sku].append(lt.seconds)
+    return {
+        sku: LeadTimeStats(len(v), statistics.fmean(v), statistics.median(v), max(v))
+        for sku, v in per_sku.items()
+    }
