@@ -26,7 +26,7 @@ ALLOWED: dict[CellState, frozenset[CellState]] = {
     _S.RUNNING: frozenset({_S.PAUSED, _S.IDLE, _S.BLOCKED, _S.DOWN, _S.OFFLINE}),
     _S.PAUSED: frozenset({_S.RUNNING, _S.IDLE, _S.BLOCKED, _S.DOWN, _S.OFFLINE}),
     _S.BLOCKED: frozenset({_S.IDLE, _S.SETUP, _S.RUNNING, _S.PAUSED, _S.DOWN, _S.OFFLINE}),
-    _S.DOWN: frozenset({_S.IDLE, _S.OFFLINE}),
+    _S.DOWN: frozenset({_S.IDLE, _S.PAUSED, _S.OFFLINE}),
 }
 
 # Andon colours the board and the kiosk use for each state.
