@@ -24,7 +24,7 @@ class Assignment:
     instructions: str = ""
     job: str | None = None
     next_kind: str | None = None
-    assignment_id: str | None = None
+    assign_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,9 +49,7 @@ class Assignment:
                 instructions=str(data.get("instructions") or ""),
                 job=None if data.get("job") is None else str(data["job"]),
                 next_kind=None if data.get("next_kind") is None else str(data["next_kind"]),
-                assignment_id=None
-                if data.get("assignment_id") is None
-                else str(data["assignment_id"]),
+                assign_id=None if data.get("assign_id") is None else str(data["assign_id"]),
             )
         except KeyError as exc:
             raise AssignmentError(f"assignment lacks {exc.args[0]!r}") from None

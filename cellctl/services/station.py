@@ -248,7 +248,7 @@ class StationController:
         self._commit(
             self._event(
                 "assignment_received",
-                {"run_id": a.run_id, "step": a.step, "assignment_id": a.assignment_id},
+                {"run_id": a.run_id, "step": a.step, "assign_id": a.assign_id},
             ),
             msg=f"New step: {a.title or a.sku} ({a.edition_text}). Press A to accept",
         )
@@ -270,7 +270,12 @@ class StationController:
         self._commit(
             self._event(
                 "assignment_accepted",
-                {"run_id": a.run_id, "step": a.step, "assignment": a.to_dict()},
+                {
+                    "run_id": a.run_id,
+                    "step": a.step,
+                    "assign_id": a.assign_id,
+                    "assignment": a.to_dict(),
+                },
                 op.badge,
             ),
             msg=f"Accepted {a.run_id} step {a.step}. Press S to start",
@@ -287,7 +292,8 @@ class StationController:
         self.assignment_accepted = False
         self._commit(
             self._event(
-                "assignment_declined", {"run_id": a.run_id, "step": a.step, "reason": reason}
+                "assignment_declined",
+                {"run_id": a.run_id, "step": a.step, "assign_id": a.assign_id, "reason": reason},
             ),
             state=None,
             msg=f"Declined {a.run_id} step {a.step}: {reason}",

@@ -1,0 +1,372 @@
+"""The station kiosk: a Textual front end on a `StationController`.
+
+The kiosk owns no hardware and no broker connection: every key and scan goes
+through the controller, and the screen redraws from the controller's view.
+Keys that are not hotkeys (upper-case letters, digits, punctuation) start a scan
+buffer that Enter submits, so a keyboard-wedge scanner and a person typing a
+code both work; hotkeys act only while that buffer is empty.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from textual import events, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Static
+
+from cellctl.domain.states import CellState
+from cellctl.services.station import Refused, StationController
+from cellctl.tui.kiosk.dialogs import NoteDialog, PickDialog, PinDialog
+from cellctl.tui.kiosk.widgets import AssignmentPanel, CountsPanel, MachinePanel, status_line
+
+HOTKEYS = set("adspcgxuftrlhm?")
+SCAN_IDLE_RESET_S = 2.0
+WEDGE_MAX_GAP_S = 0.035
+
+
+class KioskApp(App[None]):
+    CSS_PATH = "kiosk.tcss"
+    TITLE = "cellctl kiosk"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("f2", "pin", "PIN sign-in"),
+        Binding("f3", "sign_out", "Sign out"),
+        Binding("a", "accept", "Accept"),
+        Binding("s", "start", "Start"),
+        Binding("g", "good", "+1 Good"),
+        Binding("x", "scrap", "+1 Scrap"),
+        Binding("u", "undo", "Undo"),
+        Binding("f", "defect", "Defect"),
+        Binding("t", "downtime", "Downtime"),
+        Binding("l", "labels", "Labels"),
+        Binding("m", "machine", "Machine"),
+        Binding("p", "pause", "Pause", show=False),
+        Binding("c", "complete", "Complete", show=False),
+        Binding("d", "decline", "Decline", show=False),
+        Binding("r", "back_up", "Back up", show=False),
+        Binding("h", "hold", "Hold", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        controller: StationController,
+        *,
+        runtime: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.runtime = runtime
+        self.clock = clock
+        self.scan_buffer = ""
+        self.scan_times: list[float] = []
+        self._refused = False
+        controller.subscribe(self._on_controller_change)
+
+    # -- layout ----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield Static(id="andon")
+            yield Static(id="who")
+        with Horizontal(id="body"):
+            yield AssignmentPanel(id="assignment")
+            with Vertical(id="side"):
+                yield CountsPanel(id="counts")
+                yield MachinePanel(id="machine")
+        yield Static(id="message")
+        yield Static(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#counts").border_title = "Counts"
+        self.query_one("#machine").border_title = "Machine"
+        self.refresh_view()
+        self.set_interval(1.0, self.refresh_view)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.screen.set_class(event.size.width >= 110, "-wide")
+
+    def _on_controller_change(self) -> None:
+        if self.is_running:
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        v = self.controller.view()
+        andon = self.query_one("#andon", Static)
+        andon.update(v.state.value.upper())
+        andon.set_classes(f"state-{v.state.value}")
+        who = f"[b]{v.station}[/b] · {v.kind} cell"
+        who += f" · {v.operator.name}" if v.operator else " · [b]scan your badge or F2[/b]"
+        self.query_one("#who", Static).update(who)
+        self.query_one(AssignmentPanel).show(v)
+        self.query_one(CountsPanel).show(v)
+        self.query_one(MachinePanel).show(v)
+        message = self.query_one("#message", Static)
+        text = v.message
+        if self.scan_buffer:
+            text = f"scanning: {self.scan_buffer}"
+        message.update(text)
+        message.set_class(self._refused and not self.scan_buffer, "refused")
+        self.query_one("#status", Static).update(status_line(v))
+
+    # -- doing things through the controller -------------------------------------------
+
+    def _do(self, fn: Callable[[], object]) -> object | None:
+        try:
+            result = fn()
+        except Refused as exc:
+            self._refuse(str(exc))
+            return None
+        self._refused = False
+        self.refresh_view()
+        return result
+
+    def _refuse(self, reason: str) -> None:
+        self.controller.message = reason
+        self._refused = True
+        self.bell()
+        self.refresh_view()
+
+    async def _do_async(self, fn: Callable[[], Awaitable[object]]) -> object | None:
+        try:
+            result = await fn()
+        except Refused as exc:
+            self._refuse(str(exc))
+            return None
+        self._refused = False
+        self.refresh_view()
+        return result
+
+    # -- scanner input -------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        if len(self.screen_stack) > 1:
+            return
+        now = self.clock()
+        if self.scan_buffer and self.scan_times and now - self.scan_times[-1] > SCAN_IDLE_RESET_S:
+            self.scan_buffer, self.scan_times = "", []
+        if event.key == "enter" and self.scan_buffer:
+            event.stop()
+            event.prevent_default()
+            self._submit_scan()
+            return
+        if event.key == "escape" and self.scan_buffer:
+            event.stop()
+            self.scan_buffer, self.scan_times = "", []
+            self.refresh_view()
+            return
+        char = event.character
+        if char is None or not char.isprintable() or (char == " " and not self.scan_buffer):
+            return
+        if self.scan_buffer or char not in HOTKEYS:
+            event.stop()
+            event.prevent_default()
+            self.scan_buffer += char
+            self.scan_times.append(now)
+            self.refresh_view()
+
+    def _submit_scan(self) -> None:
+        text, times = self.scan_buffer, self.scan_times
+        self.scan_buffer, self.scan_times = "", []
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        origin = "wedge" if gaps and max(gaps) <= WEDGE_MAX_GAP_S else "keyboard"
+        self.handle_scan(text, origin)
+
+    def handle_scan(self, text: str, origin: str) -> None:
+        result = self._do(lambda: self.controller.handle_scan(text, origin))
+        if result is not None:
+            self.controller.message = f"{result} ({origin})"
+            self.refresh_view()
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_pin(self) -> None:
+        def done(answer: tuple[str, str] | None) -> None:
+            if answer:
+                self._do(lambda: self.controller.sign_in_pin(*answer))
+
+        self.push_screen(PinDialog(), done)
+
+    def action_sign_out(self) -> None:
+        self._do(self.controller.sign_out)
+
+    def action_accept(self) -> None:
+        self._do(self.controller.accept_assignment)
+
+    def action_decline(self) -> None:
+        def done(reason: str | None) -> None:
+            if reason:
+                self._do(lambda: self.controller.decline_assignment(reason))
+
+        if self.controller.assignment is None:
+            self._refuse("there is no assignment to decline")
+            return
+        self.push_screen(NoteDialog("Why decline this step?", "reason", allow_empty=False), done)
+
+    def action_start(self) -> None:
+        if self.runtime is not None and hasattr(self.runtime, "start_step"):
+            self.run_worker(self._do_async(self.runtime.start_step), exclusive=True)
+        else:
+            self._do(self.controller.start_step)
+
+    def action_pause(self) -> None:
+        self._do(self.controller.pause)
+
+    def action_complete(self) -> None:
+        self._do(self.controller.complete_step)
+
+    def action_good(self) -> None:
+        self._do(self.controller.count_good)
+
+    def action_undo(self) -> None:
+        self._do(self.controller.undo_last)
+
+    def _reason_options(self) -> list[tuple[str, str]]:
+        site = self.controller.site
+        return [(d.code, f"{d.description} ({d.severity.value})") for d in site.defects]
+
+    def action_scrap(self) -> None:
+        def done(code: str | None) -> None:
+            if code:
+                self._do(lambda: self.controller.count_scrap(code))
+
+        if self._precheck_count():
+            self.push_screen(PickDialog("+1 scrap: why?", self._reason_options()), done)
+
+    def _precheck_count(self) -> bool:
+        c = self.controller
+        if c.operator is None:
+            self._refuse("sign in first: scan your badge (or F2 for a PIN)")
+            return False
+        if c.state not in (CellState.RUNNING, CellState.PAUSED, CellState.SETUP):
+            self._refuse(f"the cell is {c.state}: press S to start the step before counting")
+            return False
+        return True
+
+    def action_defect(self) -> None:
+        def picked(code: str | None) -> None:
+            if not code:
+                return
+
+            def noted(note: str | None) -> None:
+                if note is None:
+                    return
+                photo = None
+                if self.runtime is not None and hasattr(self.runtime, "snapshot"):
+                    photo = self.runtime.snapshot()
+                self._do(lambda: self.controller.record_defect(code, note=note, photo=photo))
+
+            self.push_screen(NoteDialog(f"Defect {code}: a note?", "optional note"), noted)
+
+        if self.controller.operator is None:
+            self._refuse("sign in first: scan your badge (or F2 for a PIN)")
+            return
+        self.push_screen(
+            PickDialog("Record a defect (or scan a defect-code card)", self._reason_options()),
+            picked,
+        )
+
+    def action_downtime(self) -> None:
+        def done(code: str | None) -> None:
+            if code:
+                self._do(lambda: self.controller.record_downtime(code))
+
+        reasons = [
+            (r.code, r.text + (" (planned)" if r.planned else ""))
+            for r in self.controller.site.downtime_reasons
+        ]
+        self.push_screen(PickDialog("Why is the cell stopped?", reasons), done)
+
+    def action_back_up(self) -> None:
+        self._do(self.controller.end_downtime)
+
+    def action_hold(self) -> None:
+        a = self.controller.assignment
+        if a is None or not a.batch:
+            self._refuse("no batch here to hold or release")
+            return
+        if a.batch in self.controller.held_batches:
+
+            def released(reason: str | None) -> None:
+                if reason:
+                    self._do(lambda: self.controller.release_batch(a.batch or "", reason))
+
+            self.push_screen(
+                NoteDialog(f"Release batch {a.batch}: reason", allow_empty=False), released
+            )
+        else:
+
+            def held(reason: str | None) -> None:
+                if reason:
+                    self._do(lambda: self.controller.hold_batch(a.batch or "", reason))
+
+            self.push_screen(NoteDialog(f"Hold batch {a.batch}: reason", allow_empty=False), held)
+
+    def action_labels(self) -> None:
+        labels = getattr(self.runtime, "labels", None)
+        if labels is None:
+            self._refuse("this cell has no label printer configured")
+            return
+        options = [
+            ("units", "Print unit labels (one per good unit not yet labelled)"),
+            ("batch", "Print the batch traveller label"),
+            ("reprint", "Reprint a unit label (QA or supervisor)"),
+            ("void", "Void a spoiled label (QA or supervisor)"),
+        ]
+
+        def chosen(what: str | None) -> None:
+            if what in ("units", "batch"):
+                self.run_worker(self._do_async(lambda: self.runtime.print_labels(what)))
+            elif what in ("reprint", "void"):
+
+                def serial_given(serial: str | None) -> None:
+                    if serial:
+                        self.run_worker(
+                            self._do_async(lambda: self.runtime.print_labels(what, serial))
+                        )
+
+                self.push_screen(
+                    NoteDialog(f"{what.title()}: which serial?", allow_empty=False), serial_given
+                )
+
+        self.push_screen(PickDialog("Labels", options), chosen)
+
+    def action_machine(self) -> None:
+        if self.runtime is None or getattr(self.runtime, "machine", None) is None:
+            self._refuse("this cell has no machine bridge configured")
+            return
+        options = [
+            ("start_job", "Start the step's job on the machine"),
+            ("hold", "Feed hold"),
+            ("resume", "Resume"),
+            ("stop", "Stop the job"),
+            ("unlock", "Unlock after an alarm ($X)"),
+            ("home", "Home the machine ($H)"),
+        ]
+
+        def chosen(what: str | None) -> None:
+            if what:
+                self.run_worker(self._do_async(lambda: self.runtime.machine_action(what)))
+
+        self.push_screen(PickDialog("Machine", options), chosen)
+
+    def action_help(self) -> None:
+        self.controller.message = (
+            "Scan a badge or F2 to sign in · A accept · S start · G good · X scrap · "
+            "U undo · F defect · T downtime · R back up · L labels · M machine · H hold · "
+            "C complete · F3 sign out"
+        )
+        self._refused = False
+        self.refresh_view()
+
+    @work(exclusive=False)
+    async def run_coroutine(self, coro: Awaitable[object]) -> None:
+        await coro

@@ -1,0 +1,89 @@
+"""The kiosk's panels; each draws one part of a `StationView`."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Markdown, ProgressBar, Static
+
+from cellctl.services.station import StationView
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class AssignmentPanel(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static(id="run")
+        yield ProgressBar(id="progress", show_eta=False)
+        yield Markdown(id="instructions")
+
+    def show(self, v: StationView) -> None:
+        run = self.query_one("#run", Static)
+        bar = self.query_one("#progress", ProgressBar)
+        md = self.query_one("#instructions", Markdown)
+        a = v.assignment
+        if a is None:
+            run.update("[b]No step assigned[/b]\nWaiting for the scheduler, or scan a run ticket.")
+            bar.update(total=1, progress=0)
+            md.update("")
+            self.border_title = "Assignment"
+            return
+        accepted = "" if v.assignment_accepted else "  [reverse] A = accept  D = decline [/]"
+        hold = ""
+        if a.batch and a.batch in v.held_batches:
+            hold = f"\n[b red]ON QC HOLD: {v.held_batches[a.batch]}[/]"
+        after = f"then: {a.next_kind}" if a.next_kind else "last step"
+        run.update(
+            f"[b]{a.title or a.sku}[/b]{accepted}\n"
+            f"run {a.run_id} · step {a.step} ({a.kind}) · {a.sku}\n"
+            f"{a.edition_text} · batch {a.batch or '-'} · due {a.due} · {after}{hold}"
+        )
+        bar.update(total=max(a.quantity, 1), progress=min(v.good, a.quantity))
+        md.update(a.instructions or "_No instructions for this step._")
+        self.border_title = f"Assignment: {v.good}/{a.quantity} good"
+
+
+class CountsPanel(Static):
+    def show(self, v: StationView) -> None:
+        undo = "U = undo last" if v.undo_available else ""
+        self.update(
+            f"[b green]GOOD  {v.good:>5}[/]\n[b red]SCRAP {v.scrap:>5}[/]\n"
+            f"[dim]G +1 good · X +1 scrap[/]\n[dim]{undo}[/]"
+        )
+
+
+class MachinePanel(Static):
+    def show(self, v: StationView) -> None:
+        m = v.machine
+        lines = [
+            f"link    {m.get('link', 'none')}",
+            f"machine {m.get('state', 'none')}",
+        ]
+        if m.get("job"):
+            pct = float(m.get("progress", 0.0)) * 100
+            filled = int(pct / 5)
+            lines.append(f"job     {m['job']}")
+            lines.append(f"[{'#' * filled}{'.' * (20 - filled)}] {pct:4.0f}%")
+            lines.append(f"ETA     {_fmt_eta(m.get('eta_s'))}")
+        if m.get("alarm"):
+            lines.append(f"[b red]ALARM: {m['alarm']}[/]")
+        if v.downtime_reason:
+            lines.append(f"[b]downtime: {v.downtime_reason}[/]")
+        lines.append("[dim]M = machine menu[/]")
+        self.update("\n".join(lines))
+
+
+def status_line(v: StationView) -> str:
+    op = f"{v.operator.name} ({v.operator.role.value})" if v.operator else "nobody signed in"
+    if v.link == "connected":
+        broker = "online" + (f", {v.outbox} sending" if v.outbox else "")
+    else:
+        broker = f"offline — {v.outbox} events waiting" if v.outbox else "offline"
+    return f"{v.station} │ {op} │ broker {broker} │ scanner {v.scanner} │ printer {v.printer}"
