@@ -131,8 +131,12 @@ def read_back(job: bytes, workdir: str | Path | None = None) -> list[Image.Image
         reader.filename_fmt = str(folder / "page{counter:04d}.png")
         with contextlib.redirect_stdout(io.StringIO()):
             reader.analyse()
-        pages = []
+        # The reader keeps the rows of earlier pages of a job in each later page:
+        # cut every page back to its own rows.
+        pages: list[Image.Image] = []
+        seen = 0
         for n in range(1, reader.page_counter):
             with Image.open(folder / f"page{n:04d}.png") as im:
-                pages.append(im.copy())
+                pages.append(im.crop((0, seen, im.width, im.height)))
+                seen = im.height
         return pages
