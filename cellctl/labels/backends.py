@@ -83,7 +83,8 @@ class FolderBackend(Backend):
             # The rename is the moment of printing: a crash before it leaves no .bin.
             os.replace(part, self.raster_path(job_id))
         except OSError as exc:
-            raise PrinterUnreachable(f"cannot write labels to {self.folder}: {exc.strerror}") from None
+            msg = f"cannot write labels to {self.folder}: {exc.strerror}"
+            raise PrinterUnreachable(msg) from None
         return SendResult(True, f"written to {self.raster_path(job_id)}")
 
     def delivered(self, job_id: str) -> bool | None:

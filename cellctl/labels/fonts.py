@@ -43,7 +43,8 @@ def load(font: str, bold: bool, size_px: int, folder: Path) -> ImageFont.FreeTyp
     path = _resolve(font, bold, folder)
     if path is None:
         if font not in _FAMILIES:
-            raise FileNotFoundError(f"font {font!r} is neither a family ({', '.join(_FAMILIES)})"
-                                    f" nor a file in {folder}")
+            raise FileNotFoundError(
+                f"font {font!r} is neither a family ({', '.join(_FAMILIES)}) nor a file in {folder}"
+            )
         return ImageFont.load_default(size_px)  # type: ignore[return-value]
     return ImageFont.truetype(str(path), size_px)

@@ -100,15 +100,25 @@ class QLPrinterSim:
         if roll is None:
             e1 |= 0x01
             return build_status(
-                model_code=self.model_code, media_width_mm=0, media_type=0, error1=e1,
-                error2=e2, status_type=status_type, phase=phase,
+                model_code=self.model_code,
+                media_width_mm=0,
+                media_type=0,
+                error1=e1,
+                error2=e2,
+                status_type=status_type,
+                phase=phase,
             )
         if self.cover_open:
             e2 |= 0x10
         return build_status(
-            model_code=self.model_code, media_width_mm=roll.width_mm,
-            media_length_mm=roll.length_mm, media_type=roll.media_type, error1=e1, error2=e2,
-            status_type=status_type, phase=phase,
+            model_code=self.model_code,
+            media_width_mm=roll.width_mm,
+            media_length_mm=roll.length_mm,
+            media_type=roll.media_type,
+            error1=e1,
+            error2=e2,
+            status_type=status_type,
+            phase=phase,
         )
 
     def _reply(self, data: bytes) -> None:
@@ -177,7 +187,8 @@ class QLPrinterSim:
         if media is not None:
             mtype, width, length = media
             r = self.roll
-            if width != r.width_mm or mtype != r.media_type or (r.die_cut and length != r.length_mm):
+            wrong_length = r.die_cut and length != r.length_mm
+            if width != r.width_mm or mtype != r.media_type or wrong_length:
                 return (0, 0x01)
         return None
 

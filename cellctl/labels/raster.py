@@ -125,7 +125,9 @@ def read_back(job: bytes, workdir: str | Path | None = None) -> list[Image.Image
     from brother_ql.reader import BrotherQLReader
 
     with contextlib.ExitStack() as stack:
-        folder = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory())
+        folder = Path(workdir)
         reader = BrotherQLReader(io.BufferedReader(io.BytesIO(job)))  # type: ignore[arg-type]
         # The reader saves each page into the cwd by default; keep it in our folder.
         reader.filename_fmt = str(folder / "page{counter:04d}.png")

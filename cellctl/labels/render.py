@@ -60,7 +60,8 @@ def render(template: Template, values: Mapping[str, Any]) -> Rendered:
         try:
             code = _draw(img, draw, el, values, template.folder)
         except MissingField as exc:
-            raise TemplateError(template.name, [f"{where}: field {exc.args[0]!r} not given"]) from None
+            problem = f"{where}: field {exc.args[0]!r} not given"
+            raise TemplateError(template.name, [problem]) from None
         except (LabelError, ValueError, OSError) as exc:
             raise TemplateError(template.name, [f"{where}: {exc}"]) from None
         if code is not None:

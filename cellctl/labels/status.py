@@ -124,9 +124,7 @@ def parse_status(data: bytes) -> PrinterStatus:
         raise LabelError(f"a printer status reply is 32 bytes; got {len(data)}")
     if data[0] != 0x80 or data[1] != 0x20 or data[2] != 0x42:
         raise LabelError(f"not a printer status reply (starts {data[:3].hex(' ')})")
-    errors = tuple(
-        code for (byte, bit), (code, _) in ERRORS.items() if data[byte] & (1 << bit)
-    )
+    errors = tuple(code for (byte, bit), (code, _) in ERRORS.items() if data[byte] & (1 << bit))
     return PrinterStatus(
         model_code=data[4],
         errors=errors,
