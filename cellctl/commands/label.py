@@ -196,7 +196,7 @@ def _print(args: argparse.Namespace) -> int:
         problems = status.problems(media(t.media)) if status else []
         if problems:
             raise CliError(" ".join(problems))
-        result = backend.send(new_id(), job, [r.image] * args.copies)
+        result = backend.send(new_id(), job, [r.image] * args.copies, page_count=args.copies)
     except LabelError as exc:
         raise CliError(str(exc)) from None
     print(result.detail)

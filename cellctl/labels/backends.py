@@ -49,7 +49,14 @@ class Backend:
         """The printer's status, or None where this backend cannot read it."""
         return None
 
-    def send(self, job_id: str, data: bytes, pages: Sequence[Image.Image] = ()) -> SendResult:
+    def send(
+        self,
+        job_id: str,
+        data: bytes,
+        pages: Sequence[Image.Image] = (),
+        *,
+        page_count: int | None = None,
+    ) -> SendResult:
         raise NotImplementedError
 
     def delivered(self, job_id: str) -> bool | None:
@@ -70,7 +77,14 @@ class FolderBackend(Backend):
     def raster_path(self, job_id: str) -> Path:
         return self.folder / f"{job_id}.bin"
 
-    def send(self, job_id: str, data: bytes, pages: Sequence[Image.Image] = ()) -> SendResult:
+    def send(
+        self,
+        job_id: str,
+        data: bytes,
+        pages: Sequence[Image.Image] = (),
+        *,
+        page_count: int | None = None,
+    ) -> SendResult:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for i, page in enumerate(pages, 1):
@@ -98,7 +112,14 @@ class FileBackend(Backend):
         self.path = path
         self.url = url or f"file://{path}"
 
-    def send(self, job_id: str, data: bytes, pages: Sequence[Image.Image] = ()) -> SendResult:
+    def send(
+        self,
+        job_id: str,
+        data: bytes,
+        pages: Sequence[Image.Image] = (),
+        *,
+        page_count: int | None = None,
+    ) -> SendResult:
         try:
             self.path.write_bytes(data)
         except OSError as exc:
@@ -175,7 +196,14 @@ class DeviceBackend(Backend):
         finally:
             os.close(fd)
 
-    def send(self, job_id: str, data: bytes, pages: Sequence[Image.Image] = ()) -> SendResult:
+    def send(
+        self,
+        job_id: str,
+        data: bytes,
+        pages: Sequence[Image.Image] = (),
+        *,
+        page_count: int | None = None,
+    ) -> SendResult:
         fd = self._open()
         try:
             self._drain(fd)
@@ -183,7 +211,7 @@ class DeviceBackend(Backend):
                 _write_all(fd, data)
             except OSError as exc:
                 raise PrinterFailed(f"the printer stopped taking the job: {exc.strerror}") from None
-            want = max(1, len(pages))
+            want = page_count or len(pages) or 1
             done = 0
             deadline = time.monotonic() + self.page_timeout * want
             for reply in self._replies(fd, _StatusReader(), deadline):
@@ -213,7 +241,14 @@ class NetworkBackend(Backend):
         self.host, self.port, self.timeout = host, port, timeout
         self.url = url or f"tcp://{host}:{port}"
 
-    def send(self, job_id: str, data: bytes, pages: Sequence[Image.Image] = ()) -> SendResult:
+    def send(
+        self,
+        job_id: str,
+        data: bytes,
+        pages: Sequence[Image.Image] = (),
+        *,
+        page_count: int | None = None,
+    ) -> SendResult:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
@@ -262,11 +297,18 @@ class UsbBackend(Backend):
         finally:
             p.dispose()
 
-    def send(self, job_id: str, data: bytes, pages: Sequence[Image.Image] = ()) -> SendResult:
+    def send(
+        self,
+        job_id: str,
+        data: bytes,
+        pages: Sequence[Image.Image] = (),
+        *,
+        page_count: int | None = None,
+    ) -> SendResult:
         p = self._printer()
         try:
             p.write(data)
-            want, done = max(1, len(pages)), 0
+            want, done = page_count or len(pages) or 1, 0
             deadline = time.monotonic() + 4.0 * want
             reader = _StatusReader()
             while time.monotonic() < deadline:

@@ -270,7 +270,9 @@ class PrintQueue:
                     return DrainResult(printed, msg)
             self._set(job.id, "sending", None, attempt=True)
             try:
-                result = backend.send(job.id, self.raster(job.id), self.previews(job.id))
+                result = backend.send(
+                    job.id, self.raster(job.id), self.previews(job.id), page_count=job.pages
+                )
             except PrinterUnreachable as exc:
                 self._set(job.id, "waiting", str(exc))
                 return DrainResult(printed, str(exc))
