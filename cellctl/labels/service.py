@@ -27,7 +27,13 @@ from cellctl.config.models import PrinterConfig
 from cellctl.domain.codes import BatchCode, CodeError, RunTicket, encode, encode_unit
 from cellctl.domain.events import Event
 from cellctl.domain.ids import new_id
-from cellctl.domain.serials import DEFAULT_FORMAT, edition_text
+from cellctl.domain.serials import (
+    DEFAULT_FORMAT,
+    SerialFormatError,
+    check_format,
+    edition_text,
+    format_serial,
+)
 from cellctl.labels import keys
 from cellctl.labels.backends import Backend, FolderBackend, PrinterUnreachable, open_backend
 from cellctl.labels.errors import LabelError
@@ -105,6 +111,10 @@ class LabelService:
         if isinstance(signing_key, (str, Path)):
             signing_key = keys.load_private(signing_key)
         self.signing_key = signing_key
+        try:
+            check_format(serial_format)
+        except SerialFormatError as exc:
+            raise LabelError(str(exc)) from None
         self.serial_format = serial_format
         self.site_name = site_name
         self.cut: Cut = cut
@@ -184,8 +194,13 @@ class LabelService:
             raise LabelError("print at least one label")
         t = self.template("unit")
         base = {**self._base_values(operator), **self._run_values(run, batch), "step": step}
-        # Catch template problems before serials are spent on labels that cannot render.
-        self._render(t, {**base, **_unit_values("PROBE-0001", 1, run.edition_size)}, probe=True)
+        # Catch a missing key, a serial unfit for a unit code or a template problem
+        # before serials are spent on labels that cannot print.
+        probe = format_serial(self.serial_format, 1, sku=run.sku, batch=base["batch"], run=run.id)
+        probe_values = {**base, **_unit_values(probe, 1, run.edition_size)}
+        if "unit_code" in t.fields():
+            probe_values["unit_code"] = self._unit_code(probe)
+        self._render(t, probe_values)
         try:
             alloc = self.store.allocate_serials(
                 count,
@@ -336,9 +351,7 @@ class LabelService:
 
     # -- internals -------------------------------------------------------------------
 
-    def _render(self, t: Template, values: Mapping[str, Any], probe: bool = False) -> Rendered:
-        if probe and "unit_code" not in values and "unit_code" in t.fields():
-            values = {**values, "unit_code": "CU:PROBE-0001:" + "A" * 103}
+    def _render(self, t: Template, values: Mapping[str, Any]) -> Rendered:
         return render(t, values)
 
     def _unit_row(self, serial: str, *, for_what: str) -> None:

@@ -62,7 +62,7 @@ def test_every_code_decodes_from_the_read_back_raster(path, model, key_pair, tmp
     by_zbar = [f.text for f in with_zbar(page)]
     assert sorted(by_zbar) == sorted(p for k, p in want if k in ZBAR_KINDS)
 
-    for kind, payload in want:
+    for _kind, payload in want:
         if payload.startswith("CU:"):
             assert verify_unit(decode(payload), public)
 

@@ -20,18 +20,21 @@ def reply(e1=0, e2=0, width=62, mtype=0x0A, length=0, status=0x00, phase=0x00, m
 
 
 NO_MEDIA = bytes.fromhex(
-    "80 20 42 34 38 30 30 00 01 00 00 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 00 00 00 00 00 00"
+    "80 20 42 34 38 30 30 00 01 00 00 00 00 00 00 00"
+    " 00 00 02 00 00 00 00 00 00 00 00 00 00 00 00 00"
 )
 COVER_OPEN = bytes.fromhex(
-    "80 20 42 34 41 30 30 00 00 10 3e 0a 00 00 00 00 00 00 02 00 00 00 00 00 00 00 00 00 00 00 00 00"
+    "80 20 42 34 41 30 30 00 00 10 3e 0a 00 00 00 00"
+    " 00 00 02 00 00 00 00 00 00 00 00 00 00 00 00 00"
 )
 TWENTY_NINE_LOADED = bytes.fromhex(
-    "80 20 42 34 35 30 30 00 00 00 1d 0a 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
+    "80 20 42 34 35 30 30 00 00 00 1d 0a 00 00 00 00"
+    " 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
 )
 
 
 def test_literal_replies_agree_with_the_builder_and_brother_ql():
-    assert NO_MEDIA == reply(e1=0x01, width=0, mtype=0x00, status=0x02)
+    assert reply(e1=0x01, width=0, mtype=0x00, status=0x02) == NO_MEDIA
     assert len(NO_MEDIA) == len(COVER_OPEN) == len(TWENTY_NINE_LOADED) == 32
     assert interpret_response(NO_MEDIA)["errors"] == ["No media when printing"]
     assert interpret_response(COVER_OPEN)["errors"] == [
