@@ -24,7 +24,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cellctl.labels import media as media_mod
 from cellctl.labels.errors import LabelError, TemplateError
@@ -133,12 +140,18 @@ class Template(BaseModel):
     elements: list[Element] = Field(min_length=1)
     folder: Path = Path(".")
 
-    @model_validator(mode="after")
-    def _media_and_length(self) -> Template:
+    @field_validator("media")
+    @classmethod
+    def _known_media(cls, v: str) -> str:
         try:
-            m = media_mod.media(self.media)
+            media_mod.media(v)
         except LabelError as exc:
             raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _media_and_length(self) -> Template:
+        m = media_mod.media(self.media)
         if m.endless and self.length_mm is None:
             raise ValueError(f"media {self.media} is endless: give length_mm")
         if not m.endless and self.length_mm is not None:
@@ -198,7 +211,7 @@ def _describe(template: dict, loc: tuple) -> str:
         where = f"element {idx + 1} ({kind}{' ' + repr(name) if name else ''})"
         rest = [str(p) for p in loc[2:] if p != kind]
         return where + (": " + ".".join(rest) if rest else "")
-    return ".".join(str(p) for p in loc) or "template"
+    return ".".join(str(p) for p in loc)
 
 
 def _element_label(idx: int, el: object) -> str:
@@ -238,7 +251,11 @@ def parse_template(data: dict, name: str, folder: Path) -> Template:
     try:
         t = Template.model_validate({**data, "folder": folder})
     except ValidationError as exc:
-        problems = [f"{_describe(data, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems = []
+        for e in exc.errors():
+            where = _describe(data, tuple(e["loc"]))
+            msg = e["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {msg}" if where else msg)
         raise TemplateError(data.get("name") or name, problems) from None
     problems = _check_layout(t)
     if problems:
