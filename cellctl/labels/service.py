@@ -14,7 +14,9 @@ time (the kiosk does every few seconds) and it prints once when the printer is b
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,7 +91,18 @@ class PrinterState:
     status: PrinterStatus | None = None
 
 
+def _locked(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class LabelService:
+    """Thread-safe: calls are serialised, so the kiosk and the controller may share one."""
+
     def __init__(
         self,
         store: StationStore,
@@ -105,6 +118,7 @@ class LabelService:
         status_timeout: float = 1.0,
         backend: Backend | None = None,
     ) -> None:
+        self._lock = threading.RLock()
         self.store = store
         self.printer = printer
         self.templates_dir = Path(templates_dir) if templates_dir else None
@@ -180,6 +194,7 @@ class LabelService:
 
     # -- printing -----------------------------------------------------------------
 
+    @_locked
     def print_units(
         self,
         run: RunLike,
@@ -230,6 +245,7 @@ class LabelService:
         }
         return self._submit(t, rendered, "label_printed", payload, operator, fields)
 
+    @_locked
     def print_batch(
         self,
         run: RunLike,
@@ -248,6 +264,7 @@ class LabelService:
         payload = {"template": t.name, "copies": copies, "batch": batch, "run_id": run.id}
         return self._submit(t, [r] * copies, "label_printed", payload, operator)
 
+    @_locked
     def print_hold_tag(
         self, batch: str, reason: str, operator: str | None, *, copies: int = 1
     ) -> PrintOutcome:
@@ -262,6 +279,7 @@ class LabelService:
         payload = {"template": t.name, "copies": copies, "batch": batch, "reason": reason}
         return self._submit(t, [r] * copies, "label_printed", payload, operator)
 
+    @_locked
     def print_certificate(self, serial: str, operator: str | None) -> PrintOutcome:
         """A collector certificate for a unit already labelled (uses its first label's data)."""
         self._unit_row(serial, for_what="certificate")
@@ -272,6 +290,7 @@ class LabelService:
         payload = {"template": t.name, "copies": 1, "certificate_for": serial}
         return self._submit(t, [r], "label_printed", payload, operator)
 
+    @_locked
     def reprint(self, serial: str, operator: str | None, reason: str = "") -> PrintOutcome:
         """The same label again (same serial, same signed code), recorded as a reprint."""
         self._unit_row(serial, for_what="reprint")
@@ -283,6 +302,7 @@ class LabelService:
         payload = {"template": t.name, "serial": serial, "reason": reason}
         return self._submit(t, [r], "label_reprinted", payload, operator)
 
+    @_locked
     def void(self, serial: str, reason: str, operator: str | None) -> Event:
         """Record a spoiled label: the serial is void and is never printed again."""
         if not reason.strip():
@@ -308,6 +328,7 @@ class LabelService:
         (stored,) = self.store.append(event)
         return stored
 
+    @_locked
     def retry(self) -> PrintOutcome | None:
         """Print what waits, if the printer can; returns the state of the oldest open job."""
         result = self.queue.drain(self.backend, status_timeout=self.status_timeout)
@@ -318,12 +339,15 @@ class LabelService:
             return PrintOutcome(j.id, j.state, j.message or result.blocked or "")
         return None
 
+    @_locked
     def retry_job(self, job_id: str) -> None:
         self.queue.retry(job_id)
 
+    @_locked
     def cancel_job(self, job_id: str, reason: str = "cancelled by the operator") -> None:
         self.queue.cancel(job_id, reason)
 
+    @_locked
     def printer_state(self) -> PrinterState:
         counts = self.queue.counts()
         waiting, uncertain = counts.get("waiting", 0), counts.get("uncertain", 0)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cellctl.domain.model import CellKind, Run
 from cellctl.labels import keys
@@ -15,6 +16,11 @@ from cellctl.store.station_store import StationStore
 def key_pair(tmp_path: Path):
     private, public = keys.generate(tmp_path / "keys" / "site.key")
     return keys.load_private(private), keys.load_public(public), private, public
+
+
+@pytest.fixture(scope="session")
+def signing_key():
+    return Ed25519PrivateKey.generate()
 
 
 @pytest.fixture

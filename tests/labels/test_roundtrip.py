@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from brother_ql.raster import BrotherQLRaster
 from brother_ql.reader import chunker
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cellctl.domain.codes import decode, encode_unit, verify_unit
 from cellctl.labels.decode import with_zbar, with_zxing
@@ -102,3 +104,13 @@ def test_media_the_model_cannot_take_is_refused():
     img = render(t, {**sample_values(), "unit_code": "CU:X-1:" + "A" * 103}).image
     with pytest.raises(LabelError, match="QL-1100"):
         build_job([img], "QL-700", t.media)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(serial=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-/+ ]{0,63}", fullmatch=True))
+def test_any_valid_serial_fits_the_29_mm_unit_label_and_decodes(serial, signing_key):
+    t = load_template(template_paths()[0].parent / "unit_serial.toml")
+    code = encode_unit(serial, signing_key)
+    rendered = render(t, {**sample_values(), "serial": serial, "unit_code": code})
+    (page,) = read_back(build_job([rendered.image], "QL-700", t.media))
+    assert [f.text for f in with_zxing(page)] == [code]
