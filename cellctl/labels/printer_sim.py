@@ -57,6 +57,8 @@ class QLPrinterSim:
         self.model_code = model_code
         self.roll: Roll | None = roll if roll is not None else Roll()
         self.cover_open = False
+        self.labels_left: int | None = None
+        """Labels left on the roll; None for plenty. At 0 the roll is empty."""
         self.jobs: list[bytes] = []
         self.pages_printed = 0
         self.status_requests = 0
@@ -173,6 +175,8 @@ class QLPrinterSim:
                             self._reply(self._status(2, 0, *problem))
                             continue
                         self.pages_printed += 1
+                        if self.labels_left is not None:
+                            self.labels_left -= 1
                         if code == b"\x1a":
                             self.jobs.append(job)
                         self._reply(self._status(1, 1))
@@ -182,6 +186,8 @@ class QLPrinterSim:
     def _problem(self, media: tuple[int, int, int] | None) -> tuple[int, int] | None:
         if self.roll is None:
             return (0x01, 0)
+        if self.labels_left is not None and self.labels_left <= 0:
+            return (0x01 if not self.roll.die_cut else 0x02, 0)
         if self.cover_open:
             return (0, 0x10)
         if media is not None:

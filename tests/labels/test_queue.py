@@ -146,3 +146,24 @@ def test_status_from_the_simulated_printer(roll):
         status = open_backend(sim.url).status(timeout=2)
     assert status is not None and status.model == "QL-700"
     assert status.media_width_mm == (29 if roll else 0)
+
+
+def test_a_roll_running_out_mid_job_leaves_the_job_for_a_person(
+    store, limited_run, key_pair, tmp_path, sim
+):
+    sim.labels_left = 1
+    svc = _service(store, sim, key_pair[0], tmp_path)
+    out = svc.print_units(limited_run, 3, "OP-ADA")
+    assert out.state == "uncertain"
+    assert "No labels loaded" in out.message and "check which labels came out" in out.message
+    assert sim.pages_printed == 1 and sim.jobs == []
+    assert [e for e in store.events() if e.type == "label_printed"] == []
+    svc.retry()
+    assert sim.pages_printed == 1, "an uncertain job waits for a person"
+    sim.labels_left = None
+    svc.retry_job(out.job_id)
+    assert svc.retry() is None
+    assert len(sim.jobs) == 1 and sim.pages_printed == 4
+    (event,) = [e for e in store.events() if e.type == "label_printed"]
+    assert event.payload["job_id"] == out.job_id
+    svc.close()
