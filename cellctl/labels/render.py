@@ -200,4 +200,4 @@ def _text(img: Image.Image, el: TextElement, text: str, folder: Path) -> None:
         lw = font.getlength(line)
         left = {"left": 0, "center": (width - lw) / 2, "right": width - lw}[el.align]
         mdraw.text((left, top + n * line_h), line, fill=255, font=font)
-    img.paste(0, (mm_to_dots(el.x), mm_to_dots(el.y)), mask)
+    img.paste(255 if el.white else 0, (mm_to_dots(el.x), mm_to_dots(el.y)), mask)

@@ -66,6 +66,8 @@ class TextElement(_Boxed):
     """Reduce the size until the text fits its box (down to min_size)."""
     min_size: Annotated[float, Field(gt=0, le=200)] = 5.0
     line_spacing: Annotated[float, Field(ge=0.8, le=3)] = 1.15
+    white: bool = False
+    """White text, for a banner on a filled box drawn before it."""
 
 
 class QrElement(_Element):

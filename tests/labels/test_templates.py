@@ -157,3 +157,11 @@ def test_not_toml_is_named(tmp_path):
     bad.write_text("media = ")
     with pytest.raises(TemplateError, match="x.toml is not valid TOML"):
         load_template(bad)
+
+
+def test_white_text_on_a_filled_box():
+    box = {"type": "box", "x": 0, "y": 0, "width": 40, "height": 10, "fill": True}
+    black = np.asarray(render(_t(box), {}).image) < 128
+    banner = np.asarray(render(_t(box, _text(text="HOLD", white=True, size=20)), {}).image) < 128
+    assert black[: mm_to_dots(10), : mm_to_dots(40)].all()
+    assert banner.sum() < black.sum(), "the white letters are cut out of the black box"
