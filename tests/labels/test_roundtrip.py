@@ -18,7 +18,7 @@ from cellctl.labels.render import render
 from cellctl.labels.samples import sample_values
 from cellctl.labels.template import load_template, template_paths
 
-MODELS = ("QL-700", "QL-820NWB", "QL-1100")
+MODELS = ("QL-500", "QL-700", "QL-820NWB", "QL-1060N", "QL-1100")
 TEMPLATES = [p.stem for p in template_paths()]
 ZBAR_KINDS = {"qr", "code128", "gs1_128"}  # zbar reads no DataMatrix
 
