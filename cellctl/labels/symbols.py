@@ -51,10 +51,17 @@ def gs1_element_string(hri: str) -> str:
     from biip import ParseError
     from biip.gs1_messages import GS1Message
 
+    from biip.gtin import Gtin
+
     try:
-        return GS1Message.parse_hri(hri).value
+        message = GS1Message.parse_hri(hri)
+        # parse_hri leaves check digits alone; a GTIN with a wrong one must not print.
+        for element in message.element_strings:
+            if element.ai.ai in ("01", "02"):
+                Gtin.parse(element.value)
     except ParseError as exc:
         raise LabelError(f"not a valid GS1 element string {hri!r}: {exc}") from None
+    return message.value
 
 
 def gs1_128(hri: str) -> tuple[np.ndarray, str]:

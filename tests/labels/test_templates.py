@@ -85,6 +85,11 @@ def test_render_errors_name_the_element():
     gs1 = {**code, "type": "gs1_128", "width": 55, "data": "{serial}"}
     with pytest.raises(TemplateError, match="not a valid GS1 element string"):
         render(_t(gs1), {"serial": "no parentheses"})
+    with pytest.raises(TemplateError, match="Invalid GTIN check digit"):
+        render(_t(gs1), {"serial": "(01)09501101530004(21)A1"})
+    assert render(_t(gs1), {"serial": "(01)09501101530003(21)A1"}).codes[0].payload == (
+        "0109501101530003" + "21A1"
+    )
 
 
 def test_dates_take_a_format_and_iso_text_works_too():
