@@ -50,7 +50,6 @@ def gs1_element_string(hri: str) -> str:
     """The raw GS1 payload (FNC1 between variable-length fields as GS) of '(01)...(21)...'."""
     from biip import ParseError
     from biip.gs1_messages import GS1Message
-
     from biip.gtin import Gtin
 
     try:
