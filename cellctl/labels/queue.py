@@ -30,6 +30,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
+    printer TEXT NOT NULL,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('waiting','sending','printed','uncertain','cancelled')),
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     event TEXT,
     recorded INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (printer, state, seq);
 CREATE TABLE IF NOT EXISTS job_pages (
     job_id TEXT NOT NULL REFERENCES jobs (id),
     n INTEGER NOT NULL,
@@ -110,8 +111,12 @@ def _png(img: Image.Image) -> bytes:
 
 
 class PrintQueue:
-    def __init__(self, path: str | Path) -> None:
+    """One file may hold the queues of several printers of a station; each
+    PrintQueue sees and sends only its own printer's jobs."""
+
+    def __init__(self, path: str | Path, printer: str = "default") -> None:
         self.path = Path(path)
+        self.printer = printer
         self.conn: sqlite3.Connection = connect(self.path).conn
         self.conn.executescript(_SCHEMA)
 
@@ -138,10 +143,11 @@ class PrintQueue:
         now = utc_now_iso()
         with transaction(self.conn):
             self.conn.execute(
-                "INSERT INTO jobs (id, created, updated, state, model, media, template, pages, "
-                "raster, event) VALUES (?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, printer, created, updated, state, model, media, template, "
+                "pages, raster, event) VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)",
                 (
                     jid,
+                    self.printer,
                     now,
                     now,
                     model,
@@ -176,10 +182,10 @@ class PrintQueue:
         return _job(row)
 
     def jobs(self, *states: str) -> list[Job]:
-        sql = f"SELECT {_JOB_COLS} FROM jobs"
+        sql = f"SELECT {_JOB_COLS} FROM jobs WHERE printer = ?"
         if states:
-            sql += f" WHERE state IN ({', '.join('?' * len(states))})"
-        return [_job(r) for r in self.conn.execute(sql + " ORDER BY seq", states)]
+            sql += f" AND state IN ({', '.join('?' * len(states))})"
+        return [_job(r) for r in self.conn.execute(sql + " ORDER BY seq", (self.printer, *states))]
 
     def raster(self, job_id: str) -> bytes:
         return self.conn.execute("SELECT raster FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
@@ -197,7 +203,10 @@ class PrintQueue:
         return None if row is None else (row[0], json.loads(row[1]))
 
     def counts(self) -> dict[str, int]:
-        return dict(self.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+        rows = self.conn.execute(
+            "SELECT state, COUNT(*) FROM jobs WHERE printer = ? GROUP BY state", (self.printer,)
+        )
+        return dict(rows.fetchall())
 
     # -- state changes ----------------------------------------------------------
 

@@ -136,7 +136,7 @@ class LabelService:
         check_pair(printer.model, printer.media)
         self.backend = backend or open_backend(printer.backend, base_dir)
         qpath = Path(queue_path) if queue_path else store.path.with_suffix(".labels.db")
-        self.queue = PrintQueue(qpath)
+        self.queue = PrintQueue(qpath, printer.backend)
         self.recovery_notes = self.queue.recover(self.backend)
         self._record_printed()
 

@@ -128,3 +128,30 @@ def test_a_template_error_spends_no_serial(store, limited_run, key_pair, tmp_pat
         svc.print_units(limited_run, 1, "OP-ADA")
     assert store.read_tables()["units"] == []
     svc.close()
+
+
+def test_two_printers_share_the_station_queue_file_without_mixing_jobs(
+    service, store, limited_run, key_pair, tmp_path
+):
+    cards = LabelService(
+        store,
+        PrinterConfig(model="QL-1100", backend="file://cards", media="102x152"),
+        signing_key=key_pair[2],
+        base_dir=tmp_path,
+        site_name="Demo",
+    )
+    assert cards.queue.path == service.queue.path
+    unit = service.print_units(limited_run, 1, "OP-ADA")
+    cert = cards.print_certificate(unit.serials[0], "OP-SAM")
+    assert cert.printed
+    assert sorted(p.suffix for p in (tmp_path / "cards").iterdir()) == [".bin", ".png"]
+    assert [j.id for j in cards.queue.jobs()] == [cert.job_id]
+    assert [j.id for j in service.queue.jobs()] == [unit.job_id]
+    data = (tmp_path / "cards" / f"{cert.job_id}.bin").read_bytes()
+    (page,) = read_back(data)
+    (found,) = with_zxing(page)
+    assert decode(found.text).serial == unit.serials[0]
+    assert verify_unit(decode(found.text), key_pair[1])
+    with pytest.raises(LabelError, match="never allocated"):
+        cards.print_certificate("NOPE-0001", "OP-SAM")
+    cards.close()
