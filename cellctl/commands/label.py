@@ -77,6 +77,8 @@ def _load(args: argparse.Namespace):
 
 
 def _values(args: argparse.Namespace, template, *, samples: bool) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from cellctl.domain.codes import CodeError, encode_unit
@@ -86,7 +88,7 @@ def _values(args: argparse.Namespace, template, *, samples: bool) -> dict[str, A
     from cellctl.labels.samples import sample_values
 
     given = _fields(args.field)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"now": datetime.now(UTC)}
     if samples:
         values.update(sample_values())
         filled = sorted((template.fields() - set(given)) & set(values))
