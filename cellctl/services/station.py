@@ -299,6 +299,27 @@ class StationController:
             msg=f"Declined {a.run_id} step {a.step}: {reason}",
         )
 
+    def withdraw_assignment(self, why: str) -> None:
+        """The scheduler took the step back (this cell was offline or down too long)."""
+        a = self.assignment
+        if a is None:
+            return
+        if not self.assignment_accepted:
+            self.assignment = None
+            self.message = f"Step {a.run_id}/{a.step} withdrawn: {why}"
+            self._changed()
+            return
+        target = CellState.IDLE
+        events = [
+            self._event("run_step_released", {"run_id": a.run_id, "step": a.step, "reason": why}),
+            self._transition(target, "step withdrawn"),
+        ]
+        self.assignment = None
+        self.assignment_accepted = False
+        self.last_count = None
+        self.downtime_reason_needed = False
+        self._commit(*events, state=target, msg=f"Step {a.run_id}/{a.step} withdrawn: {why}")
+
     def start_step(self) -> None:
         self._need_operator()
         a = self._need_assignment()

@@ -85,11 +85,17 @@ class KioskApp(App[None]):
         yield Static(id="status")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.start()
         self.query_one("#counts").border_title = "Counts"
         self.query_one("#machine").border_title = "Machine"
         self.refresh_view()
         self.set_interval(1.0, self.refresh_view)
+
+    async def on_unmount(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
 
     def on_resize(self, event: events.Resize) -> None:
         self.screen.set_class(event.size.width >= 110, "-wide")

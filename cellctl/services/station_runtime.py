@@ -1,0 +1,268 @@
+"""Everything around a station controller that talks to the outside world.
+
+The runtime owns the broker link, the label printer and the machine bridge of
+one cell, and feeds what they report into the controller. The kiosk and the
+headless station both run one; the controller itself never does I/O beyond its
+store, so it stays testable without any of these parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cellctl.config.load import load_station
+from cellctl.config.models import MqttConfig
+from cellctl.domain.assignment import Assignment
+from cellctl.errors import CliError, ConfigError
+from cellctl.services.station import Refused, StationController
+from cellctl.store.db import StoreError
+from cellctl.store.station_store import StationStore
+
+log = logging.getLogger(__name__)
+
+
+def open_station(path: str | Path, *, db: str | Path | None = None) -> StationController:
+    """Load a station file and its store; errors become a CliError to print."""
+    try:
+        loaded = load_station(path)
+    except ConfigError as exc:
+        raise CliError("\n" + str(exc)) from None
+    try:
+        store = StationStore(db or loaded.store_path(), loaded.id)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    return StationController(loaded, store)
+
+
+@dataclass(frozen=True)
+class _RunForLabels:
+    id: str
+    sku: str
+    title: str
+    quantity: int
+    due: datetime
+    edition_size: int | None
+    batch: str | None
+
+    @classmethod
+    def of(cls, a: Assignment) -> _RunForLabels:
+        try:
+            due = datetime.fromisoformat(a.due.replace("Z", "+00:00"))
+        except ValueError:
+            due = datetime.now(UTC)
+        return cls(a.run_id, a.sku, a.title, a.quantity, due, a.edition_size, a.batch)
+
+
+class StationRuntime:
+    def __init__(
+        self,
+        controller: StationController,
+        *,
+        broker_url: str | None = None,
+        connect_broker: bool = True,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.controller = controller
+        self.loaded = controller.loaded
+        self.connect_broker = connect_broker
+        self.poll_s = poll_s
+        mqtt = self.loaded.site.mqtt
+        if broker_url:
+            mqtt = MqttConfig(**{**mqtt.model_dump(), "url": broker_url})
+        self.mqtt = mqtt
+        self.link: Any = None
+        self.labels: Any = None
+        self.machine: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._app: Any = None
+        self._open_labels()
+
+    # -- parts -----------------------------------------------------------------------
+
+    def _open_labels(self) -> None:
+        printer = self.loaded.config.printer
+        if printer is None:
+            return
+        from cellctl.labels.errors import LabelError
+        from cellctl.labels.service import LabelService
+
+        site = self.loaded.site
+        key = None
+        if site.signing_key is not None:
+            key = site.signing_key
+            if not key.is_absolute():
+                key = self.loaded.site_path.parent / key
+        try:
+            self.labels = LabelService(
+                self.controller.store,
+                printer,
+                signing_key=key,
+                base_dir=self.loaded.path.parent,
+                serial_format=self.loaded.config.serial_format,
+                site_name=site.site.name,
+            )
+        except LabelError as exc:
+            # The cell works without its printer; the status line says why.
+            self.controller.printer_state = f"unusable: {exc}"
+            log.warning("%s: label printer unusable: %s", self.controller.cell, exc)
+
+    def attach_app(self, app: Any) -> None:
+        self._app = app
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        c = self.controller
+        if self.connect_broker:
+            from cellctl.bus.cell_link import CellLink
+
+            self.link = CellLink(
+                c.store,
+                site=c.site.site.id,
+                kind=c.kind,
+                mqtt=self.mqtt,
+                on_assign=self._on_assign,
+                status=c.status(),
+            )
+            c.subscribe(self._sync_link)
+            await self.link.start()
+        self._tasks.append(asyncio.create_task(self._poll(), name=f"{c.cell}-poll"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.link is not None:
+            await self.link.stop()
+        if self.labels is not None:
+            self.labels.close()
+
+    async def run_headless(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    # -- broker ----------------------------------------------------------------------
+
+    def _sync_link(self) -> None:
+        if self.link is not None:
+            self.link.update_status(**self.controller.status())
+            self.link.notify()
+
+    def _instructions_for(self, a: Assignment) -> Assignment:
+        base = self.loaded.path.parent
+        if not a.instructions:
+            md = base / "instructions" / f"{a.sku}-{a.kind}.md"
+            if md.is_file():
+                a = Assignment.from_dict({**a.to_dict(), "instructions": md.read_text()})
+        if not a.job:
+            for ext in ("gcode", "nc", "txt"):
+                job = base / "jobs" / f"{a.sku}-{a.kind}.{ext}"
+                if job.is_file():
+                    a = Assignment.from_dict({**a.to_dict(), "job": str(job)})
+                    break
+        return a
+
+    async def _on_assign(self, data: dict[str, Any] | None) -> None:
+        c = self.controller
+        try:
+            if data is None:
+                c.withdraw_assignment("the scheduler moved this step elsewhere")
+            else:
+                c.offer_assignment(self._instructions_for(Assignment.from_dict(data)))
+        except (Refused, ValueError) as exc:
+            c.message = f"assignment not taken: {exc}"
+            c._changed()
+
+    async def _poll(self) -> None:
+        c = self.controller
+        while True:
+            link = "connected" if self.link is not None and self.link.connected else "offline"
+            changed = link != c.link_state
+            c.link_state = link
+            if self.labels is not None:
+                try:
+                    await asyncio.to_thread(self.labels.retry)
+                    state = self.labels.printer_state()
+                    text = state.message
+                    if state.waiting_jobs:
+                        text += f" ({state.waiting_jobs} waiting)"
+                    if text != c.printer_state:
+                        c.printer_state = text
+                        changed = True
+                except Exception as exc:  # a printer fault must not stop the cell
+                    c.printer_state = f"error: {exc}"
+                    changed = True
+            if changed:
+                c._changed()
+            await asyncio.sleep(self.poll_s)
+
+    # -- what the kiosk asks for -------------------------------------------------------
+
+    async def start_step(self) -> None:
+        self.controller.start_step()
+
+    async def print_labels(self, what: str, serial: str | None = None) -> None:
+        from cellctl.labels.errors import LabelError
+
+        c = self.controller
+        if self.labels is None:
+            raise Refused("this cell has no usable label printer")
+        op = c._need_operator()
+        try:
+            if what == "units":
+                a = c._need_assignment()
+                good, _ = c.counts()
+                labelled = c.store.conn.execute(
+                    "SELECT COUNT(*) FROM units WHERE run_id = ? AND status != 'void'",
+                    (a.run_id,),
+                ).fetchone()[0]
+                count = good - labelled
+                if count < 1:
+                    raise Refused(f"all {good} good units already have labels")
+                out = await asyncio.to_thread(
+                    self.labels.print_units,
+                    _RunForLabels.of(a),
+                    count,
+                    op.badge,
+                    batch=a.batch,
+                    step=a.step,
+                )
+            elif what == "batch":
+                a = c._need_assignment()
+                if not a.batch:
+                    raise Refused("this step has no batch")
+                out = await asyncio.to_thread(
+                    self.labels.print_batch, _RunForLabels.of(a), a.batch, op.badge, step=a.step
+                )
+            elif what == "reprint":
+                c._need_role("reprint", "Reprinting a label")
+                out = await asyncio.to_thread(self.labels.reprint, serial or "", op.badge)
+            elif what == "void":
+                c._need_role("void_label", "Voiding a label")
+                await asyncio.to_thread(self.labels.void, serial or "", "spoiled", op.badge)
+                c.message = f"label {serial} recorded as void"
+                c._changed()
+                return
+            else:
+                raise Refused(f"unknown label action {what!r}")
+        except LabelError as exc:
+            raise Refused(str(exc)) from None
+        c.message = out.message
+        c._changed()
+
+    async def machine_action(self, what: str) -> None:
+        if self.machine is None:
+            raise Refused("this cell has no machine bridge")
+        raise Refused(f"machine action {what!r} is not available yet")
