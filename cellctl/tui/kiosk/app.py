@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from textual import events, work
@@ -30,7 +31,7 @@ WEDGE_MAX_GAP_S = 0.035
 
 
 class KioskApp(App[None]):
-    CSS_PATH = "kiosk.tcss"
+    CSS_PATH = Path(__file__).parent / "kiosk.tcss"
     TITLE = "cellctl kiosk"
     ENABLE_COMMAND_PALETTE = False
 

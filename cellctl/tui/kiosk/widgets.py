@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Markdown, ProgressBar, Static
 
 from cellctl.services.station import StationView
+
+
+def _fmt_due(due: str) -> str:
+    try:
+        when = datetime.fromisoformat(due.replace("Z", "+00:00"))
+    except ValueError:
+        return due or "-"
+    return when.strftime("%a %d %b %H:%M")
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -19,6 +29,14 @@ def _fmt_eta(seconds: float | None) -> str:
 
 
 class AssignmentPanel(Vertical):
+    _shown_instructions: str | None = None
+
+    def _instructions(self, md: Markdown, text: str) -> None:
+        # Re-parsing Markdown mounts new widgets: only do it when the text changed.
+        if text != self._shown_instructions:
+            self._shown_instructions = text
+            md.update(text)
+
     def compose(self) -> ComposeResult:
         yield Static(id="run")
         yield ProgressBar(id="progress", show_eta=False)
@@ -32,7 +50,7 @@ class AssignmentPanel(Vertical):
         if a is None:
             run.update("[b]No step assigned[/b]\nWaiting for the scheduler, or scan a run ticket.")
             bar.update(total=1, progress=0)
-            md.update("")
+            self._instructions(md, "")
             self.border_title = "Assignment"
             return
         accepted = "" if v.assignment_accepted else "  [reverse] A = accept  D = decline [/]"
@@ -43,10 +61,10 @@ class AssignmentPanel(Vertical):
         run.update(
             f"[b]{a.title or a.sku}[/b]{accepted}\n"
             f"run {a.run_id} · step {a.step} ({a.kind}) · {a.sku}\n"
-            f"{a.edition_text} · batch {a.batch or '-'} · due {a.due} · {after}{hold}"
+            f"{a.edition_text} · batch {a.batch or '-'} · due {_fmt_due(a.due)} · {after}{hold}"
         )
         bar.update(total=max(a.quantity, 1), progress=min(v.good, a.quantity))
-        md.update(a.instructions or "_No instructions for this step._")
+        self._instructions(md, a.instructions or "_No instructions for this step._")
         self.border_title = f"Assignment: {v.good}/{a.quantity} good"
 
 

@@ -1,0 +1,186 @@
+"""Kiosk responsiveness: start-up, key-to-screen latency, memory after a shift.
+
+- startup_s: a fresh process (`python -m cellctl.tui.kiosk.probe`) from interpreter
+  start to the first drawn interactive screen, median of 3.
+- keypress_p95_ms: `g` (+1 good, a durable store commit) pressed 300 times in a
+  headless run, each timed from the key to the refreshed screen; the baseline is a
+  bare Textual app whose key handler only updates a label, in the same run.
+- rss_mb: resident memory after a simulated 8-hour shift (a count every 6 s,
+  a scrap every few minutes, defects and downtime) pushed through the kiosk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.report import Report, parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def startup(station: Path) -> float:
+    times = []
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-m", "cellctl.tui.kiosk.probe", str(station)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+async def keypress_latencies(station: Path, presses: int) -> list[float]:
+    from cellctl.services.station_runtime import open_station
+    from cellctl.tui.kiosk.app import KioskApp
+
+    class Timed(KioskApp):
+        done: asyncio.Event
+
+        def action_good(self) -> None:
+            super().action_good()
+            self.call_after_refresh(self.done.set)
+
+    controller = open_station(station)
+    controller.sign_in_badge("OP-ADA")
+    controller.offer_assignment(_assignment())
+    app = Timed(controller)
+    app.done = asyncio.Event()
+    out = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a", "s")
+        await pilot.pause()
+        for _ in range(presses):
+            app.done.clear()
+            t = time.perf_counter()
+            app.simulate_key("g")
+            await app.done.wait()
+            out.append((time.perf_counter() - t) * 1000)
+    good, _ = controller.counts()
+    assert good == presses, f"expected {presses} good, counted {good}"
+    return out
+
+
+async def baseline_latencies(presses: int) -> list[float]:
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    class Bare(App[None]):
+        n = 0
+        done: asyncio.Event
+
+        def compose(self) -> ComposeResult:
+            yield Static("0", id="n")
+
+        def on_key(self) -> None:
+            self.n += 1
+            self.query_one("#n", Static).update(str(self.n))
+            self.call_after_refresh(self.done.set)
+
+    app = Bare()
+    app.done = asyncio.Event()
+    out = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for _ in range(presses):
+            app.done.clear()
+            t = time.perf_counter()
+            app.simulate_key("g")
+            await app.done.wait()
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def _assignment() -> dict[str, object]:
+    return {
+        "run_id": "R-BENCH",
+        "step": 0,
+        "kind": "cut",
+        "sku": "MUG-ENAMEL",
+        "title": "Bench mug",
+        "quantity": 5000,
+        "due": "2026-11-23T14:00:00Z",
+        "batch": "B-BENCH",
+    }
+
+
+async def shift_rss(station: Path) -> float:
+    from cellctl.services.station_runtime import open_station
+    from cellctl.tui.kiosk.app import KioskApp
+
+    now = [0.0]
+    controller = open_station(station)
+    controller.clock = lambda: now[0]
+    controller.sign_in_badge("OP-ADA")
+    controller.offer_assignment(_assignment())
+    app = KioskApp(controller)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a", "s")
+        for i in range(8 * 3600 // 6):
+            now[0] += 6
+            if i % 40 == 39:
+                controller.count_scrap("BURN")
+            else:
+                controller.count_good()
+            if i % 400 == 399:
+                controller.record_defect("SCRATCH", note="bench")
+            if i % 1200 == 1199:
+                controller.machine_stopped("bench stop")
+                controller.record_downtime("JAM")
+                controller.end_downtime()
+                controller.start_step()
+            if i % 50 == 0:
+                await pilot.pause()
+        await pilot.pause()
+        rss = _rss_mb()
+    return rss
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--shift-only":
+        print(asyncio.run(shift_rss(Path(sys.argv[2]))))
+        return
+    args = parser(__doc__ or "").parse_args()
+    report = Report()
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Path(tmp) / "demo"
+        shutil.copytree(ROOT / "stations" / "demo", site, ignore=shutil.ignore_patterns("var"))
+        station = site / "cut-01.toml"
+        report.add("startup_s", round(startup(station), 3), "s")
+        base = asyncio.run(baseline_latencies(300))
+        kiosk = asyncio.run(keypress_latencies(station, 300))
+        p95 = statistics.quantiles(kiosk, n=20)[-1]
+        base_p95 = statistics.quantiles(base, n=20)[-1]
+        report.add("baseline_keypress_p95_ms", round(base_p95, 2), "ms")
+        report.add("keypress_vs_baseline_ratio", round(p95 / base_p95, 2))
+        fresh = Path(tmp) / "fresh"
+        shutil.copytree(ROOT / "stations" / "demo", fresh, ignore=shutil.ignore_patterns("var"))
+        shift = subprocess.run(
+            [sys.executable, "-m", "bench.kiosk", "--shift-only", str(fresh / "cut-01.toml")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report.add("rss_mb", round(float(shift.stdout.strip().splitlines()[-1]), 1), "MB")
+    report.emit(("keypress_p95_ms", round(p95, 2), "ms"), args.json)
+
+
+if __name__ == "__main__":
+    main()
