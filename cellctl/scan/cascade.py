@@ -158,7 +158,9 @@ class Pipeline:
             reads = stage()
             took = time.perf_counter() - now
             # A running estimate of each stage's cost decides whether it still fits.
-            self._cost[name] = took if name not in self._cost else 0.8 * self._cost[name] + 0.2 * took
+            self._cost[name] = (
+                took if name not in self._cost else 0.8 * self._cost[name] + 0.2 * took
+            )
             if reads:
                 return _result(reads, start, name)
         return _result([], start, "none")

@@ -85,8 +85,13 @@ def read_zxing(gray: np.ndarray, *, thorough: bool = False) -> list[Read]:
 def _zbar_symbols():
     from pyzbar.pyzbar import ZBarSymbol
 
-    return [ZBarSymbol.QRCODE, ZBarSymbol.CODE128, ZBarSymbol.EAN13, ZBarSymbol.UPCA,
-            ZBarSymbol.EAN8]
+    return [
+        ZBarSymbol.QRCODE,
+        ZBarSymbol.CODE128,
+        ZBarSymbol.EAN13,
+        ZBarSymbol.UPCA,
+        ZBarSymbol.EAN8,
+    ]
 
 
 _ZBAR_NAMES = {"QRCODE": "QR", "CODE128": "Code128", "EAN8": "EAN-8", "UPCA": "UPC-A"}

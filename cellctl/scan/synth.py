@@ -50,17 +50,25 @@ def busy_background(rng: np.random.Generator, size: tuple[int, int] = (1280, 720
     for _ in range(14):
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
         colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-        cv2.rectangle(img, (x, y), (x + int(rng.integers(30, 300)), y + int(rng.integers(20, 200))),
-                      colour, -1)
+        cv2.rectangle(
+            img,
+            (x, y),
+            (x + int(rng.integers(30, 300)), y + int(rng.integers(20, 200))),
+            colour,
+            -1,
+        )
     for _ in range(20):
         p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         p2 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        cv2.line(img, p1, p2, tuple(int(c) for c in rng.integers(0, 255, 3)), int(rng.integers(1, 4)))
+        cv2.line(
+            img, p1, p2, tuple(int(c) for c in rng.integers(0, 255, 3)), int(rng.integers(1, 4))
+        )
     for _ in range(10):
         org = (int(rng.integers(0, w - 200)), int(rng.integers(20, h)))
         word = "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(4, 12))))
-        cv2.putText(img, word, org, cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.5, 1.5)),
-                    (20, 20, 20), 2)
+        cv2.putText(
+            img, word, org, cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.5, 1.5)), (20, 20, 20), 2
+        )
     noise = rng.normal(0, 6, img.shape).astype(np.int16)
     return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
