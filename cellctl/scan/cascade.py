@@ -19,6 +19,8 @@ import numpy as np
 
 from cellctl.scan.decoders import DECODERS, Read, read_zbar, read_zxing
 
+CONFIRM = ("EAN-13", "UPC-A", "EAN-8")
+
 Roi = tuple[float, float, float, float]
 
 
@@ -60,7 +62,8 @@ def candidate_regions(gray: np.ndarray, limit: int = 4) -> list[tuple]:
             continue
         rect = cv2.minAreaRect(c)
         (cx, cy), (rw, rh), angle = rect
-        if min(rw, rh) < 12 or max(rw, rh) > 0.9 * max(small.shape):
+        # Below 20 px (40 at full scale) it is a word of text, not a symbol we can read.
+        if min(rw, rh) < 20 or max(rw, rh) > 0.9 * max(small.shape):
             continue
         fill = area / max(rw * rh, 1.0)
         if fill < 0.5:
@@ -132,35 +135,55 @@ class Pipeline:
         return stages
 
     def _regions(self, gray: np.ndarray) -> list[Read]:
-        deadline = self._deadline
-        for rect in candidate_regions(gray):
+        for rect in self._candidates:
             crop = level_crop(gray, rect)
             for img in (crop, _CLAHE.apply(crop)):
-                reads = self._read_all(img)
-                if reads:
-                    return reads
-                if time.perf_counter() > deadline:
-                    return []
+                for name in self.decoders:
+                    reads = self._settle(read_zxing(img) if name == "zxing" else read_zbar(img))
+                    if reads:
+                        return reads
+                    if time.perf_counter() > self._deadline:
+                        return []
+        return []
+
+    def _settle(self, reads: list[Read]) -> list[Read]:
+        """The reads a fallback may report: EAN/UPC only once two reads agree."""
+        sure = [r for r in reads if r.format not in CONFIRM]
+        if sure:
+            return sure
+        for r in reads:
+            self._tally[r.key] = self._tally.get(r.key, 0) + 1
+            if self._tally[r.key] >= 2:
+                return [r]
         return []
 
     def decode(self, frame: np.ndarray) -> FrameResult:
         start = time.perf_counter()
         self._deadline = start + self.budget_ms / 1000
+        # Warped, enlarged or equalised pictures can turn a smudged EAN into another
+        # number that passes its one check digit: a fallback's EAN/UPC read counts
+        # only when a second read (other decoder or other variant) agrees.
+        self._tally: dict[tuple[str, str], int] = {}
         gray = crop_roi(to_gray(frame), self.roi)
         first = self.decoders[0]
         reads = read_zxing(gray) if first == "zxing" else read_zbar(gray)
         if reads or not self.cascade:
             return _result(reads, start, "plain" if reads else "none")
+        # No code-like texture anywhere: the fallbacks would only burn the budget.
+        self._candidates = candidate_regions(gray)
+        if not self._candidates:
+            return _result([], start, "none")
         for name, stage in self._stages(gray):
             now = time.perf_counter()
             if now + self._cost.get(name, 0.0) > self._deadline:
                 continue
             reads = stage()
+            if name != "regions":
+                reads = self._settle(reads)
             took = time.perf_counter() - now
             # A running estimate of each stage's cost decides whether it still fits.
-            self._cost[name] = (
-                took if name not in self._cost else 0.8 * self._cost[name] + 0.2 * took
-            )
+            old = self._cost.get(name, took)
+            self._cost[name] = 0.8 * old + 0.2 * took
             if reads:
                 return _result(reads, start, name)
         return _result([], start, "none")
