@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_scan)
 
 
-def _pipeline(args: argparse.Namespace):
+def _pipeline(args: argparse.Namespace, live: bool = False):
     from cellctl.errors import CliError
     from cellctl.scan.cascade import Pipeline
 
@@ -42,7 +42,9 @@ def _pipeline(args: argparse.Namespace):
             raise CliError("--roi must lie inside the frame: 0 <= x, y and x+w, y+h <= 1")
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
     try:
-        return Pipeline(decoders, roi, args.budget_ms, cascade=not args.no_cascade)
+        return Pipeline(
+            decoders, roi, args.budget_ms, not args.no_cascade, static_every=10 if live else 0
+        )
     except ValueError as exc:
         raise CliError(f"--decoders: {exc}") from None
 
@@ -74,7 +76,7 @@ def _live(args: argparse.Namespace) -> int:
     from cellctl.scan.capture import source_from_spec
     from cellctl.scan.worker import CameraScanner
 
-    pipeline = _pipeline(args)
+    pipeline = _pipeline(args, live=True)
     source = source_from_spec(args.camera)
     done = threading.Event()
 

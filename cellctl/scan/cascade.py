@@ -28,7 +28,7 @@ Roi = tuple[float, float, float, float]
 class FrameResult:
     reads: list[Read]
     ms: float
-    stage: str  # "plain", a fallback's name, or "none"
+    stage: str  # "plain", a fallback's name, "static" (fallbacks skipped) or "none"
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
@@ -101,6 +101,11 @@ class Pipeline:
     roi: Roi | None = None
     budget_ms: float = 30.0
     cascade: bool = True
+    # Live video: after a fruitless cascade, run it again only when the picture has
+    # changed, or every `static_every` frames; a still bench then costs a plain pass.
+    static_every: int = 0
+    _thumb: np.ndarray | None = field(default=None, repr=False)
+    _static_frames: int = field(default=0, repr=False)
     _cost: dict[str, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -110,8 +115,14 @@ class Pipeline:
         self.decoders = tuple(self.decoders)
 
     @classmethod
-    def from_config(cls, camera) -> Pipeline:
-        return cls(decoders=camera.decoders, roi=camera.roi, budget_ms=camera.budget_ms)
+    def from_config(cls, camera, live: bool = True) -> Pipeline:
+        """The pipeline a station's `[camera]` asks for; `live` for a video stream."""
+        return cls(
+            decoders=camera.decoders,
+            roi=camera.roi,
+            budget_ms=camera.budget_ms,
+            static_every=10 if live else 0,
+        )
 
     def _read_all(self, gray: np.ndarray, density: int = 1) -> list[Read]:
         reads: list[Read] = []
@@ -168,7 +179,15 @@ class Pipeline:
         first = self.decoders[0]
         reads = read_zxing(gray) if first == "zxing" else read_zbar(gray)
         if reads or not self.cascade:
+            self._thumb = None
             return _result(reads, start, "plain" if reads else "none")
+        if self.static_every:
+            thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
+            same = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) < 3.0
+            if same and self._static_frames < self.static_every:
+                self._static_frames += 1
+                return _result([], start, "static")
+            self._thumb, self._static_frames = thumb, 0
         # No code-like texture anywhere: the fallbacks would only burn the budget.
         self._candidates = candidate_regions(gray)
         if not self._candidates:
@@ -185,6 +204,7 @@ class Pipeline:
             old = self._cost.get(name, took)
             self._cost[name] = 0.8 * old + 0.2 * took
             if reads:
+                self._thumb = None
                 return _result(reads, start, name)
         return _result([], start, "none")
 

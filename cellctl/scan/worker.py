@@ -29,7 +29,7 @@ class CameraScanner:
         on_frame: Callable[[FrameResult, float], None] | None = None,
     ) -> None:
         self.grabber = Grabber(source, on_state)
-        self.pipeline = pipeline or Pipeline()
+        self.pipeline = pipeline or Pipeline(static_every=10)
         self.dedup = Deduplicator(dedup_s)
         self.origin = f"camera:{source.name}"
         self.public_key = public_key
