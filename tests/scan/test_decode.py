@@ -53,9 +53,9 @@ def test_decode_rate_per_level_and_pipeline_at_least_best_single(outcomes) -> No
     rate: dict[tuple[str, int], float] = {}
     for level in LEVELS:
         rows = [o for o in outcomes if o[1] == level]
-        rate[("pipe", level)] = sum(
-            any(r.text == o[2] for r in o[5].reads) for o in rows
-        ) / len(rows)
+        rate[("pipe", level)] = sum(any(r.text == o[2] for r in o[5].reads) for o in rows) / len(
+            rows
+        )
     assert rate[("pipe", 0)] == 1.0
     assert rate[("pipe", 2)] >= 0.9
     assert rate[("pipe", 3)] >= 0.6
