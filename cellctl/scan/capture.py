@@ -146,6 +146,7 @@ class GeneratedSource:
         self._lock = threading.Lock()
         self._scene = self._background
         self._shown: tuple[str, str] | None = None
+        self.first_frame_t: float | None = None  # when the first frame showing it was taken
         self._plugged = True
         self._opened = False
         self._n = 0
@@ -167,6 +168,7 @@ class GeneratedSource:
         scene[y : y + sh, x : x + sw] = symbol[..., None]
         with self._lock:
             self._scene, self._shown = scene, (payload, symbology)
+            self.first_frame_t = None
 
     def clear(self) -> None:
         with self._lock:
@@ -197,6 +199,8 @@ class GeneratedSource:
             self._next = time.monotonic()
         with self._lock:
             scene = self._scene
+            if self._shown is not None and self.first_frame_t is None:
+                self.first_frame_t = time.monotonic()
         self._n += 1
         noisy = scene.astype(np.int16) + self._noise[self._n % len(self._noise)]
         return np.clip(noisy, 0, 255).astype(np.uint8)

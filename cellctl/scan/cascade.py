@@ -157,6 +157,28 @@ class Pipeline:
                         return []
         return []
 
+    def _confirm(self, gray: np.ndarray, reads: list[Read]) -> list[Read]:
+        """EAN/UPC from the plain pass: read the spot again (other decoder, equalised)
+        and keep what a second read agrees with; else the fallbacks get their turn."""
+        self._settle(reads)
+        h, w = gray.shape[:2]
+        for r in reads:
+            if r.box is None:
+                continue
+            x, y, bw, bh = r.box
+            mx, my = bw // 3 + 20, bh // 3 + 20
+            crop = gray[max(0, y - my) : min(h, y + bh + my), max(0, x - mx) : min(w, x + bw + mx)]
+            if crop.size == 0:
+                continue
+            for img in (crop, _CLAHE.apply(crop)):
+                for name in self.decoders:
+                    if name == r.decoder and img is crop:
+                        continue
+                    sure = self._settle(read_zxing(img) if name == "zxing" else read_zbar(img))
+                    if sure:
+                        return sure
+        return []
+
     def _settle(self, reads: list[Read]) -> list[Read]:
         """The reads a fallback may report: EAN/UPC only once two reads agree."""
         sure = [r for r in reads if r.format not in CONFIRM]
@@ -178,6 +200,8 @@ class Pipeline:
         gray = crop_roi(to_gray(frame), self.roi)
         first = self.decoders[0]
         reads = read_zxing(gray) if first == "zxing" else read_zbar(gray)
+        if reads and all(r.format in CONFIRM for r in reads) and self.cascade:
+            reads = self._confirm(gray, reads)
         if reads or not self.cascade:
             self._thumb = None
             return _result(reads, start, "plain" if reads else "none")

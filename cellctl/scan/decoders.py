@@ -7,7 +7,7 @@ merge them and tests can compare them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -23,6 +23,7 @@ class Read:
     format: str
     text: str
     decoder: str
+    box: tuple[int, int, int, int] | None = field(default=None, compare=False)  # x, y, w, h
 
     @property
     def key(self) -> tuple[str, str]:
@@ -77,7 +78,11 @@ def read_zxing(gray: np.ndarray, *, thorough: bool = False) -> list[Read]:
             fmt = "EAN-8"
         else:
             continue
-        reads.append(Read(fmt, text, "zxing"))
+        p = bc.position
+        xs = (p.top_left.x, p.top_right.x, p.bottom_left.x, p.bottom_right.x)
+        ys = (p.top_left.y, p.top_right.y, p.bottom_left.y, p.bottom_right.y)
+        box = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+        reads.append(Read(fmt, text, "zxing", box))
     return reads
 
 
@@ -142,7 +147,7 @@ def read_zbar(gray: np.ndarray, *, density: int = 1) -> list[Read]:
                 text = text[-12:]
         else:
             continue
-        reads.append(Read(fmt, text, "zbar"))
+        reads.append(Read(fmt, text, "zbar", tuple(sym.rect)))
     return reads
 
 
