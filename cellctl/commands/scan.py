@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image, video file or folder")
     p.add_argument("--camera", metavar="SOURCE", help="watch a live source instead of files")
+    p.add_argument(
+        "--station", metavar="FILE", help="watch the camera of this station file, with its settings"
+    )
     p.add_argument("--seconds", type=float, default=0, help="with --camera: stop after this")
     p.add_argument("--json", action="store_true", help="one JSON object per image or frame")
     p.add_argument("--decoders", default="zxing,zbar", help="comma list of zxing, zbar")
@@ -52,9 +55,9 @@ def _pipeline(args: argparse.Namespace, live: bool = False):
 def _scan(args: argparse.Namespace) -> int:
     from cellctl.errors import CliError
 
-    if args.camera is not None:
+    if args.camera is not None or args.station is not None:
         if args.inputs:
-            raise CliError("give files or --camera, not both")
+            raise CliError("give files or a camera (--camera/--station), not both")
         return _live(args)
     if not args.inputs:
         raise CliError("nothing to scan: give image/video files or folders, or --camera SOURCE")
@@ -74,17 +77,23 @@ def _live(args: argparse.Namespace) -> int:
     import threading
 
     from cellctl.scan.capture import source_from_spec
+    from cellctl.scan.payload import describe
     from cellctl.scan.worker import CameraScanner
 
-    pipeline = _pipeline(args, live=True)
-    source = source_from_spec(args.camera)
+    public_key = None
+    dedup_s = 2.0
+    if args.station is not None:
+        pipeline, source, public_key, dedup_s = _from_station(args.station)
+    else:
+        pipeline = _pipeline(args, live=True)
+        source = source_from_spec(args.camera)
     done = threading.Event()
 
     def on_scan(scan) -> None:
         if args.json:
             print(json.dumps({"format": scan.symbology, "text": scan.text}), flush=True)
         else:
-            print(f"{scan.symbology}: {scan.text}", flush=True)
+            print(f"{scan.symbology}: {scan.text!r}  {describe(scan.parsed)}", flush=True)
 
     def on_state(state: str, detail: str) -> None:
         import sys
@@ -93,10 +102,40 @@ def _live(args: argparse.Namespace) -> int:
         if state == "ended":
             done.set()
 
-    cam = CameraScanner(source, on_scan, pipeline, on_state=on_state)
+    cam = CameraScanner(source, on_scan, pipeline, dedup_s, public_key, on_state)
     cam.start()
     try:
         done.wait(args.seconds or None)
     finally:
         cam.stop()
     return 0
+
+
+def _from_station(path: str):
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from cellctl.config.load import load_station
+    from cellctl.errors import CliError, ConfigError
+    from cellctl.scan.capture import source_from_spec
+    from cellctl.scan.cascade import Pipeline
+
+    try:
+        loaded = load_station(path)
+    except (ConfigError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    cam = loaded.config.camera
+    if cam is None or cam.source is None:
+        raise CliError(f"{path}: the station has no [camera] source")
+    public_key = None
+    if loaded.site.public_key is not None:
+        key_path = loaded.site.public_key
+        if not key_path.is_absolute():
+            key_path = loaded.site_path.parent / key_path
+        try:
+            public_key = load_pem_public_key(key_path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"site public key {key_path}: {exc}") from None
+    source = source_from_spec(
+        cam.source, cam.width, cam.height, cam.fps, focus=cam.focus, exposure=cam.exposure
+    )
+    return Pipeline.from_config(cam), source, public_key, cam.dedup_s

@@ -42,7 +42,10 @@ class ScanHub:
     # Feeding -----------------------------------------------------------------------
     def put(self, scan: Scan) -> None:
         """Thread-safe: any thread may hand a scan to the stream."""
-        self._loop.call_soon_threadsafe(self._put_now, scan)
+        try:
+            self._loop.call_soon_threadsafe(self._put_now, scan)
+        except RuntimeError:  # the loop has closed: the station is shutting down
+            self.dropped += 1
 
     def _put_now(self, scan: Scan) -> None:
         try:
@@ -54,7 +57,10 @@ class ScanHub:
         def listener(state: str, detail: str) -> None:
             self.status[origin] = (state, detail)
             for cb in self._status_listeners:
-                self._loop.call_soon_threadsafe(cb, origin, state, detail)
+                try:
+                    self._loop.call_soon_threadsafe(cb, origin, state, detail)
+                except RuntimeError:
+                    return
 
         return listener
 

@@ -20,7 +20,7 @@ from cellctl.domain.codes import OurCode, UnitCode
 Verification = Literal["verified", "forged", "not checked"]
 GS1_SYMBOLOGIES = {"GS1-128": "]C1", "EAN-13": "]E0", "UPC-A": "]E0", "EAN-8": "]E4"}
 _GS1_START = re.compile(r"^(00\d{18}|01\d{14}|02\d{14})")
-_UNPRINTABLE = re.compile(r"[\x00-\x1c\x1e\x1f\x7f]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1c\x1e\x1f\x7f\ufffd]")  # \ufffd: bytes not UTF-8
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +113,23 @@ def _gs1(text: str, prefix: str, shown: str) -> Parsed:
         dates=dates,
         elements=elements,
     )
+
+
+def describe(parsed: Parsed) -> str:
+    """One line for a person: what the scan is."""
+    match parsed:
+        case OwnCode(code=UnitCode(serial=serial), verified=v):
+            return f"unit {serial} (signature {v})"
+        case OwnCode(code=code):
+            name = type(code).__name__
+            fields = ", ".join(str(getattr(code, f)) for f in code.__slots__ if getattr(code, f))
+            return f"{name} {fields}"
+        case Gs1Code(gtin=gtin, elements=elements) if elements:
+            return "GS1 " + " ".join(f"({ai}){v}" for ai, v in elements.items())
+        case Gs1Code(gtin=gtin):
+            return f"GTIN {gtin}"
+        case PlainText(text=text):
+            return f"text {text!r}"
+        case UnknownCode():
+            return parsed.message
+    return repr(parsed)

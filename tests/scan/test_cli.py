@@ -76,3 +76,35 @@ def test_live_generated_camera_runs_for_given_seconds() -> None:
         timeout=60,
     )
     assert r.returncode == 0 and "camera live" in r.stderr
+
+
+def test_live_station_camera_uses_its_config(tmp_path) -> None:
+    (tmp_path / "site.toml").write_text('[site]\nid = "demo"\nname = "Demo"\n')
+    (tmp_path / "qa.toml").write_text(
+        '[station]\nid = "qa1"\nkind = "qa"\n\n'
+        '[camera]\nsource = "generated"\nwidth = 640\nheight = 360\nfps = 15\n'
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cellctl",
+            "scan",
+            "--station",
+            str(tmp_path / "qa.toml"),
+            "--seconds",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and "camera live" in r.stderr, r.stderr
+    (tmp_path / "bare.toml").write_text('[station]\nid = "cut1"\nkind = "cut"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "cellctl", "scan", "--station", str(tmp_path / "bare.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1 and "no [camera] source" in r.stderr

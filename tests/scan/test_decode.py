@@ -118,3 +118,31 @@ def test_still_picture_skips_the_fallbacks_in_live_mode(backgrounds) -> None:
     stages = [pipe.decode(backgrounds[0]).stage for _ in range(12)]
     assert stages[0] == "none" and stages[1:6] == ["static"] * 5 and stages[6] == "none"
     assert pipe.decode(backgrounds[1]).stage == "none"  # a new picture: fallbacks again
+
+
+def test_codes_from_other_writers_segno_and_python_barcode(backgrounds, site_key) -> None:
+    import io
+
+    import barcode
+    import cv2
+    import segno
+    from barcode.writer import ImageWriter
+
+    from cellctl.domain import codes
+    from cellctl.scan.payload import OwnCode, parse
+
+    unit = codes.encode_unit("SKU7-B3-0042", site_key)
+    qr = segno.make_qr(unit, error="m")
+    buf = io.BytesIO()
+    qr.save(buf, kind="png", scale=4, border=4)
+    qr_img = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    buf = io.BytesIO()
+    barcode.get("code128", "CB:B-77", writer=ImageWriter()).write(buf, {"write_text": False})
+    bar_img = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    rng = np.random.default_rng(11)
+    pipe = Pipeline(budget_ms=200)
+    for img, expected in ((qr_img, unit), (bar_img, "CB:B-77")):
+        frame = synth.place(img, backgrounds[2], synth.Distortion.level(1, rng), rng)
+        assert [r.text for r in pipe.decode(frame).reads] == [expected]
+    parsed = parse(unit, "QR", site_key.public_key())
+    assert isinstance(parsed, OwnCode) and parsed.verified == "verified"
