@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cellctl.scan.capture import FrameSource, GeneratedSource, source_from_spec
-from cellctl.scan.cascade import Pipeline
+from cellctl.scan.cascade import FrameResult, Pipeline
 from cellctl.scan.scans import Scan, make_scan
 from cellctl.scan.serial_scanner import SerialScanner
 from cellctl.scan.wedge import WedgeDetector
@@ -73,10 +73,13 @@ class ScanHub:
         source: FrameSource,
         pipeline: Pipeline | None = None,
         dedup_s: float = 2.0,
+        on_frame: Callable[[FrameResult, float], None] | None = None,
     ) -> CameraScanner:
+        """Start decoding `source`; `on_frame(result, captured)` hears every decoded frame
+        (from the decode thread), e.g. to show the operator that the camera sees."""
         origin = f"camera:{source.name}"
         cam = CameraScanner(
-            source, self.put, pipeline, dedup_s, self.public_key, self._state(origin)
+            source, self.put, pipeline, dedup_s, self.public_key, self._state(origin), on_frame
         )
         self.cameras.append(cam)
         cam.start()

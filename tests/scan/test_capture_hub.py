@@ -190,3 +190,40 @@ def test_bad_frame_does_not_stop_the_worker() -> None:
         assert done.wait(5)
     finally:
         cam.stop()
+
+
+def test_serial_scanner_without_its_port_says_so_and_retries() -> None:
+    from cellctl.scan.serial_scanner import SerialScanner
+
+    states: list[tuple[str, str]] = []
+    scanner = SerialScanner(
+        "/dev/no-such-scanner", print, 9600, lambda s, d: states.append((s, d)), retry_s=0.05
+    )
+    scanner.start()
+    try:
+        assert wait_for(lambda: scanner.state == "reconnecting")
+    finally:
+        scanner.stop()
+    assert "no-such-scanner" in states[0][1]
+
+
+def test_serial_bytes_not_utf8_become_an_unknown_code() -> None:
+    from cellctl.scan.scans import make_scan
+
+    got: list[str] = []
+    master, slave = os.openpty()
+    tty.setraw(master)
+    from cellctl.scan.serial_scanner import SerialScanner
+
+    scanner = SerialScanner(os.ttyname(slave), got.append)
+    scanner.start()
+    try:
+        assert wait_for(lambda: scanner.state == "live")
+        os.write(master, b"CB:\xff\xfe\r")
+        assert wait_for(lambda: len(got) == 1)
+    finally:
+        scanner.stop()
+        os.close(master)
+        os.close(slave)
+    parsed = make_scan("serial:x", got[0]).parsed
+    assert isinstance(parsed, UnknownCode) and "unprintable" in parsed.message
