@@ -18,16 +18,3 @@ def backgrounds() -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def site_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
-
-
-def frame_with(
-    text: str, symbology: str, background: np.ndarray, level: int, seed: int
-) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return synth.place(
-        synth.render(text, symbology),
-        background,
-        synth.Distortion.level(level, rng),
-        rng,
-        scale=float(rng.uniform(0.7, 1.1)),
-    )

@@ -26,7 +26,7 @@ from cellctl.scan.hub import ScanHub
 from cellctl.scan.payload import OwnCode, UnknownCode
 from cellctl.scan.worker import CameraScanner
 
-from .conftest import frame_with
+from .frames import frame_with
 
 
 def wait_for(condition, timeout: float = 5.0) -> bool:

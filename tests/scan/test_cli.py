@@ -10,7 +10,7 @@ import cv2
 
 from cellctl.cli import main
 
-from .conftest import frame_with
+from .frames import frame_with
 
 
 def test_json_one_object_per_image_in_input_order(tmp_path, backgrounds, capsys) -> None:

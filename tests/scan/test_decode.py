@@ -9,7 +9,7 @@ from cellctl.scan import synth
 from cellctl.scan.cascade import Pipeline, to_gray
 from cellctl.scan.decoders import read_zbar, read_zxing
 
-from .conftest import frame_with
+from .frames import frame_with
 
 LEVELS = (0, 2, 3)
 PER_CELL = 2
