@@ -1,0 +1,159 @@
+"""The two decoders behind one call: zxing-cpp (primary) and pyzbar (second opinion).
+
+Both return `Read`s with the same format names and raw text, so the cascade can
+merge them and tests can compare them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+FORMATS = ("QR", "DataMatrix", "Code128", "GS1-128", "EAN-13", "UPC-A", "EAN-8")
+DECODERS = ("zxing", "zbar")
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One decoded symbol: normalised format name, raw text, and who read it."""
+
+    format: str
+    text: str
+    decoder: str
+    box: tuple[int, int, int, int] | None = field(default=None, compare=False)  # x, y, w, h
+
+    @property
+    def key(self) -> tuple[str, str]:
+        # GS1-128 is Code 128 with FNC1; zbar cannot tell, so agree on the text alone.
+        return ("Code128" if self.format == "GS1-128" else self.format, self.text)
+
+
+def _ean_or_upc(text: str) -> tuple[str, str]:
+    # A 13-digit EAN starting with 0 is a UPC-A; report the 12 digits printed on it.
+    if len(text) == 13 and text.startswith("0"):
+        return "UPC-A", text[1:]
+    return "EAN-13", text
+
+
+@cache
+def _zxing_formats():
+    import zxingcpp
+
+    f = zxingcpp.BarcodeFormat
+    return (f.QRCode, f.DataMatrix, f.Code128, f.EAN13, f.UPCA, f.EAN8)
+
+
+def read_zxing(gray: np.ndarray, *, thorough: bool = False) -> list[Read]:
+    """zxing-cpp on a grayscale array; `thorough` also tries inverted symbols."""
+    import zxingcpp
+
+    found = zxingcpp.read_barcodes(
+        gray,
+        formats=_zxing_formats(),
+        try_rotate=True,
+        try_downscale=True,
+        try_invert=thorough,
+        text_mode=zxingcpp.TextMode.Plain,
+    )
+    reads = []
+    for bc in found:
+        if not bc.valid:
+            continue
+        name = bc.format.name
+        text = bc.text
+        if name == "QRCode":
+            fmt = "QR"
+        elif name == "DataMatrix":
+            fmt = "DataMatrix"
+        elif name == "Code128":
+            fmt = "GS1-128" if bc.symbology_identifier == "]C1" else "Code128"
+        elif name == "EAN13":
+            fmt, text = _ean_or_upc(text)
+        elif name == "UPCA":
+            fmt, text = "UPC-A", text[-12:]
+        elif name == "EAN8":
+            fmt = "EAN-8"
+        else:
+            continue
+        p = bc.position
+        xs = (p.top_left.x, p.top_right.x, p.bottom_left.x, p.bottom_right.x)
+        ys = (p.top_left.y, p.top_right.y, p.bottom_left.y, p.bottom_right.y)
+        box = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+        reads.append(Read(fmt, text, "zxing", box))
+    return reads
+
+
+@cache
+def _zbar_symbols():
+    from pyzbar.pyzbar import ZBarSymbol
+
+    return [
+        ZBarSymbol.QRCODE,
+        ZBarSymbol.CODE128,
+        ZBarSymbol.EAN13,
+        ZBarSymbol.UPCA,
+        ZBarSymbol.EAN8,
+    ]
+
+
+_ZBAR_NAMES = {"QRCODE": "QR", "CODE128": "Code128", "EAN8": "EAN-8", "UPCA": "UPC-A"}
+
+
+def read_zbar(gray: np.ndarray, *, density: int = 1) -> list[Read]:
+    """pyzbar on a grayscale array (zbar reads only the first channel of colour arrays).
+
+    `density` > 1 scans every n-th row and column: zbar's cost grows with the edges
+    in the picture, and a busy bench at full density costs several zxing passes.
+    """
+    from ctypes import c_void_p, cast
+
+    from pyzbar import pyzbar as pz
+    from pyzbar.wrapper import ZBarConfig, zbar_image_scanner_set_config
+
+    if gray.ndim != 2:
+        raise ValueError("read_zbar needs a grayscale (2-D) array")
+    gray = np.ascontiguousarray(gray, dtype=np.uint8)
+    height, width = gray.shape
+    pixels = gray.tobytes()
+    decoded = []
+    # pyzbar.decode cannot set the scan density, so this is its body with that one knob.
+    with pz._image_scanner() as scanner:
+        zbar_image_scanner_set_config(scanner, 0, ZBarConfig.CFG_ENABLE, 0)
+        for symbol in _zbar_symbols():
+            zbar_image_scanner_set_config(scanner, symbol, ZBarConfig.CFG_ENABLE, 1)
+        zbar_image_scanner_set_config(scanner, 0, ZBarConfig.CFG_X_DENSITY, density)
+        zbar_image_scanner_set_config(scanner, 0, ZBarConfig.CFG_Y_DENSITY, density)
+        with pz._image() as img:
+            pz.zbar_image_set_format(img, pz._FOURCC["L800"])
+            pz.zbar_image_set_size(img, width, height)
+            pz.zbar_image_set_data(img, cast(pixels, c_void_p), len(pixels), None)
+            if pz.zbar_scan_image(scanner, img) < 0:
+                raise RuntimeError("zbar refused the image format")
+            decoded.extend(pz._decode_symbols(pz._symbols_for_image(img)))
+    reads = []
+    for sym in decoded:
+        try:
+            text = sym.data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if sym.type == "EAN13":
+            fmt, text = _ean_or_upc(text)
+        elif sym.type in _ZBAR_NAMES:
+            fmt = _ZBAR_NAMES[sym.type]
+            if fmt == "UPC-A":
+                text = text[-12:]
+        else:
+            continue
+        reads.append(Read(fmt, text, "zbar", tuple(sym.rect)))
+    return reads
+
+
+def decoder(name: str) -> Callable[[np.ndarray], list[Read]]:
+    if name == "zxing":
+        return read_zxing
+    if name == "zbar":
+        return read_zbar
+    raise ValueError(f"unknown decoder {name!r}; known: {', '.join(DECODERS)}")
