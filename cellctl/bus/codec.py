@@ -35,6 +35,10 @@ def decode(raw: bytes | bytearray | str | None) -> dict[str, Any]:
         data = json.loads(bytes(raw).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("JSON nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise PayloadError(f"unreadable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadError(f"expected a JSON object, got {type(data).__name__}")
     version = data.get("v", data.get("schema"))

@@ -53,7 +53,7 @@ class Assignment:
             )
         except KeyError as exc:
             raise AssignmentError(f"assignment lacks {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise AssignmentError(f"assignment has a bad field: {exc}") from None
         if a.quantity < 0 or a.step < 0:
             raise AssignmentError("assignment quantity and step must not be negative")

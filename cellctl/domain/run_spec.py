@@ -5,6 +5,7 @@ Every problem is reported at once, in words a planner can act on.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,7 +98,9 @@ def parse_run(data: dict[str, Any], *, default_id: str | None = None) -> RunSpec
             value = kind(raw)
             if isinstance(raw, float) and kind is int and raw != int(raw):
                 raise ValueError
-        except (TypeError, ValueError):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
             problems.append(f"{key} must be a {'whole ' if kind is int else ''}number, got {raw!r}")
             return None
         if isinstance(raw, bool) or (minimum is not None and value < minimum):

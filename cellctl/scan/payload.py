@@ -92,7 +92,10 @@ def _gs1(text: str, prefix: str, shown: str) -> Parsed:
     import biip
 
     value = text if text.startswith("]") else prefix + text
-    result = biip.parse(value)
+    try:
+        result = biip.parse(value)
+    except Exception as exc:  # biip raises more than ParseError (fuzzing: IndexError on "]")
+        return UnknownCode(text, f"bad GS1 data {shown!r}: {exc or type(exc).__name__}")
     if prefix == "]E0" or prefix == "]E4":
         if result.gtin is None:
             return UnknownCode(text, f"bad GTIN {shown!r}: {result.gtin_error}")
