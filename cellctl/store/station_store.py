@@ -202,6 +202,25 @@ class StationStore:
     def outbox_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
 
+    def outbox_summary(self) -> dict[str, Any]:
+        """What waits in the outbox: count, seq range, oldest queue time, count per type."""
+        count, first, last, oldest = self.conn.execute(
+            "SELECT COUNT(*), MIN(seq), MAX(seq), MIN(queued_at) FROM outbox"
+        ).fetchone()
+        by_type = dict(
+            self.conn.execute(
+                "SELECT e.type, COUNT(*) FROM outbox o JOIN events e ON e.id = o.event_id "
+                "GROUP BY e.type ORDER BY COUNT(*) DESC, e.type"
+            ).fetchall()
+        )
+        return {
+            "count": count,
+            "first_seq": first,
+            "last_seq": last,
+            "oldest_queued_at": oldest,
+            "by_type": by_type,
+        }
+
     def mark_sent(self, ids: Iterable[str]) -> int:
         ids = list(ids)
         if not ids:

@@ -1,0 +1,96 @@
+"""Every parser of outside input gives a value or its own clear error, never a crash.
+
+The same table as `python -m bench.fuzz` (which runs 10,000+ inputs per parser);
+here a few hundred each, so the default test run stays short. Hypothesis shrinks
+any failure to a small input and prints it.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from bench.fuzz import TARGETS, Hang, Target, _on_alarm
+
+EXAMPLES = 150
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
+def test_parser_answers_clearly(target: Target) -> None:
+    clear = target.clear()
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(target.inputs())
+    def check(value: Any) -> None:
+        old = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, 5.0)
+        try:
+            target.call(value)
+        except clear:
+            pass
+        except Hang:
+            pytest.fail(f"{target.name} hung on {value!r:.200}")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
+    check()
+
+
+# The bugs the fuzzer found, kept as plain regression tests.
+
+
+def test_deeply_nested_json_is_a_payload_error() -> None:
+    from cellctl.bus.codec import PayloadError, decode
+
+    with pytest.raises(PayloadError, match="nested too deeply"):
+        decode(b"[" * 60_000)
+
+
+def test_integer_past_the_digit_limit_is_a_payload_error() -> None:
+    from cellctl.bus.codec import PayloadError, decode
+
+    with pytest.raises(PayloadError):
+        decode(b'{"v": 1, "n": ' + b"9" * 5000 + b"}")
+
+
+def test_gs1_prefix_alone_is_an_unknown_code() -> None:
+    from cellctl.scan.payload import UnknownCode, parse
+
+    result = parse("]", "DataMatrix")
+    assert isinstance(result, UnknownCode)
+    assert result.message.startswith("unknown code: ")
+
+
+@pytest.mark.parametrize("field", ["quantity", "manual_priority", "cycle_s", "unit_margin"])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_submitted_run_with_a_non_finite_number_is_refused(field: str, value: float) -> None:
+    from cellctl.domain.run_spec import RunSpecError, parse_run
+
+    data: dict[str, Any] = {
+        "sku": "MUG",
+        "quantity": 5,
+        "unit_margin": 2.0,
+        "due": "2026-12-01T12:00Z",
+        "routing": "cut>qa",
+        field: value,
+    }
+    with pytest.raises(RunSpecError, match=field):
+        parse_run(data, default_id="R-1")
+
+
+def test_assignment_with_an_infinite_edition_is_refused() -> None:
+    from cellctl.domain.assignment import Assignment, AssignmentError
+
+    with pytest.raises(AssignmentError):
+        Assignment.from_dict(
+            {"run_id": "R-1", "step": 0, "kind": "cut", "quantity": 1, "edition_size": 1e999}
+        )
