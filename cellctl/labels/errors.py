@@ -20,5 +20,9 @@ class KeyFileError(LabelError):
     """A signing or public key file is missing, malformed or too open."""
 
 
+class KeyTooOpenError(KeyFileError):
+    """The signing key can be read by other users: the kiosk refuses to start."""
+
+
 class PrinterError(LabelError):
     """The printer cannot take the job now; `message` is what the operator should do."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cellctl.labels.errors import KeyFileError
+from cellctl.labels.errors import KeyFileError, KeyTooOpenError
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -43,20 +43,26 @@ def generate(private_path: str | Path, public_path: str | Path | None = None) ->
     return private_path, public_path
 
 
+def check_owner_only(path: str | Path) -> None:
+    """Raise KeyTooOpenError if group or others have any access to the key file."""
+    path = Path(path)
+    st = path.stat()
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyTooOpenError(
+            f"signing key {path} is open to other users (mode {stat.S_IMODE(st.st_mode):03o}): "
+            f"run `chmod 600 {path}`"
+        )
+
+
 def load_private(path: str | Path) -> Ed25519PrivateKey:
     """Load the signing key; refuse one that group or others can read."""
     path = Path(path)
     try:
-        st = path.stat()
+        check_owner_only(path)
     except FileNotFoundError:
         raise KeyFileError(
             f"no signing key at {path}: make one with `cellctl label keygen --out {path}`"
         ) from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"signing key {path} is open to other users (mode {stat.S_IMODE(st.st_mode):03o}): "
-            f"run `chmod 600 {path}`"
-        )
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:

@@ -86,11 +86,8 @@ class StationRuntime:
     # -- parts -----------------------------------------------------------------------
 
     def _open_labels(self) -> None:
-        printer = self.loaded.config.printer
-        if printer is None:
-            return
-        from cellctl.labels.errors import LabelError
-        from cellctl.labels.service import LabelService
+        from cellctl.labels.errors import KeyTooOpenError, LabelError
+        from cellctl.labels.keys import check_owner_only
 
         site = self.loaded.site
         key = None
@@ -98,6 +95,17 @@ class StationRuntime:
             key = site.signing_key
             if not key.is_absolute():
                 key = self.loaded.site_path.parent / key
+            try:  # a key others can read could forge unit codes: never run with one
+                check_owner_only(key)
+            except KeyTooOpenError as exc:
+                raise CliError(f"{self.controller.cell} will not start: {exc}") from None
+            except FileNotFoundError:
+                pass  # said on the printer's status line below
+        printer = self.loaded.config.printer
+        if printer is None:
+            return
+        from cellctl.labels.service import LabelService
+
         try:
             self.labels = LabelService(
                 self.controller.store,
