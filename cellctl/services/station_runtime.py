@@ -79,6 +79,7 @@ class StationRuntime:
         self.link: Any = None
         self.labels: Any = None
         self.machine: Any = None
+        self.scans: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
         self._open_labels()
@@ -133,6 +134,14 @@ class StationRuntime:
             c.subscribe(self._sync_link)
             await self.link.start()
         self._tasks.append(asyncio.create_task(self._poll(), name=f"{c.cell}-poll"))
+        cfg = self.loaded.config
+        if cfg.camera is not None or any(s.kind == "serial" for s in cfg.scanners):
+            from cellctl.scan.hub import ScanHub
+
+            self.scans = ScanHub(self._public_key())
+            self.scans.on_status(self._scanner_status)
+            self.scans.attach_config(cfg)
+            self._tasks.append(asyncio.create_task(self._read_scans(), name=f"{c.cell}-scans"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -141,6 +150,8 @@ class StationRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.scans is not None:
+            self.scans.close()
         if self.link is not None:
             await self.link.stop()
         if self.labels is not None:
@@ -152,6 +163,39 @@ class StationRuntime:
             await stop.wait()
         finally:
             await self.stop()
+
+    # -- scanners --------------------------------------------------------------------
+
+    def _public_key(self) -> Any:
+        site = self.loaded.site
+        if site.public_key is None:
+            return None
+        from cellctl.labels import keys
+
+        path = site.public_key
+        if not path.is_absolute():
+            path = self.loaded.site_path.parent / path
+        try:
+            return keys.load_public(path)
+        except Exception as exc:  # a missing key only means signatures go unchecked
+            log.warning("%s: public key unusable (%s); unit signatures not checked", path, exc)
+            return None
+
+    def _scanner_status(self, origin: str, state: str, detail: str) -> None:
+        c = self.controller
+        c.scanner_state = state if not detail else f"{state}: {detail}"[:40]
+        c._changed()
+
+    async def _read_scans(self) -> None:
+        c = self.controller
+        async for scan in self.scans:
+            try:
+                result = c.handle_scan(scan.text, scan.origin)
+            except Refused as exc:
+                c.message = str(exc)
+            else:
+                c.message = f"{result} ({scan.origin})"
+            c._changed()
 
     # -- broker ----------------------------------------------------------------------
 
