@@ -84,7 +84,7 @@ class Machine:
     def link_up(self) -> bool:
         return self.link.up
 
-    async def connect(self, timeout: float = 3.0) -> None:
+    async def connect(self, timeout: float = 5.0) -> None:
         """Open the port and greet the controller; raises LinkError with a reason."""
         await self.link.open()
         await self.wait_connected(timeout)

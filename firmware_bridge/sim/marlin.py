@@ -135,7 +135,7 @@ class MarlinSim(SimDevice):
                     end = i
                     break
             if end < 0:
-                return
+                break
             raw = bytes(self.rx[:end])
             del self.rx[: end + 1]
             if not raw.strip():
