@@ -32,7 +32,7 @@ def make_machine(
         from firmware_bridge.sim import make_sim
 
         kind = port[len("sim://") :].strip("/") or driver
-        sim = make_sim(kind, baud=baud, **(sim_options or {})).start()
+        sim = make_sim(kind, **{"baud": baud, **(sim_options or {})}).start()
         url = sim.path
     link = SerialLink(url, baud, reconnect=reconnect, debug_log=debug_log)
     if driver == "grbl":

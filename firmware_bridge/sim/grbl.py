@@ -217,6 +217,12 @@ class GrblSim(SimDevice):
         if self.state == "Alarm":
             self.send_line("[MSG:'$H'|'$X' to unlock]", t)
 
+    def inject_reset(self) -> None:
+        """The board resets by itself (brown-out, watchdog, someone pressed reset)."""
+        with self.lock:
+            self._soft_reset(self.now())
+        self._poke()
+
     def inject_alarm(self, code: int = 1) -> None:
         """A limit switch trips (or similar): stop dead, alarm, wait for a reset."""
         with self.lock:
@@ -339,7 +345,10 @@ class GrblSim(SimDevice):
                 if callable(a.effect):
                     a.effect(t)
                 if a.eeprom:
+                    # The AVR writes EEPROM with interrupts off: the port is deaf until done.
                     self.eeprom_until = t + EEPROM_BLIND_S
+                    self.dwell_until = self.eeprom_until
+                    return False
                 if a.dwell > 0:
                     self.dwell_until = t + a.dwell
                     return False
