@@ -84,6 +84,7 @@ class MarlinMachine(Machine):
         self._halted = False
         self._started_seen = False
         self._watch: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self.resends = 0
         self.timeouts = 0
 
@@ -280,8 +281,14 @@ class MarlinMachine(Machine):
         timeout: float | None = None,
         index: int | None = None,
     ) -> list[str]:
-        if self._cur is not None:
-            raise JobRefused("the printer is still answering an earlier line")
+        async with self._lock:
+            return await self._request_locked(text, plain, timeout, index)
+
+    async def _request_locked(
+        self, text: str, plain: bool, timeout: float | None, index: int | None
+    ) -> list[str]:
+        if self._halted and not plain:
+            raise JobRefused("printer halted: reset it first")
         fut: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         if not plain:
             self._n += 1
@@ -328,8 +335,11 @@ class MarlinMachine(Machine):
             job.next += 1
             try:
                 await self._request(job.lines[index].text, index=index)
-            except JobRefused:
-                return  # the reason was already reported (halt, reset, link, resends)
+            except JobRefused as exc:
+                self._end_job(
+                    "aborted", f"{exc}; {job.acked} of {len(job.lines)} lines acknowledged"
+                )
+                return
             job.ack(index)
             self._progress()
         if job.active:
