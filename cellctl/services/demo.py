@@ -109,24 +109,28 @@ class Broker:
                 await self._amqtt.shutdown()
 
 
-def prepare_site(workdir: Path) -> Path:
-    """A fresh copy of the demo site in `workdir`, with a signing key pair of its own."""
+def add_signing_key(site_dir: Path) -> Path:
+    """Give a copy of the demo site a signing key pair of its own; return the public key."""
     from cellctl.labels import keys
 
-    site_dir = workdir / "site"
-    if site_dir.exists():
-        shutil.rmtree(site_dir)
-    shutil.copytree(DEMO_SOURCE, site_dir, ignore=shutil.ignore_patterns("var", "__pycache__"))
-    key_dir = site_dir / "keys"
-    key_dir.mkdir(exist_ok=True)
-    keys.generate(key_dir / "site.key", key_dir / "site.pub")
-    text = (site_dir / "site.toml").read_text()
-    text = text.replace(
+    keys.generate(site_dir / "keys" / "site.key", site_dir / "keys" / "site.pub")
+    site = site_dir / "site.toml"
+    text = site.read_text().replace(
         'scheduler_store = "var/scheduler.db"',
         'scheduler_store = "var/scheduler.db"\nsigning_key = "keys/site.key"\n'
         'public_key = "keys/site.pub"',
     )
-    (site_dir / "site.toml").write_text(text)
+    site.write_text(text)
+    return site_dir / "keys" / "site.pub"
+
+
+def prepare_site(workdir: Path) -> Path:
+    """A fresh copy of the demo site in `workdir`, with a signing key pair of its own."""
+    site_dir = workdir / "site"
+    if site_dir.exists():
+        shutil.rmtree(site_dir)
+    shutil.copytree(DEMO_SOURCE, site_dir, ignore=shutil.ignore_patterns("var", "__pycache__"))
+    add_signing_key(site_dir)
     return site_dir
 
 

@@ -82,6 +82,7 @@ class StationRuntime:
         self.scans: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
+        self._started = False
         self._open_labels()
 
     # -- parts -----------------------------------------------------------------------
@@ -119,6 +120,9 @@ class StationRuntime:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
         c = self.controller
         if self.connect_broker:
             from cellctl.bus.cell_link import CellLink
@@ -146,6 +150,9 @@ class StationRuntime:
             self._tasks.append(asyncio.create_task(self._read_scans(), name=f"{c.cell}-scans"))
 
     async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
