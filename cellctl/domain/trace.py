@@ -127,6 +127,10 @@ def trace(
                 sku = p["sku"]
 
     windows = _step_windows(evs, runs)
+    members: set[str] = set()
+    if serial is None and batch is not None:
+        found = batch_units(evs, batch)
+        members = set(found.serials) if found else set()
 
     def relevant(e: Event) -> bool:
         p = e.payload
@@ -135,6 +139,8 @@ def trace(
             if e.type not in BATCH_WIDE_LISTS:
                 return False
         elif serial is not None and serial in named:
+            return True
+        if members and members.intersection(named):
             return True
         if batch is not None and p.get("batch") == batch:
             return True
