@@ -157,7 +157,11 @@ def render(r: dict[str, Any]) -> list[str]:
     section("operators", [f"{b}: {name}" for b, name in sorted(r["operators"].items())])
     section(
         "timeline",
-        [f"{_t(e['time'])} {e['cell']:<10} {e['type']:<22} {e['summary']}" for e in r["timeline"]],
+        [
+            f"{_t(e['time'])} {e['cell']:<10} {e['type']:<22} {e['summary']}"
+            + (f" [{e['operator']}]" if e["operator"] else "")
+            for e in r["timeline"]
+        ],
     )
     if r.get("stores_missing"):
         section("not read", r["stores_missing"])

@@ -362,8 +362,10 @@ def _summary(e: Event) -> str:
         )
     if t == "count_undone":
         return f"undo {p['good']} good, {p['scrap']} scrap"
-    if t in ("run_step_started", "run_step_completed", "run_step_released"):
-        return f"{p['run_id']} step {p.get('step')}"
+    if t.startswith("run_step_") or t.startswith("assignment_"):
+        return f"{p['run_id']} step {p.get('step')}" + (
+            f": {p['reason']}" if p.get("reason") else ""
+        )
     if t == "serials_allocated":
         return f"{p['count']} serial(s) from {p['serials'][0]}"
     if t == "material_scanned":
