@@ -142,8 +142,9 @@ def trace(
             return True
         if members and members.intersection(named):
             return True
-        if batch is not None and p.get("batch") == batch:
-            return True
+        if batch is not None and p.get("batch"):
+            # An event of another batch of the same run is not this genealogy's.
+            return p["batch"] == batch
         a = p.get("assignment")
         if batch is not None and isinstance(a, dict) and a.get("batch") == batch:
             return True

@@ -17,6 +17,7 @@ A refused input raises `Refused` (from the station controller) with the reason t
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -220,11 +221,23 @@ class QAFlow:
         return QAStage.CHECKLIST if self.lot.current else QAStage.AWAIT_UNIT
 
     def _judged_before(self, batch: str) -> dict[str, Any] | None:
-        last = None
-        for e in self.c.store.events():
-            if e.type == "lot_judged" and e.payload.get("batch") == batch:
-                last = e.payload
-        return last
+        row = self.c.store.conn.execute(
+            "SELECT payload FROM events WHERE type = 'lot_judged' "
+            "AND json_extract(payload, '$.batch') = ? ORDER BY seq DESC LIMIT 1",
+            (batch,),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _final_disposition(self, batch: str) -> tuple[str, str] | None:
+        """The last closed NCR of the batch, when it ended the batch (scrap, return)."""
+        row = self.c.store.conn.execute(
+            "SELECT ncr_id, disposition FROM ncrs WHERE batch = ? AND status = 'closed' "
+            "ORDER BY closed_at DESC LIMIT 1",
+            (batch,),
+        ).fetchone()
+        if row and not RELEASES.get(Disposition(row[1]), False):
+            return row[0], row[1]
+        return None
 
     def open_ncrs(self, batch: str | None = None) -> list[dict[str, Any]]:
         sql = (
@@ -293,6 +306,12 @@ class QAFlow:
             raise Refused(
                 f"batch {batch} has an open non-conformance ({open_ncr[0]['ncr_id']}): "
                 "sign it off with a disposition before re-inspecting"
+            )
+        final = self._final_disposition(batch)
+        if final is not None:
+            raise Refused(
+                f"batch {batch} was dispositioned {final[1].replace('_', ' ')} ({final[0]}): "
+                "it is not inspected again"
             )
         try:
             template = self._templates(lot.sku)

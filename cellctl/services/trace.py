@@ -27,8 +27,9 @@ class SiteEvents:
     missing: list[str] = field(default_factory=list)
 
 
-def load_site_events(site_path: str | Path) -> SiteEvents:
-    """Read every station's store; a station without a store yet is noted, not fatal."""
+def load_site_events(site_path: str | Path, types: tuple[str, ...] = ()) -> SiteEvents:
+    """Read every station's store (only `types` when given); a station without a store
+    yet is noted, not fatal."""
     site_path = Path(site_path)
     site = load_site(site_path)
     out = SiteEvents(operators={o.badge: o.name for o in site.operators})
@@ -46,7 +47,7 @@ def load_site_events(site_path: str | Path) -> SiteEvents:
         path = loaded.store_path()
         out.stores[loaded.id] = path
         try:
-            out.events.extend(read_events(path))
+            out.events.extend(read_events(path, types))
         except StoreError as exc:
             out.missing.append(str(exc))
     return out
@@ -67,7 +68,8 @@ def site_batch_provider(site_path: str | Path):
     from cellctl.services.qa_flow import BatchLot
 
     def provide(batch: str) -> BatchLot | None:
-        found = batch_units(load_site_events(site_path).events, batch)
+        events = load_site_events(site_path, ("serials_allocated",)).events
+        found = batch_units(events, batch)
         if found is None:
             return None
         return BatchLot(batch, found.sku or "", tuple(found.serials), found.run_id)

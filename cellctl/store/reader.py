@@ -14,8 +14,8 @@ from cellctl.store.db import StoreError
 from cellctl.store.station_store import _EVENT_COLS, _row_to_event
 
 
-def read_events(path: str | Path) -> list[Event]:
-    """Every event of the store at `path`, in sequence order."""
+def read_events(path: str | Path, types: tuple[str, ...] = ()) -> list[Event]:
+    """The events of the store at `path` (only `types` when given), in sequence order."""
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"{p}: no store file here")
@@ -24,7 +24,10 @@ def read_events(path: str | Path) -> list[Event]:
     except sqlite3.Error as exc:
         raise StoreError(f"{p}: cannot open the store ({exc})") from None
     try:
-        rows = conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq").fetchall()
+        where = f"WHERE type IN ({', '.join('?' * len(types))})" if types else ""
+        rows = conn.execute(
+            f"SELECT {_EVENT_COLS} FROM events {where} ORDER BY seq", types
+        ).fetchall()
     except sqlite3.Error as exc:
         raise StoreError(f"{p}: not a readable cellctl store ({exc})") from None
     finally:

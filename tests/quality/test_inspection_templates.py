@@ -95,3 +95,14 @@ def test_defect_codes_are_checked_against_the_site(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no inspection template for SKU 'NOPE'"):
         book.get("NOPE")
     assert len(book.check_all()) == 1
+
+
+def test_config_check_of_the_site_checks_its_templates(site, capsys) -> None:
+    from cellctl.cli import main
+
+    assert main(["config", "check", str(site.site_path)]) == 0
+    bad = site.root / "inspection" / "TOTE-BAG.toml"
+    bad.write_text(bad.read_text().replace('aql = "4.0"', 'aql = "3.0"'))
+    assert main(["config", "check", str(site.site_path)]) == 1
+    out = capsys.readouterr()
+    assert "TOTE-BAG.toml: inspection.aql" in out.out + out.err

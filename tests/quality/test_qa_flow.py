@@ -265,3 +265,17 @@ def test_dispositions_keep_or_release_the_hold(
     holds = {r[0]: r for r in qa.store.read_tables()["holds"]}
     assert holds["B9"][1] == int(still_held)
     assert disposition.replace("_", " ") in holds["B9"][2]
+
+
+def test_a_scrapped_batch_is_not_inspected_again(site: Site) -> None:
+    site.make_batch("B10", "TOTE-BAG", 20)
+    qa = site.controller("qa-01")
+    qa.sign_in_badge("OP-QUINN")
+    flow = site.qa_flow()
+    flow.scan("CB:B10")
+    flow.scan(site.unit_code(flow.view().sample[0]))
+    flow.record_fail(["PRINT-SMUDGE"])
+    flow.close_ncr("NCR-B10-1", "scrap", "print unrecoverable")
+    assert "scrap" in qa.held_batches["B10"]
+    with pytest.raises(Refused, match=r"B10 was dispositioned scrap \(NCR-B10-1\)"):
+        flow.scan("CB:B10")

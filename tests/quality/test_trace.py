@@ -165,3 +165,59 @@ def test_pure_trace_helpers(ev) -> None:
     assert normalise_query(" CB:B ") == "B" and normalise_query("CU:S-1:SIG") == "S-1"
     with pytest.raises(TraceError, match="'S-9' is neither"):
         trace([alloc], "S-9")
+
+
+def test_a_unit_trace_leaves_out_the_other_batches_of_its_run(ev) -> None:
+    t = "2026-11-22T08:00:0{}Z"
+    events = [
+        ev(
+            "serials_allocated",
+            "cut-01",
+            t.format(0),
+            scope="R",
+            first=1,
+            count=1,
+            serials=["S-1"],
+            batch="B1",
+            sku="PIN",
+            run_id="R",
+        ),
+        ev(
+            "serials_allocated",
+            "cut-01",
+            t.format(1),
+            scope="R2",
+            first=1,
+            count=1,
+            serials=["S-2"],
+            batch="B2",
+            sku="PIN",
+            run_id="R",
+        ),
+        ev("units_counted", "cut-01", t.format(2), run_id="R", step=0, good=2, scrap=0),
+        ev("batch_held", "qa-01", t.format(3), batch="B2", reason="rejected"),
+        ev(
+            "defect_recorded",
+            "qa-01",
+            t.format(4),
+            run_id="R",
+            code="BURN",
+            severity="major",
+            batch="B2",
+            serial="S-2",
+        ),
+        ev(
+            "defect_recorded",
+            "cut-01",
+            t.format(5),
+            run_id="R",
+            code="WARP",
+            severity="major",
+            batch=None,
+        ),
+    ]
+    r = trace(events, "S-1")
+    assert r["holds"] == [] and r["on_hold"] is None
+    assert [d["code"] for d in r["defects"]] == ["WARP"]
+    assert r["steps"][0]["good"] == 2
+    assert trace(events, "B2")["on_hold"] == "rejected"
