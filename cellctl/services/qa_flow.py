@@ -40,7 +40,13 @@ from cellctl.domain.sampling import (
     lot_judged_payload,
     plan_for,
 )
-from cellctl.domain.switching import KeyBy, SwitchingError, lot_outcome_from_payload, replay
+from cellctl.domain.switching import (
+    KeyBy,
+    SwitchingBook,
+    SwitchingError,
+    lot_outcome_from_payload,
+    replay,
+)
 from cellctl.errors import ConfigError
 from cellctl.services.station import Refused, StationController
 
@@ -162,7 +168,12 @@ class QAFlow:
 
     def _restore(self) -> None:
         events = self.c.store.events()
-        self.book = replay(events, self.key_by)
+        try:
+            self.book = replay(events, self.key_by)
+        except (SwitchingError, KeyError, TypeError, ValueError) as exc:
+            # Keep the cell usable; the screen says the severity history was not rebuilt.
+            self.book = SwitchingBook(self.key_by)
+            self.message = f"switching history unreadable ({exc}): normal inspection assumed"
         open_draw: dict[str, Event] = {}
         results: dict[str, dict[str, int]] = {}
         for e in events:

@@ -279,3 +279,15 @@ def test_a_scrapped_batch_is_not_inspected_again(site: Site) -> None:
     assert "scrap" in qa.held_batches["B10"]
     with pytest.raises(Refused, match=r"B10 was dispositioned scrap \(NCR-B10-1\)"):
         flow.scan("CB:B10")
+
+
+def test_an_unreadable_switching_history_does_not_stop_the_cell(site: Site) -> None:
+    from cellctl.domain.events import Event
+
+    qa = site.controller("qa-01")
+    qa.store.append(Event("lot_judged", "qa-01", {"batch": "OLD", "accepted": False}))
+    flow = site.qa_flow()
+    assert "switching history unreadable" in flow.message
+    site.make_batch("B11", "TOTE-BAG", 20)
+    qa.sign_in_badge("OP-QUINN")
+    assert str(flow.open_batch("B11").severity) == "normal"
