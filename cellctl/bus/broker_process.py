@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the broker goes when the demo goes, even on SIGKILL.
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,6 +39,7 @@ class Mosquitto:
     extra_config: str = ""
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mosq-")))
     proc: subprocess.Popen[bytes] | None = None
+    die_with_parent: bool = False
 
     @property
     def url(self) -> str:
@@ -52,7 +61,12 @@ class Mosquitto:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config_text())
         log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [exe, "-c", str(conf)],
+            stdout=log,
+            stderr=log,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -131,6 +131,10 @@ def check_paths(paths: list[str | Path]) -> list[str]:
                 site = load_site(path)
                 for rel in site.stations:
                     problems.extend(check_paths([path.parent / rel]))
+                # The site's inspection templates (imported here: that module imports us).
+                from cellctl.config.inspection import TemplateBook, inspection_dir
+
+                problems.extend(TemplateBook(inspection_dir(path), site).check_all())
             else:
                 load_station(path)
         except ConfigError as exc:

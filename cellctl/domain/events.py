@@ -48,6 +48,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "inspection_recorded": ("batch", "serial", "passed"),
     "lot_judged": ("batch", "accepted"),
     "sample_drawn": ("batch", "seed", "n", "serials"),
+    "sample_abandoned": ("batch", "reason"),
     "inspection_switched": ("key", "from", "to", "reason"),
     "inspection_resumed": ("key",),
     "nonconformance_opened": ("ncr_id", "batch"),

@@ -27,6 +27,8 @@ PRIVILEGED_ACTIONS: dict[str, frozenset[Role]] = {
     "reprint": frozenset({Role.QA, Role.SUPERVISOR}),
     "qc_release": frozenset({Role.QA, Role.SUPERVISOR}),
     "void_label": frozenset({Role.QA, Role.SUPERVISOR}),
+    "qa_inspect": frozenset({Role.QA, Role.SUPERVISOR}),
+    "ncr_signoff": frozenset({Role.QA, Role.SUPERVISOR}),
     "prioritise": frozenset({Role.SUPERVISOR}),
     "cancel_run": frozenset({Role.SUPERVISOR}),
     "unlock_machine": frozenset({Role.MACHINIST, Role.QA, Role.SUPERVISOR}),

@@ -554,6 +554,34 @@ class StationController:
         if self.state in (CellState.RUNNING, CellState.PAUSED, CellState.SETUP):
             self.machine_stopped(f"alarm {code}")
 
+    def record_machine_job_started(self, job: str, lines: int) -> None:
+        a = self.assignment
+        self._commit(
+            self._event(
+                "machine_job_started",
+                {"job": job, "lines": lines, "run_id": a.run_id if a else None},
+            ),
+            msg=f"Machine job {job} started ({lines} lines)",
+        )
+
+    def record_machine_job(
+        self, job: str, outcome: str, *, lines_acked: int, reason: str = ""
+    ) -> None:
+        a = self.assignment
+        self._commit(
+            self._event(
+                "machine_job_finished",
+                {
+                    "job": job,
+                    "outcome": outcome,
+                    "lines_acked": lines_acked,
+                    "reason": reason[:300],
+                    "run_id": a.run_id if a else None,
+                },
+            ),
+            msg=f"Machine job {job}: {outcome}" + (f" ({reason})" if reason else ""),
+        )
+
     def set_machine_info(self, **info: Any) -> None:
         self.machine_info.update(info)
         self._changed()

@@ -79,8 +79,10 @@ class StationRuntime:
         self.link: Any = None
         self.labels: Any = None
         self.machine: Any = None
+        self.scans: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
+        self._started = False
         self._open_labels()
 
     # -- parts -----------------------------------------------------------------------
@@ -126,6 +128,9 @@ class StationRuntime:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
         c = self.controller
         if self.connect_broker:
             from cellctl.bus.cell_link import CellLink
@@ -141,14 +146,31 @@ class StationRuntime:
             c.subscribe(self._sync_link)
             await self.link.start()
         self._tasks.append(asyncio.create_task(self._poll(), name=f"{c.cell}-poll"))
+        cfg = self.loaded.config
+        if cfg.machine.driver != "none":
+            self._tasks.append(asyncio.create_task(self._open_machine(), name=f"{c.cell}-machine"))
+        if cfg.camera is not None or any(s.kind == "serial" for s in cfg.scanners):
+            from cellctl.scan.hub import ScanHub
+
+            self.scans = ScanHub(self._public_key())
+            self.scans.on_status(self._scanner_status)
+            self.scans.attach_config(cfg)
+            self._tasks.append(asyncio.create_task(self._read_scans(), name=f"{c.cell}-scans"))
 
     async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.scans is not None:
+            self.scans.close()
+        if self.machine is not None:
+            await self.machine.close()
         if self.link is not None:
             await self.link.stop()
         if self.labels is not None:
@@ -160,6 +182,39 @@ class StationRuntime:
             await stop.wait()
         finally:
             await self.stop()
+
+    # -- scanners --------------------------------------------------------------------
+
+    def _public_key(self) -> Any:
+        site = self.loaded.site
+        if site.public_key is None:
+            return None
+        from cellctl.labels import keys
+
+        path = site.public_key
+        if not path.is_absolute():
+            path = self.loaded.site_path.parent / path
+        try:
+            return keys.load_public(path)
+        except Exception as exc:  # a missing key only means signatures go unchecked
+            log.warning("%s: public key unusable (%s); unit signatures not checked", path, exc)
+            return None
+
+    def _scanner_status(self, origin: str, state: str, detail: str) -> None:
+        c = self.controller
+        c.scanner_state = state if not detail else f"{state}: {detail}"[:40]
+        c._changed()
+
+    async def _read_scans(self) -> None:
+        c = self.controller
+        async for scan in self.scans:
+            try:
+                result = c.handle_scan(scan.text, scan.origin)
+            except Refused as exc:
+                c.message = str(exc)
+            else:
+                c.message = f"{result} ({scan.origin})"
+            c._changed()
 
     # -- broker ----------------------------------------------------------------------
 
@@ -219,7 +274,128 @@ class StationRuntime:
     # -- what the kiosk asks for -------------------------------------------------------
 
     async def start_step(self) -> None:
-        self.controller.start_step()
+        """Start (or resume) the step; at a machine cell, also stream its job."""
+        c = self.controller
+        resuming = c.state.value == "paused"
+        c.start_step()
+        a = c.assignment
+        if self.machine is None or a is None or not a.job:
+            return
+        job = self.machine.job
+        if resuming and job is not None and job.active:
+            await self.machine_action("resume")
+        elif job is None or not job.active:
+            await self.machine_action("start_job")
+
+    # -- the machine -----------------------------------------------------------------
+
+    def _interlock(self) -> str | None:
+        a = self.controller.assignment
+        if a is not None and a.batch and a.batch in self.controller.held_batches:
+            return f"batch {a.batch} is on QC hold: {self.controller.held_batches[a.batch]}"
+        return None
+
+    async def _open_machine(self) -> None:
+        from firmware_bridge import LinkError, make_machine
+
+        m = self.loaded.config.machine
+        c = self.controller
+        try:
+            port = m.port
+            if port.startswith("sim://") or "://" in port or port.startswith("/"):
+                pass
+            else:
+                port = str((self.loaded.path.parent / port).resolve())
+            self.machine = make_machine(m.driver, port, m.baud, interlock=self._interlock)
+        except (LinkError, ValueError, OSError) as exc:
+            c.set_machine_info(link=f"unusable: {exc}", state="none")
+            return
+        self.machine.subscribe(self._on_machine_event)
+        c.set_machine_info(link="connecting", state="unknown")
+        try:
+            await self.machine.connect(timeout=10.0)
+        except LinkError as exc:
+            # The link keeps retrying by itself; the panel shows why it is down.
+            c.set_machine_info(link=f"down: {exc}")
+
+    def _on_machine_event(self, ev: Any) -> None:
+        c = self.controller
+        d = ev.data
+        if ev.kind == "link_up":
+            c.set_machine_info(link="up")
+        elif ev.kind == "link_down":
+            c.set_machine_info(link=f"down: {d.get('reason', '')}"[:40], state="offline")
+        elif ev.kind == "connected":
+            c.set_machine_info(link="up", greeting=ev.message)
+        elif ev.kind == "state":
+            c.set_machine_info(state=str(d.get("status", "")).lower() or "unknown")
+        elif ev.kind == "alarm":
+            c.set_machine_info(alarm=ev.message)
+            self._guard(lambda: c.machine_alarm(str(d.get("code", "")), ev.message))
+        elif ev.kind == "reset":
+            if not d.get("expected"):
+                c.set_machine_info(alarm=ev.message)
+        elif ev.kind == "progress":
+            c.set_machine_info(
+                job=d.get("job"), progress=d.get("fraction") or 0.0, eta_s=d.get("eta_s")
+            )
+        elif ev.kind in ("job_finished", "job_aborted"):
+            outcome = d.get("outcome", ev.kind)
+            c.set_machine_info(job=None, last_job=f"{d.get('job')}: {outcome}")
+            self._guard(
+                lambda: c.record_machine_job(
+                    str(d.get("job")),
+                    str(outcome),
+                    lines_acked=int(d.get("lines_acked") or 0),
+                    reason=ev.message,
+                )
+            )
+        elif ev.kind == "cycle_complete":
+            # A line-protocol machine counts its own cycles: each is one good unit.
+            delta = int(d.get("delta") or 1)
+            if c.state.value == "running" and c.assignment_accepted and delta > 0:
+                self._guard(lambda: c.count_good(delta))
+        elif ev.kind == "error":
+            c.set_machine_info(last_error=ev.message)
+
+    def _guard(self, fn: Any) -> None:
+        try:
+            fn()
+        except Refused as exc:
+            self.controller.message = str(exc)
+            self.controller._changed()
+
+    async def machine_action(self, what: str) -> None:
+        from firmware_bridge import JobError, JobRefused, LinkError
+
+        c = self.controller
+        m = self.machine
+        if m is None:
+            raise Refused("this cell has no machine bridge")
+        try:
+            if what == "start_job":
+                a = c._need_assignment()
+                if not a.job:
+                    raise Refused("this step has no machine job file")
+                job = await m.start_job(a.job, name=Path(a.job).name)
+                c.record_machine_job_started(job.name, len(job.lines))
+            elif what == "hold":
+                await m.hold()
+            elif what == "resume":
+                await m.resume()
+            elif what == "stop":
+                await m.stop()
+            elif what == "unlock":
+                c._need_role("unlock_machine", "Unlocking the machine")
+                await m.unlock()
+                c.set_machine_info(alarm=None)
+            elif what == "home":
+                c._need_operator()
+                await m.home()
+            else:
+                raise Refused(f"unknown machine action {what!r}")
+        except (JobRefused, JobError, LinkError) as exc:
+            raise Refused(f"machine: {exc}") from None
 
     async def print_labels(self, what: str, serial: str | None = None) -> None:
         from cellctl.labels.errors import LabelError
@@ -269,8 +445,3 @@ class StationRuntime:
             raise Refused(str(exc)) from None
         c.message = out.message
         c._changed()
-
-    async def machine_action(self, what: str) -> None:
-        if self.machine is None:
-            raise Refused("this cell has no machine bridge")
-        raise Refused(f"machine action {what!r} is not available yet")

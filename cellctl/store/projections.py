@@ -225,3 +225,46 @@ def _released(conn: sqlite3.Connection, e: Event) -> None:
         "since = excluded.since, operator = excluded.operator",
         (e.payload["batch"], e.payload["reason"], e.time, e.operator),
     )
+
+
+@handles("inspection_recorded")
+def _inspected(conn: sqlite3.Connection, e: Event) -> None:
+    p = e.payload
+    defects = p.get("defects") or []
+    conn.execute(
+        "INSERT INTO inspections (event_id, batch, serial, sku, passed, defects, "
+        "nonconformities, note, photo, time, operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            e.id,
+            p["batch"],
+            p["serial"],
+            p.get("sku"),
+            int(bool(p["passed"])),
+            ",".join(defects) or None,
+            int(p.get("nonconformities", 0 if p["passed"] else 1)),
+            p.get("note"),
+            p.get("photo"),
+            e.time,
+            e.operator,
+        ),
+    )
+
+
+@handles("nonconformance_opened")
+def _ncr_opened(conn: sqlite3.Connection, e: Event) -> None:
+    p = e.payload
+    conn.execute(
+        "INSERT INTO ncrs (ncr_id, batch, sku, status, reason, opened_at, opened_by) "
+        "VALUES (?, ?, ?, 'open', ?, ?, ?) ON CONFLICT(ncr_id) DO NOTHING",
+        (p["ncr_id"], p["batch"], p.get("sku"), p.get("reason"), e.time, e.operator),
+    )
+
+
+@handles("nonconformance_closed")
+def _ncr_closed(conn: sqlite3.Connection, e: Event) -> None:
+    p = e.payload
+    conn.execute(
+        "UPDATE ncrs SET status = 'closed', disposition = ?, note = ?, closed_at = ?, "
+        "closed_by = ? WHERE ncr_id = ?",
+        (p["disposition"], p.get("note"), e.time, e.operator, p["ncr_id"]),
+    )

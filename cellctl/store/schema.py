@@ -118,12 +118,47 @@ READ_TABLES = (
     "units",
     "labels",
     "holds",
+    "inspections",
+    "ncrs",
 )
+
+# 3: what the QA cell found (one row per inspected unit) and the non-conformance records.
+QUALITY_SQL = """
+CREATE TABLE inspections (
+    event_id TEXT PRIMARY KEY,
+    batch TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    sku TEXT,
+    passed INTEGER NOT NULL,
+    defects TEXT,
+    nonconformities INTEGER NOT NULL,
+    note TEXT,
+    photo TEXT,
+    time TEXT NOT NULL,
+    operator TEXT
+);
+CREATE INDEX inspections_batch ON inspections(batch);
+CREATE INDEX inspections_serial ON inspections(serial);
+CREATE TABLE ncrs (
+    ncr_id TEXT PRIMARY KEY,
+    batch TEXT NOT NULL,
+    sku TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    opened_at TEXT NOT NULL,
+    opened_by TEXT,
+    disposition TEXT,
+    note TEXT,
+    closed_at TEXT,
+    closed_by TEXT
+);
+"""
 
 MIGRATIONS: tuple[str, ...] = (
     EVENTS_SQL + READ_TABLES_SQL,
     # 2: a meta table for store-wide facts (the cell this file belongs to).
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    QUALITY_SQL,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,146 @@
+"""`cellctl demo`: a whole microfactory on this machine, in one command."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run a whole demo microfactory (broker, scheduler, cells, board)",
+        description=(
+            "Start a broker, the scheduler with sample runs, five simulated cells with "
+            "simulated operators and machines, and open the supervisor board. Ctrl-C stops "
+            "everything."
+        ),
+    )
+    p.add_argument("--headless", action="store_true", help="no screen: log progress, then check")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--kiosk", metavar="CELL", help="open this cell's kiosk for a person")
+    p.add_argument("--dir", help="working folder (default ./demo-run; recreated each time)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the simulated operators")
+    p.set_defaults(func=_run)
+
+
+class _ErrorCounter:
+    def __init__(self) -> None:
+        import logging
+
+        self.count = 0
+        self.messages: list[str] = []
+        outer = self
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                outer.count += 1
+                outer.messages.append(f"{record.name}: {record.getMessage()}")
+
+        self.handler = Handler(level=logging.ERROR)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    from pathlib import Path
+
+    from cellctl.errors import CliError
+    from cellctl.services.demo import Demo, DemoOptions, default_workdir
+
+    workdir = Path(args.dir) if args.dir else default_workdir()
+    workdir.mkdir(parents=True, exist_ok=True)
+    errors = _ErrorCounter()
+    logging.getLogger().addHandler(errors.handler)
+    log_file = workdir / "demo.log"
+    file_handler = logging.FileHandler(log_file)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.getLogger().addHandler(file_handler)
+    logging.getLogger().setLevel(logging.INFO)
+
+    if args.kiosk or not args.headless:
+        lines: list[str] = []
+        options = DemoOptions(workdir=workdir, seed=args.seed, kiosk=args.kiosk, log=lines.append)
+    else:
+        options = DemoOptions(workdir=workdir, seed=args.seed, kiosk=None)
+    demo = Demo(options)
+    if args.kiosk and args.kiosk not in [p.stem for p in demo.station_files()]:
+        raise CliError(
+            f"no cell {args.kiosk!r} in the demo: choose one of "
+            + ", ".join(p.stem for p in demo.station_files())
+        )
+    if args.headless:
+        return asyncio.run(_headless(demo, args.duration, errors))
+    if args.kiosk:
+        return _kiosk(demo, args.kiosk, args.duration)
+    return _board(demo, args.duration)
+
+
+async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:  # noqa: ANN001
+    import asyncio
+    import signal
+    import time
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    start = time.monotonic()
+    await demo.start()
+    try:
+        while not stop.is_set():
+            with __import__("contextlib").suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5.0)
+            elapsed = time.monotonic() - start
+            states = " ".join(f"{c}={ctl.state.value}" for c, ctl in demo.controllers.items())
+            print(
+                f"[{elapsed:5.0f}s] runs done: {len(demo.runs_done())} · {states} · "
+                f"outbox {demo.backlog()}",
+                flush=True,
+            )
+            if duration is not None and elapsed >= duration:
+                break
+        for op in demo.operators.values():
+            op.stop()
+        settled = await demo.settle()
+    finally:
+        await demo.stop()
+    done = demo.runs_done()
+    cells = demo.cell_totals()
+    print(f"runs completed through every step: {len(done)} ({', '.join(done) or 'none'})")
+    good = sum(g for t in cells.values() for g, _ in t.values())
+    scrap = sum(s for t in cells.values() for _, s in t.values())
+    print(f"cells counted {good} good and {scrap} scrap; labels in {demo.labels_dir}")
+    print(f"totals at the scheduler equal the cells' totals: {'yes' if settled else 'NO'}")
+    print(f"errors logged: {errors.count}")
+    for message in errors.messages[:10]:
+        print(f"  {message}")
+    return 0 if settled and errors.count == 0 else 1
+
+
+def _kiosk(demo, cell: str, duration: float | None) -> int:  # noqa: ANN001
+    import asyncio
+
+    from cellctl.tui.kiosk.app import KioskApp
+
+    async def main() -> None:
+        await demo.start()
+        try:
+            app = KioskApp(demo.controllers[cell], runtime=demo.runtimes[cell])
+            if duration:
+                app.call_later(lambda: app.set_timer(duration, app.exit))
+            await app.run_async()
+        finally:
+            await demo.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def _board(demo, duration: float | None) -> int:  # noqa: ANN001
+    try:
+        from cellctl.tui.board.app import demo_board
+    except ImportError:
+        from cellctl.errors import CliError
+
+        raise CliError("the supervisor board is not installed in this build") from None
+    return demo_board(demo, duration)

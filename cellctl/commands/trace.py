@@ -1,0 +1,168 @@
+"""`cellctl trace SERIAL|BATCH --site stations/demo/site.toml [--json]`"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "trace",
+        help="the whole genealogy of a serial or a batch, from every station of the site",
+        description=(
+            "Read every station store of the site and print the run, cells and machines, "
+            "operators, times, material lots, counts, defects, inspections, labels printed, "
+            "reprinted or voided, hold history and non-conformance records of a unit or batch."
+        ),
+    )
+    p.add_argument("query", metavar="SERIAL|BATCH", help="a serial, a batch, or a scanned code")
+    p.add_argument("--site", required=True, help="the site file, e.g. stations/demo/site.toml")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_trace)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from cellctl.errors import CliError, ConfigError
+    from cellctl.services.trace import TraceError, trace_site
+
+    try:
+        result = trace_site(args.site, args.query)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    except TraceError as exc:
+        raise CliError(str(exc.args[0])) from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print("\n".join(render(result)))
+    return 0
+
+
+def _t(time: str | None) -> str:
+    return (time or "-").replace("T", " ").removesuffix("Z")
+
+
+def render(r: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    head = f"unit {r['serial']}" if r["kind"] == "unit" else f"batch {r['batch']}"
+    lines.append(f"{head}  sku {r['sku'] or '?'}  batch {r['batch'] or '?'}")
+    lines.append(f"runs: {', '.join(r['runs']) or 'none recorded'}")
+    if r["on_hold"]:
+        lines.append(f"ON HOLD: {r['on_hold']}")
+    if r["kind"] == "batch" and r["units"]:
+        lines.append(
+            f"units ({len(r['units'])}): {', '.join(r['units'][:12])}"
+            + (" ..." if len(r["units"]) > 12 else "")
+        )
+
+    def section(title: str, rows: list[str]) -> None:
+        if rows:
+            lines.append("")
+            lines.append(title)
+            lines.extend(f"  {row}" for row in rows)
+
+    section(
+        "steps",
+        [
+            f"{s['run_id']} step {s['step']} at {s['cell']} ({s['kind'] or '?'}"
+            + (f", {s['machine']}" if s["machine"] else "")
+            + f"): {_t(s['started'])} -> {_t(s['completed'])}, {s['good']} good, "
+            f"{s['scrap']} scrap; by {', '.join(s['operators']) or '?'}"
+            + (f"; material {', '.join(s['materials'])}" if s["materials"] else "")
+            for s in r["steps"]
+        ],
+    )
+    section("material lots", [f"{_t(m['time'])} {m['cell']}: {m['lot']}" for m in r["materials"]])
+    section(
+        "defects",
+        [
+            f"{_t(d['time'])} {d['cell']}: {d['code']} ({d['severity']})"
+            + (f" on {d['serial']}" if d.get("serial") else "")
+            + (f" - {d['note']}" if d.get("note") else "")
+            + (f" [photo {d['photo']}]" if d.get("photo") else "")
+            for d in r["defects"]
+        ],
+    )
+    section(
+        "samples",
+        [
+            f"{_t(s['time'])} {s['cell']}: {s['n']} of {s['lot_size']} ({s['severity']}, "
+            f"level {s['level']}, AQL {s['aql']}, seed {s['seed']})"
+            + (
+                f"; this unit {'in' if s['unit_in_sample'] else 'not in'} the sample"
+                if "unit_in_sample" in s
+                else ""
+            )
+            for s in r["samples"]
+        ],
+    )
+    section(
+        "inspections",
+        [
+            f"{_t(i['time'])} {i['cell']}: {i['serial']} "
+            + ("passed" if i["passed"] else f"FAILED {', '.join(i['defects'])}")
+            + f" by {i['operator']}"
+            + (f" - {i['note']}" if i.get("note") else "")
+            for i in r["inspections"]
+        ],
+    )
+    section(
+        "lot verdicts",
+        [
+            f"{_t(lot['time'])} {lot['cell']}: "
+            + ("ACCEPTED" if lot["accepted"] else "REJECTED")
+            + (" (resubmitted)" if lot["resubmitted"] else "")
+            + f" - {lot['reason']}"
+            for lot in r["lots"]
+        ],
+    )
+    section(
+        "labels",
+        [
+            f"{_t(lb['time'])} {lb['cell']}: {lb['kind']} {lb.get('template', '')} "
+            f"{', '.join(lb['serials'][:4])}"
+            + (f" ({lb['reason']})" if lb.get("reason") else "")
+            + f" by {lb['operator']}"
+            for lb in r["labels"]
+        ],
+    )
+    section(
+        "hold history",
+        [
+            f"{_t(h['time'])} {h['cell']}: {'HELD' if h['held'] else 'released'} - "
+            f"{h['reason']} by {h['operator']}"
+            for h in r["holds"]
+        ],
+    )
+    section(
+        "non-conformance",
+        [
+            f"{n['ncr_id']}: {n['status']}"
+            + (
+                f", opened {_t(n['opened']['time'])} ({n['opened']['reason']})"
+                if n["opened"]
+                else ""
+            )
+            + (
+                f", closed {_t(n['closed']['time'])}: {n['disposition']} by "
+                f"{n['closed']['operator']} ({n['closed']['note']})"
+                if n.get("closed")
+                else ""
+            )
+            for n in r["ncrs"]
+        ],
+    )
+    section("operators", [f"{b}: {name}" for b, name in sorted(r["operators"].items())])
+    section(
+        "timeline",
+        [
+            f"{_t(e['time'])} {e['cell']:<10} {e['type']:<22} {e['summary']}"
+            + (f" [{e['operator']}]" if e["operator"] else "")
+            for e in r["timeline"]
+        ],
+    )
+    if r.get("stores_missing"):
+        section("not read", r["stores_missing"])
+    return lines

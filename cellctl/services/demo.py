@@ -1,0 +1,258 @@
+"""A whole microfactory on this machine: broker, scheduler, cells and operators.
+
+Everything runs in one asyncio loop (the board's, when there is a board), so
+Ctrl-C or the end of `--duration` stops it all in order: operators, cells (each
+publishes its offline status), scheduler, then the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cellctl.bus.broker_process import Mosquitto, free_port, mosquitto_path
+from cellctl.domain.states import CellState
+from cellctl.services.sim_operator import Habits, SimOperator
+from cellctl.services.station import StationController
+from cellctl.services.station_runtime import StationRuntime, open_station
+
+log = logging.getLogger(__name__)
+
+DEMO_SOURCE = Path(__file__).resolve().parents[2] / "stations" / "demo"
+OPERATOR_OF_CELL = {
+    "cut-01": "OP-ADA",
+    "print-01": "OP-BEN",
+    "print-02": "OP-DEE",
+    "finish-01": "OP-CARA",
+    "qa-01": "OP-QUINN",
+}
+
+
+def sample_runs(now: datetime) -> list[dict[str, Any]]:
+    """Limited editions and open runs with different margins and due dates."""
+    h = timedelta(hours=1)
+    return [
+        {"id": "R-FOX-MUG", "sku": "MUG-ENAMEL", "title": "Enamel mug, fox (limited)",
+         "quantity": 12, "edition_size": 250, "unit_margin": 14.0, "due": now + 3 * h,
+         "routing": "cut>print>finish>qa", "sla": "express", "batch": "B-FOX-01", "cycle_s": 20},
+        {"id": "R-POSTER", "sku": "POSTER-A3", "title": "Riso poster A3, harbour",
+         "quantity": 10, "edition_size": 100, "unit_margin": 9.0, "due": now + 6 * h,
+         "routing": "cut>print>qa", "sla": "standard", "batch": "B-HARB-01", "cycle_s": 15},
+        {"id": "R-PINS", "sku": "PIN-BADGE", "title": "Enamel pin badge, owl",
+         "quantity": 16, "unit_margin": 3.5, "due": now + 2 * h,
+         "routing": "cut>finish>qa", "sla": "standard", "batch": "B-OWL-01", "cycle_s": 10},
+        {"id": "R-TOTE", "sku": "TOTE-BAG", "title": "Screen-printed tote bag",
+         "quantity": 14, "unit_margin": 6.0, "due": now + 26 * h,
+         "routing": "cut>print>finish>qa", "sla": "standard", "batch": "B-TOTE-01", "cycle_s": 25},
+        {"id": "R-FOX-MUG-2", "sku": "MUG-ENAMEL", "title": "Enamel mug, fox (limited, lot 2)",
+         "quantity": 12, "edition_size": 250, "unit_margin": 14.0, "due": now + 30 * h,
+         "routing": "cut>print>finish>qa", "sla": "standard", "batch": "B-FOX-02", "cycle_s": 20},
+    ]  # fmt: skip
+
+
+@dataclass
+class DemoOptions:
+    workdir: Path
+    seed: int = 7
+    kiosk: str | None = None
+    seconds_per_unit: float = 0.25
+    down_cell: str | None = "print-01"
+    down_after_s: float = 20.0
+    reject_batch: str | None = "B-HARB-01"
+    log: Callable[[str], None] = field(default=print)
+
+
+class Broker:
+    """Mosquitto when installed, else amqtt in this process (MQTT 3.1.1 only)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.kind = "mosquitto" if mosquitto_path() else "amqtt"
+        self.port = free_port()
+        self._mosquitto: Mosquitto | None = None
+        self._amqtt: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        if self.kind == "mosquitto":
+            self._mosquitto = Mosquitto(port=self.port, workdir=self.workdir, die_with_parent=True)
+            await asyncio.to_thread(self._mosquitto.start)
+            return
+        from amqtt.broker import Broker as AmqttBroker
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "sys_interval": 0,
+            "auth": {"allow-anonymous": True},
+            "topic-check": {"enabled": False},
+        }
+        self._amqtt = AmqttBroker(config)
+        await self._amqtt.start()
+
+    async def stop(self) -> None:
+        if self._mosquitto is not None:
+            await asyncio.to_thread(self._mosquitto.stop)
+        if self._amqtt is not None:
+            with contextlib.suppress(Exception):
+                await self._amqtt.shutdown()
+
+
+def add_signing_key(site_dir: Path) -> Path:
+    """Give a copy of the demo site a signing key pair of its own; return the public key."""
+    from cellctl.labels import keys
+
+    keys.generate(site_dir / "keys" / "site.key", site_dir / "keys" / "site.pub")
+    site = site_dir / "site.toml"
+    text = site.read_text().replace(
+        'scheduler_store = "var/scheduler.db"',
+        'scheduler_store = "var/scheduler.db"\nsigning_key = "keys/site.key"\n'
+        'public_key = "keys/site.pub"',
+    )
+    site.write_text(text)
+    return site_dir / "keys" / "site.pub"
+
+
+def prepare_site(workdir: Path) -> Path:
+    """A fresh copy of the demo site in `workdir`, with a signing key pair of its own."""
+    site_dir = workdir / "site"
+    if site_dir.exists():
+        shutil.rmtree(site_dir)
+    shutil.copytree(DEMO_SOURCE, site_dir, ignore=shutil.ignore_patterns("var", "__pycache__"))
+    add_signing_key(site_dir)
+    return site_dir
+
+
+class Demo:
+    def __init__(self, options: DemoOptions) -> None:
+        self.o = options
+        self.workdir = options.workdir
+        self.site_dir = prepare_site(self.workdir)
+        self.broker = Broker(self.workdir)
+        self.scheduler: Any = None
+        self.controllers: dict[str, StationController] = {}
+        self.runtimes: dict[str, StationRuntime] = {}
+        self.operators: dict[str, SimOperator] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.errors: list[str] = []
+
+    @property
+    def labels_dir(self) -> Path:
+        return self.site_dir / "var" / "labels"
+
+    def station_files(self) -> list[Path]:
+        site = tomllib.loads((self.site_dir / "site.toml").read_text())
+        return [self.site_dir / f for f in site["stations"]]
+
+    async def start(self) -> None:
+        from cellctl.config.load import load_site
+        from cellctl.domain.run_spec import parse_run
+        from cellctl.services.scheduler.service import Scheduler
+        from cellctl.store.scheduler_store import SchedulerStore
+
+        await self.broker.start()
+        self.o.log(f"broker: {self.broker.kind} on {self.broker.url}")
+        site = load_site(self.site_dir / "site.toml")
+        mqtt = site.mqtt.model_copy(update={"url": self.broker.url})
+        store = SchedulerStore(self.site_dir / site.scheduler_store)
+        now = datetime.now(UTC)
+        for data in sample_runs(now):
+            store.add_run(parse_run(data), source="demo")
+        self.scheduler = Scheduler(store, site=site, mqtt=mqtt)
+        await self.scheduler.start()
+        for i, path in enumerate(self.station_files()):
+            controller = open_station(path)
+            runtime = StationRuntime(controller, broker_url=self.broker.url)
+            self.controllers[controller.cell] = controller
+            self.runtimes[controller.cell] = runtime
+            await runtime.start()
+            if controller.cell != self.o.kiosk:
+                op = SimOperator(
+                    runtime,
+                    OPERATOR_OF_CELL.get(controller.cell, "OP-ADA"),
+                    seed=self.o.seed + i,
+                    habits=Habits(seconds_per_unit=self.o.seconds_per_unit),
+                )
+                self.operators[controller.cell] = op
+                self._tasks.append(asyncio.create_task(op.run(), name=f"op-{controller.cell}"))
+        self.o.log(f"cells: {', '.join(self.controllers)}; labels in {self.labels_dir}")
+        if self.o.down_cell in self.controllers and self.o.down_cell != self.o.kiosk:
+            self._tasks.append(asyncio.create_task(self._take_down(self.o.down_cell)))
+
+    async def _take_down(self, cell: str) -> None:
+        """One cell breaks down mid-shift; the scheduler moves its step elsewhere."""
+        await asyncio.sleep(self.o.down_after_s)
+        op = self.operators.get(cell)
+        c = self.controllers[cell]
+        if op is None:
+            return
+        op.stop()
+        with contextlib.suppress(Exception):
+            if c.state != CellState.DOWN:
+                c.machine_stopped("spindle motor failure")
+            c.record_downtime("MAINT")
+        self.o.log(f"{cell}: down for maintenance; its step goes to another cell")
+
+    async def stop(self) -> None:
+        for op in self.operators.values():
+            op.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for runtime in self.runtimes.values():
+            with contextlib.suppress(Exception):
+                await runtime.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        await self.broker.stop()
+
+    # -- what a test or a person checks at the end ------------------------------------
+
+    def cell_totals(self) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
+        out: dict[str, dict[tuple[str, int], tuple[int, int]]] = {}
+        for cell, c in self.controllers.items():
+            rows = c.store.read_tables()["step_counts"]
+            totals = {(r, s): (g, sc) for r, s, g, sc in rows if g or sc}
+            if totals:
+                out[cell] = totals
+        return out
+
+    def scheduler_totals(self) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
+        raw = self.scheduler.store.totals_by_cell()
+        return {
+            cell: {k: v for k, v in t.items() if v != (0, 0)}
+            for cell, t in raw.items()
+            if any(v != (0, 0) for v in t.values())
+        }
+
+    def backlog(self) -> int:
+        return sum(c.store.outbox_count() for c in self.controllers.values())
+
+    async def settle(self, timeout: float = 15.0) -> bool:
+        """Wait until every cell's outbox is empty and the scheduler agrees."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if self.backlog() == 0 and self.cell_totals() == self.scheduler_totals():
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+    def runs_done(self) -> list[str]:
+        return [r["id"] for r in self.scheduler.store.runs() if r["status"] == "done"]
+
+
+def default_workdir() -> Path:
+    return Path(os.environ.get("CELLCTL_DEMO_DIR", Path.cwd() / "demo-run"))

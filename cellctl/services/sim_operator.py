@@ -1,0 +1,123 @@
+"""A simulated person at a cell, for the demo and the chaos suite.
+
+It uses the station exactly as a person would, through the controller and the
+runtime (sign in, accept, start, count, scrap with a reason, record defects and
+downtime, print labels, complete), at a pace sped up so a shift fits a demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+
+from cellctl.domain.states import CellState
+from cellctl.services.station import Refused
+from cellctl.services.station_runtime import StationRuntime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Habits:
+    seconds_per_unit: float = 0.4
+    scrap_rate: float = 0.05
+    defect_rate: float = 0.03
+    downtime_rate: float = 0.01
+    downtime_s: float = 2.0
+
+
+class SimOperator:
+    def __init__(
+        self,
+        runtime: StationRuntime,
+        badge: str,
+        *,
+        seed: int = 0,
+        habits: Habits | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.c = runtime.controller
+        self.badge = badge
+        self.rng = random.Random(seed)
+        self.habits = habits or Habits()
+        self.confirmed: list[str] = []
+        self.stopped = asyncio.Event()
+
+    async def _pause(self, seconds: float) -> None:
+        jitter = self.rng.uniform(0.6, 1.4)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopped.wait(), seconds * jitter)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    async def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                await self.step()
+            except Refused as exc:
+                log.info("%s (%s): refused: %s", self.c.cell, self.badge, exc)
+                await self._pause(0.5)
+            await asyncio.sleep(0)
+
+    async def step(self) -> None:
+        c = self.c
+        if c.operator is None or c.operator.badge != self.badge:
+            c.sign_in_badge(self.badge)
+            return
+        if c.downtime_reason_needed:
+            await self._pause(0.5)
+            c.record_downtime(self.rng.choice([r.code for r in c.site.downtime_reasons]))
+            return
+        if c.state == CellState.DOWN:
+            await self._pause(self.habits.downtime_s)
+            c.end_downtime()
+            return
+        a = c.assignment
+        if a is None:
+            await self._pause(0.3)
+            return
+        if not c.assignment_accepted:
+            if a.batch and a.batch in c.held_batches:
+                c.decline_assignment(f"batch {a.batch} is on QC hold")
+                return
+            c.accept_assignment()
+            return
+        if c.state in (CellState.IDLE, CellState.PAUSED, CellState.SETUP, CellState.BLOCKED):
+            await self.runtime.start_step()
+            return
+        good, _ = c.counts()
+        if good >= a.quantity:
+            await self.finish_step()
+            return
+        await self._pause(self.habits.seconds_per_unit)
+        if self.stopped.is_set() or c.state != CellState.RUNNING:
+            return
+        roll = self.rng.random()
+        if roll < self.habits.downtime_rate:
+            c.machine_stopped("simulated jam")
+            return
+        if roll < self.habits.downtime_rate + self.habits.scrap_rate:
+            reason = self.rng.choice([d.code for d in c.site.defects])
+            self.confirmed.append(c.count_scrap(reason).id)
+            return
+        self.confirmed.append(c.count_good().id)
+        if self.rng.random() < self.habits.defect_rate:
+            code = self.rng.choice([d.code for d in c.site.defects if d.severity.value == "minor"])
+            self.confirmed.append(c.record_defect(code, note="cosmetic, kept as good").id)
+
+    async def finish_step(self) -> None:
+        c = self.c
+        if self.runtime.labels is not None:
+            roles = c.loaded.config.printer.templates if c.loaded.config.printer else {}
+            try:
+                if "unit" in roles:
+                    await self.runtime.print_labels("units")
+                elif "batch" in roles:
+                    await self.runtime.print_labels("batch")
+            except Refused as exc:
+                log.info("%s: labels not printed: %s", c.cell, exc)
+        c.complete_step()

@@ -1,0 +1,204 @@
+"""Faults mid-job: nothing lost, nothing run twice, nothing sent on its own afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from firmware_bridge import JobError, JobRefused
+from firmware_bridge.machine import wait_for
+from tests.bridge.conftest import cam_lines, connect
+
+
+def squeeze(lines: list[str]) -> list[str]:
+    return [ln.replace(" ", "").upper() for ln in lines]
+
+
+async def test_alarm_mid_job_aborts_and_reports_the_acknowledged_lines(machines) -> None:
+    lines = cam_lines(600)
+    m, events = await connect(machines, "grbl", {"time_scale": 0.05, "alarm_after_lines": 250})
+    await m.start_job(lines)
+    result = await m.wait_job(timeout=20)
+    assert result.outcome == "aborted"
+    assert "hard limit" in result.reason and result.alarms[0]["code"] == 1
+    assert result.lines_acked == 250 and result.last_acked_line == 250
+    assert m.sim.executed == squeeze(lines[:250])
+    alarm = next(e for e in events if e.kind == "alarm")
+    assert alarm.data["code"] == 1 and "home it again" in alarm.message
+    # Nothing is sent on its own, and a new job is refused with the reason.
+    await asyncio.sleep(0.3)
+    assert len(m.sim.executed) == 250
+    with pytest.raises(JobRefused, match="alarm 1"):
+        await m.start_job(cam_lines(5))
+    # Only the operator's explicit unlock clears it.
+    await m.unlock()
+    assert await wait_for(lambda: m.state.status == "Idle", 3.0)
+    await m.start_job(cam_lines(5))
+    assert (await m.wait_job(timeout=10)).outcome == "finished"
+
+
+async def test_cable_pulled_mid_job_then_reconnect_sends_nothing(machines) -> None:
+    lines = cam_lines(3000)
+    m, events = await connect(machines, "grbl", {"time_scale": 0.05})
+    sim = m.sim
+    await m.start_job(lines)
+    assert await wait_for(lambda: m.job.acked >= 300, 10.0)
+    sim.unplug()
+    result = await m.wait_job(timeout=5)
+    assert result.outcome == "aborted" and "link lost" in result.reason
+    executed = list(sim.executed)
+    # Every acknowledged line ran exactly once, in order; no line ran twice.
+    assert executed == squeeze(lines[: len(executed)])
+    assert result.lines_acked <= len(executed)
+    assert result.last_acked_line == result.lines_acked
+    assert f"acknowledged {result.lines_acked} of 3000" in result.reason
+    assert any(e.kind == "link_down" for e in events)
+    sim.plug()
+    assert await wait_for(lambda: m.link_up and m.state.status != "Offline", 10.0)
+    assert any(e.kind == "link_up" for e in events[1:])
+    await asyncio.sleep(0.3)
+    assert len(sim.executed) == len(executed)  # no resume, no queued lines after reconnect
+
+
+async def test_controller_reset_mid_job_aborts_and_marks_position_lost(machines) -> None:
+    lines = cam_lines(1000)
+    m, events = await connect(machines, "grbl", {"time_scale": 0.3})
+    await m.start_job(lines)
+    assert await wait_for(lambda: m.job.acked >= 50, 10.0)
+    m.sim.inject_reset()
+    result = await m.wait_job(timeout=5)
+    assert result.outcome == "aborted" and result.position_lost
+    assert "reset" in result.reason
+    assert m.state.position_lost
+    assert await wait_for(
+        lambda: any(e.kind == "reset" and e.data["expected"] is False for e in events), 2.0
+    )
+    with pytest.raises(JobRefused):
+        await m.start_job(cam_lines(5))
+
+
+async def test_a_lost_ok_is_found_from_status_reports_not_waited_on(machines) -> None:
+    lines = cam_lines(200)
+    m, _ = await connect(machines, "grbl", {"time_scale": 0.0, "lose_ok": {120}}, drift_grace=0.5)
+    await m.start_job(lines)
+    result = await m.wait_job(timeout=10)
+    assert result.outcome == "aborted"
+    assert "drifted" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ("G1 X1 Y2 " + "Z0.000000 " * 12, "line 4: .*at most 79"),
+        ("G1 X1 ? Y2", "line 4: character '\\?'"),
+        ("G1 X1\tY2", "line 4: character"),
+    ],
+)
+async def test_malformed_line_is_rejected_before_streaming(machines, tmp_path, bad, match) -> None:
+    path = tmp_path / "job.nc"
+    path.write_text("G21\nG90\n(comment)\n" + bad + "\nG1 X2 Y2\n")
+    m, _ = await connect(machines, "grbl", {"time_scale": 0.0})
+    with pytest.raises(JobError, match=match):
+        await m.start_job(path)
+    assert m.sim.executed == [] and m.job is None
+
+
+async def test_non_ascii_job_file_is_rejected_with_the_line(machines, tmp_path) -> None:
+    path = tmp_path / "job.nc"
+    path.write_bytes(b"G21\nG1 X1 F100\nG1 X\xc3\xa9\n")
+    m, _ = await connect(machines, "grbl", {"time_scale": 0.0})
+    with pytest.raises(JobError, match="line 3"):
+        await m.start_job(path)
+
+
+async def test_qc_hold_interlock_refuses_with_its_reason(machines) -> None:
+    held = {"B-0042": "batch B-0042 is on QC hold"}
+    m, _ = await connect(
+        machines, "grbl", {"time_scale": 0.0}, interlock=lambda: held.get("B-0042")
+    )
+    with pytest.raises(JobRefused, match="QC hold"):
+        await m.start_job(cam_lines(5))
+    assert m.sim.executed == []
+    held.clear()
+
+    async def door_open() -> str | None:
+        return "guard door open"
+
+    with pytest.raises(JobRefused, match="guard door"):
+        await m.start_job(cam_lines(5), interlock=door_open)
+    await m.start_job(cam_lines(5))
+    assert (await m.wait_job(timeout=10)).outcome == "finished"
+
+
+async def test_marlin_with_one_percent_noise_runs_every_line_exactly_once(machines) -> None:
+    lines = cam_lines(500)
+    m, _ = await connect(
+        machines, "marlin",
+        {"time_scale": 0.0, "noise": 0.01, "seed": 11, "busy_interval": 0.2},
+        uncertain_timeout=0.3, timeout=1.0,
+    )  # fmt: skip
+    await m.start_job(lines)
+    result = await m.wait_job(timeout=60)
+    assert result.outcome == "finished", result.reason
+    sim = m.sim
+    assert sim.corrupted_in > 0 and sim.corrupted_out > 0  # the noise really happened
+    numbered = [(n, text) for n, text in sim.executed if n is not None]
+    job_part = [t for n, t in numbered if n > numbered[-1][0] - len(lines)]
+    assert job_part == lines  # none lost, none twice, in order
+    assert [n for n, _ in numbered] == list(range(1, len(numbered) + 1))
+    assert m.resends >= sim.errors_sent > 0
+
+
+async def test_marlin_resend_storm_stops_the_job_with_a_clear_message(machines) -> None:
+    lines = cam_lines(200)
+    m, _ = await connect(
+        machines, "marlin", {"time_scale": 0.0, "noise": 0.0}, max_resends=3, timeout=1.0
+    )
+    m.sim.noise_in = 1.0  # every line damaged from now on: a broken cable
+    await m.start_job(lines)
+    result = await m.wait_job(timeout=10)
+    assert result.outcome == "aborted"
+    assert "re-sent 3 times in a row" in result.reason and "cable" in result.reason
+    assert [t for n, t in m.sim.executed if n is not None and n > 1] == []
+
+
+async def test_marlin_long_commands_with_busy_are_not_a_hang(machines) -> None:
+    m, _ = await connect(machines, "marlin", {"time_scale": 0.5, "busy_interval": 0.2}, timeout=0.5)
+    await m.start_job(["G28", "M109 S40", "G4 S1", "G1 X10 F3000"])
+    result = await m.wait_job(timeout=20)
+    assert result.outcome == "finished", result.reason
+    assert m.timeouts == 0 and m.resends == 0
+    assert m.state.temperatures["T"][0] >= 39.5
+
+
+async def test_marlin_emergency_stop_halts_and_sends_nothing_more(machines) -> None:
+    lines = cam_lines(2000)
+    m, events = await connect(machines, "marlin", {"time_scale": 0.0})
+    await m.start_job(lines)
+    assert await wait_for(lambda: m.job.acked >= 20, 10.0)
+    await m.emergency_stop()
+    result = await m.wait_job(timeout=5)
+    assert result.outcome == "aborted" and "halted" in result.reason
+    assert await wait_for(lambda: m.sim.halted, 2.0)
+    count = len(m.sim.executed)
+    await asyncio.sleep(0.3)
+    assert len(m.sim.executed) == count
+    sent = [e.text for e in m.link.log if e.direction == ">"]
+    assert sent[-1] == "M112"  # the bridge sent nothing after the emergency stop
+    assert any(e.kind == "alarm" for e in events)
+    with pytest.raises(JobRefused):
+        await m.start_job(cam_lines(3))
+
+
+async def test_marlin_cable_pulled_reports_acknowledged_lines(machines) -> None:
+    lines = cam_lines(2000)
+    m, _ = await connect(machines, "marlin", {"time_scale": 0.0})
+    await m.start_job(lines)
+    assert await wait_for(lambda: m.job.acked >= 50, 10.0)
+    m.sim.unplug()
+    result = await m.wait_job(timeout=5)
+    assert result.outcome == "aborted" and "link lost" in result.reason
+    ran = [t for n, t in m.sim.executed if n is not None][1:]  # after M155
+    assert ran == lines[: len(ran)]
+    assert result.lines_acked in (len(ran), len(ran) - 1)
