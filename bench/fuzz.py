@@ -676,6 +676,215 @@ TARGETS: list[Target] = [
     Target("labels.parse_status", _status_bytes, _printer_status, _label_error),
 ]
 
+# -- the firmware bridge: job files, controller replies, line-protocol frames --------
+
+
+@st.composite
+def mutated_text(draw: st.DrawFn, base: st.SearchStrategy[str]) -> str:
+    """A reply line with a few characters changed, as line noise would."""
+    raw = draw(mutated(base.map(lambda t: t.encode("latin-1", "replace"))))
+    return raw.decode("ascii", "replace")  # what SerialLink hands the driver
+
+
+GRBL_LINES = st.sampled_from(
+    [
+        "ok",
+        "error:20",
+        "error:",
+        "ALARM:1",
+        "ALARM:x",
+        "Grbl 1.1h ['$' for help]",
+        "[MSG:Reset to continue]",
+        "[MSG:'$H'|'$X' to unlock]",
+        "[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]",
+        "<Idle|MPos:0.000,0.000,0.000|Bf:15,127|FS:0,0|WCO:0.000,0.000,0.000>",
+        "<Run|WPos:1.5,2.5,-3|Bf:10,100|F:500>",
+        "<Hold:0|MPos:1,2,3|FS:100,0>",
+        "<Alarm|MPos:0,0,0>",
+        "<>",
+        "<|||>",
+    ]
+)
+MARLIN_LINES = st.sampled_from(
+    [
+        "ok",
+        "ok T:200.0 /200.0 B:60.0 /60.0",
+        "Resend: 12",
+        "rs N7",
+        "Resend:",
+        "Error:Line Number is not Last Line Number+1, Last Line: 11",
+        "Error:checksum mismatch, Last Line: 3",
+        "Error:Printer halted. kill() called!",
+        "echo:busy: processing",
+        "busy: processing",
+        "start",
+        " T:25.0 /0.0 B:25.0 /0.0 @:0 B@:0",
+        "T:abc /def",
+        "FIRMWARE_NAME:Marlin 2.1.2 SOURCE_CODE_URL:github.com",
+        "X:0.00 Y:0.00 Z:0.00 E:0.00 Count X:0 Y:0 Z:0",
+        'echo:Unknown command: "G999"',
+    ]
+)
+
+
+def _line_payloads() -> st.SearchStrategy[str]:
+    from firmware_bridge.lineproto import frame
+
+    payloads = st.one_of(
+        st.sampled_from(
+            [
+                "! 1 BOOT proto=1 name=press",
+                "! 2 CYCLE count=5",
+                "! 3 STATE state=RUN",
+                "! 4 FAULT code=7 text=guard_open",
+                "! 5 CYCLE count=x",
+                "! 6 FAULT code= text=",
+                "1 OK",
+                "0 ERR 1",
+                "2 OK state=IDLE count=3",
+            ]
+        ),
+        st.text(alphabet=string.ascii_uppercase + string.digits + " =!_-", max_size=40),
+    )
+    framed = payloads.map(lambda p: frame(p).decode("ascii").rstrip("\n"))
+    return st.one_of(framed, mutated_text(framed), st.text(max_size=100))
+
+
+GCODE = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "G21",
+                "G90",
+                "G0 X10 Y10",
+                "G1 X1.5 F300 ; cut",
+                "(comment) M3 S1000",
+                "M5",
+                "$H",
+                "G4 P0.5",
+                "M104 S200",
+                "?",
+                "~",
+                "!",
+                "G1 X" + "9" * 90,
+                "\t",
+                "",
+            ]
+        ),
+        st.text(max_size=30),
+    ),
+    max_size=12,
+).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass"))
+
+
+def _job_file(args: tuple[bytes, str]) -> object:
+    from firmware_bridge.grbl import GrblMachine
+    from firmware_bridge.jobs import load_lines
+    from firmware_bridge.marlin import MarlinMachine
+
+    raw, driver = args
+    rules = {"grbl": GrblMachine.rules, "marlin": MarlinMachine.rules}[driver]
+    return load_lines(SCRATCH.write("fuzz-job.gcode", raw), rules)
+
+
+def _job_error() -> tuple[type[BaseException], ...]:
+    from firmware_bridge.jobs import JobError
+
+    return (JobError,)
+
+
+class _Driver:
+    """One driver on an unopened link, fed reply lines inside its own event loop.
+
+    An exception from the driver's line handler, or from a task it spawned, is
+    what would break the serial reader's callback in the kiosk: count it."""
+
+    def __init__(self, driver: str) -> None:
+        self.driver = driver
+        self.machine: Any = None
+        self.loop: Any = None
+        self.errors: list[BaseException] = []
+
+    def _start(self) -> None:
+        import asyncio
+
+        from firmware_bridge.link import SerialLink
+
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(
+            lambda loop, ctx: self.errors.append(ctx.get("exception") or RuntimeError(ctx))
+        )
+        link = SerialLink("loop://", reconnect=False)
+        if self.driver == "grbl":
+            from firmware_bridge.grbl import GrblMachine
+
+            self.machine = GrblMachine(link)
+        elif self.driver == "marlin":
+            from firmware_bridge.marlin import MarlinMachine
+
+            self.machine = MarlinMachine(link)
+        else:
+            from firmware_bridge.linemachine import LineMachine
+
+            self.machine = LineMachine(link)
+
+    def __call__(self, text: str) -> object:
+        import asyncio
+
+        if self.machine is None:
+            self._start()
+
+        async def feed() -> None:
+            self.machine._line(text)
+            await asyncio.sleep(0)
+
+        self.loop.run_until_complete(feed())
+        if self.errors:
+            exc = self.errors.pop()
+            self.errors.clear()
+            raise exc
+        return self.machine.state
+
+
+def _frame(text: str) -> object:
+    from firmware_bridge.lineproto import parse, unframe
+
+    return parse(unframe(text))
+
+
+def _frame_error() -> tuple[type[BaseException], ...]:
+    from firmware_bridge.lineproto import FrameError
+
+    return (FrameError,)
+
+
+BRIDGE_TARGETS: list[Target] = [
+    Target(
+        "bridge.job_file",
+        lambda: st.tuples(
+            st.one_of(GCODE, mutated(GCODE), st.binary(max_size=100)),
+            st.sampled_from(["grbl", "marlin"]),
+        ),
+        _job_file,
+        _job_error,
+    ),
+    Target(
+        "bridge.grbl_reply",
+        lambda: st.one_of(GRBL_LINES, mutated_text(GRBL_LINES), st.text(max_size=80)),
+        _Driver("grbl"),
+        lambda: (),
+    ),
+    Target(
+        "bridge.marlin_reply",
+        lambda: st.one_of(MARLIN_LINES, mutated_text(MARLIN_LINES), st.text(max_size=80)),
+        _Driver("marlin"),
+        lambda: (),
+    ),
+    Target("bridge.line_frame", _line_payloads, _frame, _frame_error),
+    Target("bridge.line_reply", _line_payloads, _Driver("line"), lambda: ()),
+]
+TARGETS += BRIDGE_TARGETS
+
 
 # -- running ------------------------------------------------------------------------
 

@@ -130,7 +130,10 @@ class GrblMachine(Machine):
         if not text:
             return
         if text.startswith("<") and text.endswith(">"):
-            self._status(text)
+            try:
+                self._status(text)
+            except ValueError as exc:  # line noise inside a report (found by bench.fuzz)
+                self.emit("message", f"unreadable status report ignored ({exc}): {text[:80]!r}")
         elif text == "ok":
             self._ack(None)
         elif text.startswith("error:"):

@@ -119,7 +119,10 @@ class LineMachine(Machine):
             self.emit("message", f"damaged frame from the device ignored ({exc})")
             return
         if msg.event:
-            self._event(msg)
+            try:
+                self._event(msg)
+            except ValueError as exc:  # a number that is not one (found by bench.fuzz)
+                self.emit("message", f"unreadable device event ignored ({exc}): {text[:80]!r}")
             return
         if self._waiting is None:
             return

@@ -167,7 +167,10 @@ class MarlinMachine(Machine):
         if not found:
             return
         for name, cur, target in found:
-            self.state.temperatures[name] = (float(cur), float(target))
+            try:
+                self.state.temperatures[name] = (float(cur), float(target))
+            except ValueError:  # "0..0" from line noise; on an "ok" it must not lose the ack
+                continue
         self.emit("temperature", "", **{k: v for k, v in self.state.temperatures.items()})
 
     def _error_line(self, text: str) -> None:
