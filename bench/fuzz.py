@@ -327,6 +327,51 @@ def toml_texts(doc: st.SearchStrategy[dict[str, Any]], *files: Path) -> st.Searc
     )
 
 
+INSPECTION_DOC = st.fixed_dictionaries(
+    {
+        "inspection": _table(
+            {
+                "sku": ["MUG-ENAMEL", "OTHER", ""],
+                "level": ["II", "S-1", "IV", "ii"],
+                "aql": ["1.0", 1.0, 2.5, "0.010", "7", 1e309, "nan"],
+                "count": ["items", "nonconformities", "all"],
+                "title": ["Mug"],
+            }
+        )
+    },
+    optional={
+        "checklist": st.lists(
+            _table(
+                {
+                    "id": ["height", "rim", "a b"],
+                    "text": ["Height"],
+                    "kind": ["measure", "pass_fail", "look"],
+                    "nominal": [80.0, math.inf, math.nan],
+                    "tol_minus": [0.5, -1],
+                    "tol_plus": [0.5],
+                    "unit": ["mm"],
+                    "defect": ["DIM", "NOPE"],
+                }
+            ),
+            max_size=3,
+        )
+    },
+)
+
+
+def _inspection(raw: bytes) -> object:
+    from cellctl.config.inspection import load_template
+    from cellctl.config.load import load_site
+
+    global _SITE
+    if _SITE is None:
+        _SITE = load_site(DEMO / "site.toml")
+    return load_template(SCRATCH.write("MUG-ENAMEL.toml", raw), _SITE)
+
+
+_SITE: Any = None
+
+
 class _Scratch:
     """A folder for files the loaders read; a demo copy so station files find a site."""
 
@@ -674,6 +719,12 @@ TARGETS: list[Target] = [
         _label_error,
     ),
     Target("labels.parse_status", _status_bytes, _printer_status, _label_error),
+    Target(
+        "config.inspection_template",
+        lambda: toml_texts(INSPECTION_DOC, *sorted((DEMO / "inspection").glob("*.toml"))),
+        _inspection,
+        _config_error,
+    ),
 ]
 
 # -- the firmware bridge: job files, controller replies, line-protocol frames --------

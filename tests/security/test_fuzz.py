@@ -94,3 +94,43 @@ def test_assignment_with_an_infinite_edition_is_refused() -> None:
         Assignment.from_dict(
             {"run_id": "R-1", "step": 0, "kind": "cut", "quantity": 1, "edition_size": 1e999}
         )
+
+
+def _driver(kind: str):
+    from bench.fuzz import _Driver
+
+    driver = _Driver(kind)
+    driver("")  # starts its loop and machine
+    messages: list[str] = []
+    driver.machine.subscribe(lambda e: messages.append(e.message) if e.kind == "message" else None)
+    return driver, messages
+
+
+def test_grbl_status_report_with_noise_is_ignored_with_a_message() -> None:
+    driver, messages = _driver("grbl")
+    driver("<Idle|MPos:1.000,2.000,3.000|Bf:15,127,127>")
+    assert any("unreadable status report ignored" in m for m in messages)
+    driver("<Idle|MPos:1.000,2.000,3.000|Bf:15,127>")
+    assert driver.machine.state.position == (1.0, 2.0, 3.0)
+    assert driver.machine.state.rx_free == 127
+    driver.loop.close()
+
+
+def test_marlin_ok_with_garbled_temperatures_keeps_the_good_ones() -> None:
+    driver, _ = _driver("marlin")
+    driver("ok T:0..0 /200.0 B:60.0 /60.0")
+    assert driver.machine.state.temperatures == {"B": (60.0, 60.0)}
+    driver("ok T:200.0 /200.0")
+    assert driver.machine.state.temperatures["T"] == (200.0, 200.0)
+    driver.loop.close()
+
+
+def test_line_protocol_event_with_a_bad_number_is_ignored_with_a_message() -> None:
+    from firmware_bridge.lineproto import frame
+
+    driver, messages = _driver("line")
+    driver(frame("! 5 CYCLE count=x").decode().strip())
+    assert any("unreadable device event ignored" in m for m in messages)
+    driver(frame("! 6 CYCLE count=4").decode().strip())
+    assert driver.machine.state.count == 4
+    driver.loop.close()

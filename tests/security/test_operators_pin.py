@@ -46,9 +46,14 @@ def test_set_pin_adds_the_line_when_the_operator_had_none(demo_dir: Path, monkey
     site = demo_dir / "site.toml"
     text = site.read_text()
     lines = text.splitlines(keepends=True)
-    # Drop Sam's pin_hash line (the third one).
-    hashes = [i for i, ln in enumerate(lines) if ln.startswith("pin_hash")]
-    del lines[hashes[2]]
+    # Drop the pin_hash line of Sam's [[operators]] table.
+    header = max(
+        i
+        for i, ln in enumerate(lines[: text.splitlines().index('badge = "OP-SAM"')])
+        if ln.strip() == "[[operators]]"
+    )
+    at = next(i for i in range(header, len(lines)) if lines[i].startswith("pin_hash"))
+    del lines[at]
     site.write_text("".join(lines))
     assert load_site(site).operator("OP-SAM").pin_hash is None
     site.chmod(0o640)
