@@ -380,9 +380,11 @@ class _Scratch:
 
     def path(self, name: str) -> Path:
         if self.dir is None:
+            import atexit
             import shutil
 
             self.dir = Path(tempfile.mkdtemp(prefix="cellctl-fuzz-"))
+            atexit.register(shutil.rmtree, self.dir, True)
             shutil.copy(DEMO / "site.toml", self.dir / "site.toml")
             shutil.copytree(TEMPLATES / "assets", self.dir / "assets")
         return self.dir / name
@@ -441,6 +443,63 @@ def _public_key():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     return Ed25519PrivateKey.from_private_bytes(bytes(32)).public_key()
+
+
+class _Station:
+    """A cut cell's controller with a run step offered, fed one scan per call; its
+    state carries over, so the scans form long sequences (sign in, count, undo...)."""
+
+    def __init__(self) -> None:
+        self.controller: Any = None
+
+    def __call__(self, text: str) -> object:
+        if self.controller is None:
+            from cellctl.config.load import load_station
+            from cellctl.services.station import StationController
+            from cellctl.store.station_store import StationStore
+
+            loaded = load_station(DEMO / "cut-01.toml")
+            store = StationStore(SCRATCH.path("fuzz-cut-01.db"), loaded.id, synchronous="OFF")
+            self.controller = StationController(loaded, store)
+            self.controller.offer_assignment(
+                {"run_id": "R-100", "step": 0, "kind": "cut", "sku": "MUG-ENAMEL",
+                 "title": "Mug", "quantity": 60, "due": "2026-11-23T14:00:00Z",
+                 "batch": "B-100"}
+            )  # fmt: skip
+        return self.controller.handle_scan(text)
+
+
+def _refused() -> tuple[type[BaseException], ...]:
+    from cellctl.services.station import Refused
+
+    return (Refused,)
+
+
+KIOSK_SCANS = st.one_of(
+    st.sampled_from(
+        [
+            "CO:OP-ADA",
+            "CO:OP-QUINN",
+            "CO:OP-NOBODY",
+            "CC:GOOD+1",
+            "CC:SCRAP+1",
+            "CC:UNDO",
+            "CC:PAUSE",
+            "CC:RESUME",
+            "CC:DONE",
+            "CC:HOLD",
+            "CD:SCRATCH",
+            "CD:NOPE",
+            "CR:R-100",
+            "CR:R-100/0",
+            "CR:R-999/3",
+            "CM:LOT-1",
+            "CB:B-100",
+            " CC:GOOD+1 \n",
+        ]
+    ),
+    SCAN_TEXT,
+)
 
 
 # -- the table -----------------------------------------------------------------------
@@ -700,6 +759,7 @@ TARGETS: list[Target] = [
         lambda: (),
     ),
     Target("codes.decode", lambda: SCAN_TEXT, _code, _code_error),
+    Target("station.handle_scan", lambda: KIOSK_SCANS, _Station(), _refused),
     Target(
         "config.load_site",
         lambda: toml_texts(SITE_DOC, DEMO / "site.toml"),
