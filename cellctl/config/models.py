@@ -148,6 +148,14 @@ class StationInfo(_Strict):
     ideal_cycle_s: float = Field(default=60.0, gt=0)
     store: Path | None = None
 
+    @field_validator("site", "store")
+    @classmethod
+    def _no_nul(cls, v: str | Path | None) -> str | Path | None:
+        # A NUL byte makes every file call raise ValueError (found by bench.fuzz).
+        if v is not None and "\x00" in str(v):
+            raise ValueError("a path cannot contain a NUL character")
+        return v
+
 
 class MachineConfig(_Strict):
     driver: Literal["grbl", "marlin", "line", "none"] = "none"

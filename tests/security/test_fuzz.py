@@ -134,3 +134,16 @@ def test_line_protocol_event_with_a_bad_number_is_ignored_with_a_message() -> No
     driver(frame("! 6 CYCLE count=4").decode().strip())
     assert driver.machine.state.count == 4
     driver.loop.close()
+
+
+def test_station_paths_with_a_nul_are_config_errors(tmp_path) -> None:
+    from cellctl.config.load import check_paths, load_station
+    from cellctl.errors import ConfigError
+
+    station = tmp_path / "cut-01.toml"
+    station.write_text('[station]\nid = "cut-01"\nkind = "cut"\nsite = "\\u0000"\n')
+    with pytest.raises(ConfigError, match="cannot contain a NUL"):
+        load_station(station)
+    site = tmp_path / "site.toml"
+    site.write_text('stations = ["a\\u0000.toml"]\n[site]\nid = "s"\nname = "S"\n')
+    assert any("cannot read" in p for p in check_paths([site]))
