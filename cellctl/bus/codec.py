@@ -42,7 +42,7 @@ def decode(raw: bytes | bytearray | str | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PayloadError(f"expected a JSON object, got {type(data).__name__}")
     version = data.get("v", data.get("schema"))
-    if version != PAYLOAD_VERSION:
+    if version != PAYLOAD_VERSION or type(version) is not int:  # not true, not 1.0
         raise PayloadError(f"unknown payload version {version!r} (this build reads 1)")
     return data
 

@@ -99,7 +99,7 @@ class Event:
         if not isinstance(data, dict):
             raise EventError(f"an event must be a JSON object, got {type(data).__name__}")
         schema = data.get("schema")
-        if schema != SCHEMA_VERSION:
+        if schema != SCHEMA_VERSION or type(schema) is not int:  # not true, not 1.0
             raise EventError(f"unknown schema version {schema!r} (this build reads 1)")
         etype = data.get("type")
         if not isinstance(etype, str) or etype not in EVENT_TYPES:

@@ -7,6 +7,7 @@ any failure to a small input and prints it.
 
 from __future__ import annotations
 
+import json
 import signal
 from typing import Any
 
@@ -147,3 +148,16 @@ def test_station_paths_with_a_nul_are_config_errors(tmp_path) -> None:
     site = tmp_path / "site.toml"
     site.write_text('stations = ["a\\u0000.toml"]\n[site]\nid = "s"\nname = "S"\n')
     assert any("cannot read" in p for p in check_paths([site]))
+
+
+@pytest.mark.parametrize("version", ["true", "1.0", '"1"'])
+def test_a_version_that_only_compares_equal_to_1_is_refused(version: str) -> None:
+    from cellctl.bus.codec import PayloadError, decode, decode_event
+    from cellctl.domain.events import Event
+
+    with pytest.raises(PayloadError, match="unknown payload version"):
+        decode(f'{{"v": {version}}}')
+    event = Event("cell_started", "cut-01", {}).with_seq(1).to_dict()
+    raw = json.dumps(event).replace('"schema": 1', f'"schema": {version}')
+    with pytest.raises(PayloadError):
+        decode_event(raw)
