@@ -7,6 +7,7 @@ The station controller needs one call, `open_machine`, and the `Machine` it retu
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from firmware_bridge.jobs import Job, JobError, JobLine, JobProgress, JobRefused, JobResult
 from firmware_bridge.link import LinkError, SerialLink
@@ -31,8 +32,9 @@ def make_machine(
     if port.startswith("sim://"):
         from firmware_bridge.sim import make_sim
 
-        kind = port[len("sim://") :].strip("/") or driver
-        sim = make_sim(kind, **{"baud": baud, **(sim_options or {})}).start()
+        kind, _, query = port[len("sim://") :].partition("?")
+        opts: dict[str, Any] = {"baud": baud, **_sim_query(query), **(sim_options or {})}
+        sim = make_sim(kind.strip("/") or driver, **opts).start()
         url = sim.path
     link = SerialLink(url, baud, reconnect=reconnect, debug_log=debug_log)
     if driver == "grbl":
@@ -57,12 +59,30 @@ def make_machine(
     return machine
 
 
+def _sim_query(query: str) -> dict[str, Any]:
+    """`time_scale=0.1&noise=0.01` -> options for the simulator."""
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(query):
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    out[key] = value
+    return out
+
+
 async def open_machine(driver: str, port: str, baud: int = 115_200, **options: Any) -> Machine:
     """Open the port, greet the controller and return the connected Machine.
 
     `port` is a device or pty path, `loop://`, `socket://host:port`,
-    `rfc2217://host:port`, or `sim://grbl|marlin|line` (starts that simulator on a
-    pseudo-terminal inside this process). Raises LinkError with a reason.
+    `rfc2217://host:port`, or `sim://grbl|marlin|line[?option=value&...]` (starts that
+    simulator on a pseudo-terminal inside this process, e.g. `sim://grbl?time_scale=0.1`).
+    Raises LinkError with a reason.
     """
     machine = make_machine(driver, port, baud, **options)
     try:
