@@ -124,6 +124,8 @@ class MarlinMachine(Machine):
         if not text:
             return
         if text.startswith("ok"):
+            if text != "ok" and self._cur is not None:
+                self._cur.reply.append(text)
             self._temps(text)
             self._life()
             self._ok()
