@@ -96,6 +96,9 @@ class SimOperator:
         await self._pause(self.habits.seconds_per_unit)
         if self.stopped.is_set() or c.state != CellState.RUNNING:
             return
+        if self.machine_counts:
+            await self._watch_machine(good)
+            return
         roll = self.rng.random()
         if roll < self.habits.downtime_rate:
             c.machine_stopped("simulated jam")
@@ -108,6 +111,20 @@ class SimOperator:
         if self.rng.random() < self.habits.defect_rate:
             code = self.rng.choice([d.code for d in c.site.defects if d.severity.value == "minor"])
             self.confirmed.append(c.record_defect(code, note="cosmetic, kept as good").id)
+
+    @property
+    def machine_counts(self) -> bool:
+        """A line-protocol machine counts its own cycles; the person only watches."""
+        return self.c.loaded.config.machine.driver == "line" and self.runtime.machine is not None
+
+    async def _watch_machine(self, good_before: int) -> None:
+        if self.c.counts()[0] != good_before:
+            self._stalled = 0
+            return
+        self._stalled = getattr(self, "_stalled", 0) + 1
+        if self._stalled * self.habits.seconds_per_unit > 5.0:
+            self._stalled = 0
+            await self.runtime.machine_action("start_cycles")
 
     async def finish_step(self) -> None:
         c = self.c

@@ -231,6 +231,9 @@ class StationController:
     def offer_assignment(self, data: object) -> Assignment:
         """A new assignment from the scheduler (or a scanned run ticket)."""
         a = data if isinstance(data, Assignment) else Assignment.from_dict(data)
+        current = self.assignment
+        if current is not None and a.assign_id is not None and current.assign_id == a.assign_id:
+            return current  # the retained copy again after a reconnect or restart
         if a.kind != self.kind:
             raise Refused(f"this is a {self.kind} cell; that step is for a {a.kind} cell")
         if (

@@ -271,7 +271,11 @@ class StationRuntime:
         resuming = c.state.value == "paused"
         c.start_step()
         a = c.assignment
-        if self.machine is None or a is None or not a.job:
+        if self.machine is None or a is None:
+            return
+        if not a.job:
+            if self.loaded.config.machine.driver == "line" and not resuming:
+                await self.machine_action("start_cycles")
             return
         job = self.machine.job
         if resuming and job is not None and job.active:
@@ -371,6 +375,14 @@ class StationRuntime:
                     raise Refused("this step has no machine job file")
                 job = await m.start_job(a.job, name=Path(a.job).name)
                 c.record_machine_job_started(job.name, len(job.lines))
+            elif what == "start_cycles":
+                a = c._need_assignment()
+                good, _ = c.counts()
+                if a.quantity - good < 1:
+                    raise Refused("every unit of this step is already counted")
+                await m.start_cycles(a.quantity - good)
+                c.message = f"Machine started: {a.quantity - good} cycles"
+                c._changed()
             elif what == "hold":
                 await m.hold()
             elif what == "resume":
