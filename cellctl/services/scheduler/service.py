@@ -29,6 +29,7 @@ from cellctl.bus.codec import (
     encode,
 )
 from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import dispatch
@@ -98,6 +99,7 @@ class Scheduler:
         self._data_version = store.data_version()
         self._connected_event = asyncio.Event()
         self.backoff = Backoff()
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -106,7 +108,8 @@ class Scheduler:
             self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._connected_event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected_event.wait()
 
     async def stop(self) -> None:
         client = self._client
@@ -119,18 +122,16 @@ class Scheduler:
                     retain=True,
                     timeout=2.0,
                 )
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        await cancel_and_wait(self._task)
+        self._task = None
         self.connected = False
 
     async def _run(self) -> None:
         will = aiomqtt.Will(
             self.topics.scheduler_status, encode(self._status(online=False)), qos=1, retain=True
         )
-        while True:
+        while not self._stopping:
             try:
                 async with aiomqtt.Client(
                     **client_kwargs(self.mqtt),
@@ -279,7 +280,7 @@ class Scheduler:
 
     async def _ticker(self, client: aiomqtt.Client) -> None:
         last_status = 0.0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.tick_s)
             version = self.store.data_version()
             if version != self._data_version:
