@@ -182,6 +182,8 @@ class CellLink:
                     max_inflight_messages=100,
                 ) as client:
                     self._client = client
+                    # Many publishes in flight is our design (batched drain), not a leak.
+                    client.pending_calls_threshold = 100_000
                     self.connected = True
                     self.last_error = None
                     self.backoff.reset()

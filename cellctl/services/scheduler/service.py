@@ -143,6 +143,8 @@ class Scheduler:
                     max_inflight_messages=100,
                 ) as client:
                     self._client = client
+                    # Many publishes in flight is our design (batched drain), not a leak.
+                    client.pending_calls_threshold = 100_000
                     for topic in (
                         self.topics.all_status,
                         self.topics.all_events,
