@@ -67,11 +67,30 @@ def mean_work(cands: Sequence[Candidate]) -> float:
 def choose(
     cands: Sequence[Candidate], now: float, k: float = K_LOOKAHEAD, p_bar: float | None = None
 ) -> Candidate | None:
-    """The best candidate by the rule, or None."""
+    """The best candidate by the rule (the first of `rank`), in one pass."""
     if not cands:
         return None
     pb = mean_work(cands) if p_bar is None else p_bar
-    return min(cands, key=lambda c: sort_key(c, now, pb, k))
+    scale = 1.0 / (k * max(pb, 1e-9))
+    exp = math.exp
+    best = cands[0]
+    best_prio = best.manual_priority
+    best_idx = atc_index(best, now, pb, k)
+    for c in cands:
+        if c.manual_priority < best_prio:
+            continue
+        slack = c.due_s - now - c.remaining_s
+        idx = (c.weight / max(c.work_s, 1e-9)) * (exp(-slack * scale) if slack > 0 else 1.0)
+        if (
+            c.manual_priority > best_prio
+            or idx > best_idx
+            or (
+                idx == best_idx
+                and (c.due_s, c.order, c.run_id) < (best.due_s, best.order, best.run_id)
+            )
+        ):
+            best, best_prio, best_idx = c, c.manual_priority, idx
+    return best
 
 
 def rank(cands: Sequence[Candidate], now: float, k: float = K_LOOKAHEAD) -> list[Candidate]:
