@@ -64,6 +64,7 @@ class CellLink:
         self.drain_batch = drain_batch
         self.publish_timeout_s = publish_timeout_s
         self.heartbeat_s = heartbeat_s
+        self.status_min_interval_s = 0.1
         self.backoff = backoff or Backoff()
         self.connected = False
         self.last_error: str | None = None
@@ -222,6 +223,8 @@ class CellLink:
                 async with asyncio.timeout(self.heartbeat_s):
                     await self._status_dirty.wait()
             await self._publish_status(client)
+            # Coalesce bursts (a count per unit) into at most ten statuses a second.
+            await asyncio.sleep(self.status_min_interval_s)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         topic = self.topics.cell_events(self.cell)

@@ -228,6 +228,7 @@ class Scheduler:
         if status["cell"] != cell:
             raise PayloadError(f"status of {status['cell']!r} on the topic of {cell!r}")
         view = self.cells.setdefault(cell, CellView(cell))
+        before = (view.kind, view.online, view.state)
         view.kind = status.get("kind") or view.kind
         view.online = status["online"]
         view.state = status["state"]
@@ -240,8 +241,8 @@ class Scheduler:
                 log.info("scheduler: %s is %s; re-queued %s", cell, view.state, released)
                 await self._publish(client, self.topics.cell_assign(cell), b"", True)
                 self._dirty = True
-        else:
-            self._dirty = True
+        elif (view.kind, view.online, view.state) != before:
+            self._dirty = True  # only a change of availability can change dispatch
 
     def _on_submit(self, data: dict[str, Any]) -> None:
         spec = parse_run(data, default_id=f"R-{new_id()[-12:]}")
