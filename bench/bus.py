@@ -8,7 +8,9 @@ Two phases on a real broker and real SQLite files:
 
 Cells and the scheduler share this one process (and its one CPU's worth of
 Python), so the figures are a floor for a real site where each cell has its own
-machine. Stores use synchronous=FULL, as in production.
+machine. Stores use synchronous=FULL, as in production. `baseline_p95_ms` is a
+bare MQTT publish→receive at the same rate in the same run: when the machine is
+busy, both move together.
 """
 
 from __future__ import annotations
@@ -42,6 +44,40 @@ async def _wait(cond, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the bench did not finish in time")
         await asyncio.sleep(0.005)
+
+
+async def _baseline(broker: Mosquitto, rate: float, seconds: float) -> float:
+    """p95 of a bare aiomqtt QoS 1 publish → subscriber round trip at the same rate,
+    measured in the same run: the floor this (shared, noisy) machine allows now."""
+    import aiomqtt
+
+    sent: dict[int, float] = {}
+    lat: list[float] = []
+    n = int(rate * seconds)
+    async with (
+        aiomqtt.Client("127.0.0.1", broker.port) as sub,
+        aiomqtt.Client("127.0.0.1", broker.port) as pub,
+    ):
+        await sub.subscribe("bench/baseline", qos=1)
+
+        async def receive() -> None:
+            async for m in sub.messages:
+                lat.append((time.perf_counter() - sent[int(m.payload)]) * 1000)
+                if len(lat) >= n:
+                    return
+
+        task = asyncio.create_task(receive())
+        start = time.perf_counter()
+        for k in range(n):
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[k] = time.perf_counter()
+            await pub.publish("bench/baseline", str(k), qos=1)
+        async with asyncio.timeout(30):
+            await task
+    lat.sort()
+    return lat[int(0.95 * (len(lat) - 1))]
 
 
 async def run(
@@ -111,6 +147,7 @@ async def run(
         report.add("latency_max_ms", lat[-1], "ms")
         report.add("duplicates_dropped", sched.duplicates, "events")
         report.add("scheduler_applied", sched.store.applied_count(), "events")
+        report.add("baseline_p95_ms", await _baseline(broker, rate, min(seconds, 3.0)), "ms")
     finally:
         for link in links:
             await link.stop()
