@@ -99,3 +99,25 @@ async def test_restart_loses_no_assignment_and_gives_none_twice(factory: Factory
     assert declined == []
     assert isinstance(second, Scheduler) and second.dispatch_log[0][2] == "A2"
     assert second.store.totals_by_cell()["cut-01"] == cell.totals()
+
+
+async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory) -> None:
+    store = factory.scheduler_store()
+    store.add_run(parse_run(_spec("D1", quantity=40, cycle_s=0.5)))
+    await factory.scheduler(store)
+    a = await factory.cell("cut-01", "cut", cycle_s=0.03)
+    await wait_until(lambda: store.run("D1")["steps"][0]["status"] == "running", 10, "D1 on A")
+    b = await factory.cell("cut-02", "cut", cycle_s=0.005)
+    a.link.update_status(state="down")  # the machinist reports a breakdown
+    await wait_until(lambda: store.run("D1")["status"] == "done", 15, "D1 finished on B")
+    assert store.run("D1")["steps"][0]["cell"] == "cut-02"
+    released = [e for e in a.store.events() if e.type == "run_step_released"]
+    assert [e.payload["reason"] for e in released] == ["withdrawn"]
+    await wait_until(lambda: a.link.backlog == 0 and b.link.backlog == 0, 10, "drained")
+    await wait_until(
+        lambda: store.totals_by_cell() == {"cut-01": a.totals(), "cut-02": b.totals()},
+        10,
+        "totals equal",
+    )
+    good = store.run("D1")["steps"][0]["good"]
+    assert good == a.totals()[("D1", 0)][0] + b.totals()[("D1", 0)][0] >= 40
