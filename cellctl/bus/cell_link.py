@@ -199,6 +199,9 @@ class CellLink:
             except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
                 self.last_error = str(group.exceptions[0])
                 log.info("%s: broker link lost (%s); retrying", self.cell, self.last_error)
+            except* Exception as group:  # e.g. the store failed: keep the station up, retry
+                self.last_error = repr(group.exceptions[0])
+                log.error("%s: link failed (%s); retrying", self.cell, self.last_error)
             finally:
                 self._client = None
                 self.connected = False
@@ -269,6 +272,10 @@ class CellLink:
                     self.notify()
             except PayloadError as exc:
                 log.warning("%s: dropped a malformed message on %s: %s", self.cell, topic, exc)
+            except (aiomqtt.MqttError, asyncio.CancelledError):
+                raise
+            except Exception:
+                log.exception("%s: failed on a message on %s; dropped it", self.cell, topic)
 
     async def _handle_assign(self, assignment: dict[str, Any] | None) -> None:
         if assignment is not None and assignment["assign_id"] == self._last_assign_id:

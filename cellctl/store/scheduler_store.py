@@ -447,6 +447,7 @@ class SchedulerStore:
     def _apply(self, e: Event, result: ApplyResult) -> None:
         p = e.payload
         t = e.type
+        _check_fields(e)
         if t in ("units_counted", "count_undone"):
             sign = -1 if t == "count_undone" else 1
             self.conn.execute(
@@ -528,3 +529,18 @@ class SchedulerStore:
     def summary(self) -> dict[str, Any]:
         by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
         return {"runs": by_status, "events_applied": self.applied_count()}
+
+
+_INT_FIELDS = {"step", "good", "scrap"}
+_TEXT_FIELDS = {"run_id", "batch"}
+
+
+def _check_fields(e: Event) -> None:
+    """The payload values this store uses must have the right types (StoreError if not)."""
+    for key, value in e.payload.items():
+        if key in _INT_FIELDS and (not isinstance(value, int) or isinstance(value, bool)):
+            raise StoreError(f"{e.type} {key} must be an integer, got {value!r}")
+        if key in _INT_FIELDS and key != "step" and not 0 <= value <= 1_000_000:
+            raise StoreError(f"{e.type} {key} {value} is out of range")
+        if key in _TEXT_FIELDS and value is not None and not isinstance(value, str):
+            raise StoreError(f"{e.type} {key} must be a text, got {value!r}")

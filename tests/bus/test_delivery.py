@@ -44,6 +44,9 @@ async def test_malformed_payloads_are_dropped_and_the_consumer_goes_on(
     bad_type = {**good.to_dict(), "type": "units_teleported", "id": foreign.id}
     bad_schema = {**good.to_dict(), "schema": 2}
     no_payload_key = {**good.to_dict(), "payload": {"run_id": "R9", "step": 0}}
+    (typed,) = other.append(_count("cut-08"))
+    bad_count = {**typed.to_dict(), "cell": "cut-07", "seq": 99,
+                 "payload": {"run_id": "R9", "step": 0, "good": "many", "scrap": 0}}  # fmt: skip
     events_topic = T.cell_events("cut-07")
     junk = [
         (events_topic, b"not json"),
@@ -53,6 +56,7 @@ async def test_malformed_payloads_are_dropped_and_the_consumer_goes_on(
         (events_topic, json.dumps(bad_schema).encode()),
         (events_topic, json.dumps(no_payload_key).encode()),
         (events_topic, encode_event(foreign)),  # cut-08's event on cut-07's topic
+        (events_topic, json.dumps(bad_count).encode()),  # well-formed, but good="many"
         (events_topic, b'{"v": 1, "x": "' + b"a" * 70_000 + b'"}'),  # oversized
         (T.cell_status("cut-07"), encode({"v": 1, "cell": "cut-07", "state": "idle"})),
         (T.runs_submit, encode({"v": 1, "id": "R-BAD", "sku": "X", "quantity": 0})),

@@ -38,7 +38,7 @@ from cellctl.domain.ids import new_id
 from cellctl.domain.model import role_allows
 from cellctl.domain.run_spec import RunSpecError, parse_run
 from cellctl.store.db import StoreError
-from cellctl.store.scheduler_store import SchedulerStore
+from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,8 @@ class Scheduler:
                         tg.create_task(self._ticker(client))
             except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
                 log.info("scheduler: broker link lost (%s); retrying", group.exceptions[0])
+            except* Exception as group:  # e.g. its store failed: stay up and retry
+                log.error("scheduler: failed (%r); retrying", group.exceptions[0])
             finally:
                 self._client = None
                 self.connected = False
@@ -212,8 +214,13 @@ class Scheduler:
             except (PayloadError, RunSpecError, StoreError) as exc:
                 self.dropped += 1
                 log.warning("scheduler: dropped a message on %s: %s", topic, exc)
+            except aiomqtt.MqttError:
+                raise
+            except Exception:  # a bug must cost one message, never the consumer
+                self.dropped += 1
+                log.exception("scheduler: failed on a message on %s; dropped it", topic)
         if events:
-            result = self.store.apply_events(events)
+            result = self._apply(events)
             self.duplicates += result.duplicates
             for cell in sorted(result.withdraw):
                 await self._publish(client, self.topics.cell_assign(cell), b"", True)
@@ -223,6 +230,27 @@ class Scheduler:
                 self.on_applied(result.applied)
             self._check_gaps(client_ok=True)
         await self._dispatch(client)
+
+    def _apply(self, events: list[Event]) -> ApplyResult:
+        """Apply a batch in one transaction; if that fails, one by one, dropping the bad."""
+        try:
+            return self.store.apply_events(events)
+        except Exception:
+            log.warning("scheduler: a batch of %d events failed; applying singly", len(events))
+        result = ApplyResult()
+        for e in events:
+            try:
+                one = self.store.apply_events([e])
+            except Exception as exc:
+                self.dropped += 1
+                log.warning("scheduler: dropped event %s of %s: %r", e.id, e.cell, exc)
+                continue
+            result.applied += one.applied
+            result.duplicates += one.duplicates
+            result.withdraw |= one.withdraw
+            result.queue_changed |= one.queue_changed
+            result.cells |= one.cells
+        return result
 
     async def _on_status(self, client: aiomqtt.Client, cell: str, status: dict[str, Any]) -> None:
         if status["cell"] != cell:
