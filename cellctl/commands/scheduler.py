@@ -19,6 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         sp.add_argument("--db", help="the scheduler's store (default: from the site file)")
         sp.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
         sp.set_defaults(func=func)
+        if name == "run":
+            sp.add_argument(
+                "--rollout",
+                type=int,
+                default=0,
+                help="try the rule's N best steps by simulation (small queues); 0: plain rule",
+            )
 
 
 def _load(args: argparse.Namespace):
@@ -50,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     async def main() -> None:
-        sched = Scheduler(SchedulerStore(db), site=site)
+        sched = Scheduler(SchedulerStore(db), site=site, rollout=args.rollout)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

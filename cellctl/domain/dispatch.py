@@ -236,3 +236,42 @@ def simulate(
     sim = _Sim(jobs, cells, now, k)
     sim.run(rollout)
     return sim.schedule, sim.completion
+
+
+def choose_by_rollout(
+    cell: str,
+    allowed: Sequence[Candidate],
+    jobs: Sequence[Job],
+    cells: dict[str, str],
+    now: float,
+    *,
+    busy: dict[str, tuple[str, float]] | None = None,
+    width: int = 5,
+    k: float = K_LOOKAHEAD,
+) -> Candidate | None:
+    """The rule with a rollout, for a live shop: try the rule's `width` best allowed
+    candidates for `cell`, finish the whole schedule with the plain rule after each,
+    keep the one with the least weighted tardiness.
+
+    `jobs` hold each open run's remaining steps (a step in progress first);
+    `busy` maps a busy cell to (job id, expected end of its step in progress).
+    `allowed` are the candidates the cell may take (holds and declines removed).
+    """
+    if len(allowed) <= 1:
+        return choose(allowed, now, k)
+    sim = _Sim(jobs, cells, now, k)
+    for busy_cell, (jid, ends) in (busy or {}).items():
+        if jid not in sim.jobs or busy_cell not in sim.free_at:
+            continue
+        sim.next_step[jid] = 1
+        sim.ready_at[jid] = ends
+        sim.free_at[busy_cell] = ends
+        if len(sim.jobs[jid].steps) == 1:
+            sim.completion[jid] = ends
+        heapq.heappush(sim.events, ends)
+    by_run = {c.run_id: c for c in allowed}
+    sim_cands = [c for c in sim.candidates(cell) if c.run_id in by_run]
+    if not sim_cands:
+        return choose(allowed, now, k)
+    picked = sim._rollout(cell, sim_cands, width)
+    return by_run[picked.run_id]

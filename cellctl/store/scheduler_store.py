@@ -14,7 +14,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from cellctl.domain.dispatch import Candidate
+from cellctl.domain.dispatch import Candidate, Job
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.run_spec import RunSpec
 from cellctl.store.db import StoreError, connect, transaction
@@ -284,6 +284,34 @@ class SchedulerStore:
                 (Candidate(rid, idx, kind, weight, work, work * left, due_s, prio, ord_), batch)
             )
         return out
+
+    def shop(self, now_s: float) -> tuple[list[Job], dict[str, tuple[str, float]]]:
+        """Open runs as simulation jobs (remaining steps, a step in progress first) and
+        the busy cells with the expected end of their step, for a rollout."""
+        holds = {b for b, h in self.holds().items() if h}
+        jobs: list[Job] = []
+        busy: dict[str, tuple[str, float]] = {}
+        for run in self.runs(["queued", "active"]):
+            if run["batch"] in holds:
+                continue
+            steps = self.conn.execute(
+                "SELECT idx, kind, status, cell FROM steps WHERE run_id = ? AND status != 'done' "
+                "ORDER BY idx",
+                (run["id"],),
+            ).fetchall()
+            if not steps or steps[0][2] == "cancelled":
+                continue
+            work = run["quantity"] * run["cycle_s"]
+            plan = [(kind, work) for _, kind, _, _ in steps]
+            idx, kind, status, cell = steps[0]
+            if status in ACTIVE_STEP and cell:
+                left = self.remaining_quantity(run["id"], idx) * run["cycle_s"]
+                plan[0] = (kind, left)
+                busy[cell] = (run["id"], now_s + left)
+            jobs.append(
+                Job(run["id"], tuple(plan), run["weight"], run["due_s"], run["manual_priority"])
+            )
+        return jobs, busy
 
     def declined(self) -> set[tuple[str, int, str]]:
         return {tuple(r) for r in self.conn.execute("SELECT run_id, step, cell FROM declines")}

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 COMMAND_RIGHTS = {"prioritise": "prioritise", "cancel": "cancel_run", "release_hold": "qc_release"}
 
 
+ROLLOUT_MAX_READY = 200
+
+
 @dataclass
 class CellView:
     cell: str
@@ -74,6 +77,7 @@ class Scheduler:
         gap_grace_s: float = 1.0,
         tick_s: float = 0.2,
         on_applied: Callable[[list[Event]], None] | None = None,
+        rollout: int = 0,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
@@ -84,6 +88,9 @@ class Scheduler:
         self.gap_grace_s = gap_grace_s
         self.tick_s = tick_s
         self.on_applied = on_applied
+        # 0: the plain rule. N > 1: the rule with an N-wide rollout while at most
+        # ROLLOUT_MAX_READY steps wait (bench.dispatch: ≈1.19× CP-SAT instead of ≈1.47×).
+        self.rollout = rollout
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
         self.cells: dict[str, CellView] = {}
         self.gaps: dict[str, GapWatch] = {}
@@ -388,7 +395,14 @@ class Scheduler:
                 for c in by_kind.get(view.kind or "", [])
                 if (c.run_id, c.step) not in taken and (c.run_id, c.step, view.cell) not in declined
             ]
-            best = dispatch.choose(cands, now)
+            if self.rollout > 1 and 1 < len(ready) <= ROLLOUT_MAX_READY:
+                jobs, busy = self.store.shop(now)
+                kinds = {v.cell: v.kind for v in self.cells.values() if v.online and v.kind}
+                best = dispatch.choose_by_rollout(
+                    view.cell, cands, jobs, kinds, now, busy=busy, width=self.rollout
+                )
+            else:
+                best = dispatch.choose(cands, now)
             if best is None:
                 continue
             taken.add((best.run_id, best.step))
