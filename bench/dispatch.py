@@ -13,7 +13,8 @@
    time limit per instance. `tardiness_ratio` is the mean of rule ÷ CP-SAT for
    the plain rule the scheduler service runs; `tardiness_ratio_rollout` is the
    same for the rule with a 5-wide rollout (dispatch.simulate(rollout=5)), which
-   the service does not use yet.
+   the service uses when started with rollout=5 (`cellctl scheduler run
+   --rollout 5`) while at most 40 steps wait.
 """
 
 from __future__ import annotations
