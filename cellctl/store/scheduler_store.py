@@ -14,7 +14,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from cellctl.domain.dispatch import Candidate
+from cellctl.domain.dispatch import Candidate, Job
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.run_spec import RunSpec
 from cellctl.store.db import StoreError, connect, transaction
@@ -285,6 +285,34 @@ class SchedulerStore:
             )
         return out
 
+    def shop(self, now_s: float) -> tuple[list[Job], dict[str, tuple[str, float]]]:
+        """Open runs as simulation jobs (remaining steps, a step in progress first) and
+        the busy cells with the expected end of their step, for a rollout."""
+        holds = {b for b, h in self.holds().items() if h}
+        jobs: list[Job] = []
+        busy: dict[str, tuple[str, float]] = {}
+        for run in self.runs(["queued", "active"]):
+            if run["batch"] in holds:
+                continue
+            steps = self.conn.execute(
+                "SELECT idx, kind, status, cell FROM steps WHERE run_id = ? AND status != 'done' "
+                "ORDER BY idx",
+                (run["id"],),
+            ).fetchall()
+            if not steps or steps[0][2] == "cancelled":
+                continue
+            work = run["quantity"] * run["cycle_s"]
+            plan = [(kind, work) for _, kind, _, _ in steps]
+            idx, kind, status, cell = steps[0]
+            if status in ACTIVE_STEP and cell:
+                left = self.remaining_quantity(run["id"], idx) * run["cycle_s"]
+                plan[0] = (kind, left)
+                busy[cell] = (run["id"], now_s + left)
+            jobs.append(
+                Job(run["id"], tuple(plan), run["weight"], run["due_s"], run["manual_priority"])
+            )
+        return jobs, busy
+
     def declined(self) -> set[tuple[str, int, str]]:
         return {tuple(r) for r in self.conn.execute("SELECT run_id, step, cell FROM declines")}
 
@@ -447,6 +475,7 @@ class SchedulerStore:
     def _apply(self, e: Event, result: ApplyResult) -> None:
         p = e.payload
         t = e.type
+        _check_fields(e)
         if t in ("units_counted", "count_undone"):
             sign = -1 if t == "count_undone" else 1
             self.conn.execute(
@@ -528,3 +557,18 @@ class SchedulerStore:
     def summary(self) -> dict[str, Any]:
         by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
         return {"runs": by_status, "events_applied": self.applied_count()}
+
+
+_INT_FIELDS = {"step", "good", "scrap"}
+_TEXT_FIELDS = {"run_id", "batch"}
+
+
+def _check_fields(e: Event) -> None:
+    """The payload values this store uses must have the right types (StoreError if not)."""
+    for key, value in e.payload.items():
+        if key in _INT_FIELDS and (not isinstance(value, int) or isinstance(value, bool)):
+            raise StoreError(f"{e.type} {key} must be an integer, got {value!r}")
+        if key in _INT_FIELDS and key != "step" and not 0 <= value <= 1_000_000:
+            raise StoreError(f"{e.type} {key} {value} is out of range")
+        if key in _TEXT_FIELDS and value is not None and not isinstance(value, str):
+            raise StoreError(f"{e.type} {key} must be a text, got {value!r}")
