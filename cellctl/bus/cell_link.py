@@ -1,0 +1,272 @@
+"""The station's link to the broker: retained status with a last will, the outbox
+drain, assignments and resend requests.
+
+The station controller owns one CellLink. With no broker the station keeps
+working: events stay in the store's outbox and the link keeps retrying with
+back-off. Rows leave the outbox only after the broker acknowledged them (QoS 1
+PUBACK), so a lost connection re-sends them, never loses them; consumers drop the
+duplicates by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+
+from cellctl.bus.codec import (
+    PAYLOAD_VERSION,
+    PayloadError,
+    decode_assign,
+    decode_resend,
+    encode,
+    encode_event,
+)
+from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.topics import Topics
+from cellctl.config.models import MqttConfig
+from cellctl.domain.events import Event, utc_now_iso
+from cellctl.store.station_store import StationStore
+
+log = logging.getLogger(__name__)
+
+# Called with the assignment dict, or None when the scheduler withdraws it.
+AssignHandler = Callable[[dict[str, Any] | None], Awaitable[None] | None]
+
+
+class CellLink:
+    def __init__(
+        self,
+        store: StationStore,
+        *,
+        site: str,
+        kind: str,
+        mqtt: MqttConfig,
+        on_assign: AssignHandler | None = None,
+        status: dict[str, Any] | None = None,
+        drain_batch: int = 200,
+        publish_timeout_s: float = 5.0,
+        heartbeat_s: float = 2.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.store = store
+        self.cell = store.cell
+        self.kind = kind
+        self.mqtt = mqtt
+        self.topics = Topics(site)
+        self.on_assign = on_assign
+        self.drain_batch = drain_batch
+        self.publish_timeout_s = publish_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self.backoff = backoff or Backoff()
+        self.connected = False
+        self.last_error: str | None = None
+        self.sent = 0
+        self._status: dict[str, Any] = {"state": "idle", **(status or {})}
+        self._wake = asyncio.Event()
+        self._status_dirty = asyncio.Event()
+        self._connected_event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: aiomqtt.Client | None = None
+        self._last_assign_id: str | None = None
+
+    # -- what the controller and the status line use ---------------------------
+
+    @property
+    def backlog(self) -> int:
+        return self.store.outbox_count()
+
+    def status_line(self) -> str:
+        backlog = self.backlog
+        if self.connected:
+            return "online" if not backlog else f"online — sending {backlog} events"
+        return f"offline — {backlog} events waiting"
+
+    def notify(self) -> None:
+        """New events are in the outbox: drain now rather than at the next poll."""
+        self._wake.set()
+
+    def update_status(self, **fields: Any) -> None:
+        """Merge fields (state, operator, run, step, counts, health...) into the status."""
+        self._status.update(fields)
+        self._status_dirty.set()
+
+    def status_payload(self, *, online: bool = True) -> dict[str, Any]:
+        body = dict(self._status) if online else {"state": "offline"}
+        body.update(
+            v=PAYLOAD_VERSION,
+            cell=self.cell,
+            kind=self.kind,
+            online=online,
+            time=utc_now_iso(),
+        )
+        if online:
+            body.update(last_seq=self.store.last_seq(), backlog=self.backlog)
+        return body
+
+    def accept(self, assignment: dict[str, Any], operator: str | None = None) -> list[Event]:
+        """Record that this cell takes the assignment (the event reaches the scheduler)."""
+        return self._record(assignment, "assignment_accepted", operator)
+
+    def decline(
+        self, assignment: dict[str, Any], reason: str, operator: str | None = None
+    ) -> list[Event]:
+        return self._record(assignment, "assignment_declined", operator, reason=reason)
+
+    def _record(
+        self, assignment: dict[str, Any], etype: str, operator: str | None, **extra: Any
+    ) -> list[Event]:
+        payload = {
+            "run_id": assignment["run_id"],
+            "step": assignment["step"],
+            "assign_id": assignment["assign_id"],
+            **extra,
+        }
+        stored = self.store.append(Event(etype, self.cell, payload, operator=operator))
+        self.notify()
+        return stored
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._connected_event.wait(), timeout)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"cell-link-{self.cell}")
+
+    async def stop(self) -> None:
+        """Say offline explicitly (a clean disconnect suppresses the will), then leave."""
+        client = self._client
+        if client is not None and self.connected:
+            with contextlib.suppress(Exception):
+                await client.publish(
+                    self.topics.cell_status(self.cell),
+                    encode(self.status_payload(online=False)),
+                    qos=1,
+                    retain=True,
+                    timeout=2.0,
+                )
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.connected = False
+        self._connected_event.clear()
+
+    # -- the connection loop ------------------------------------------------------
+
+    async def _run(self) -> None:
+        will = aiomqtt.Will(
+            self.topics.cell_status(self.cell),
+            encode(self.status_payload(online=False)),
+            qos=1,
+            retain=True,
+        )
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    **client_kwargs(self.mqtt),
+                    identifier=f"cellctl-{self.topics.site}-{self.cell}",
+                    will=will,
+                    clean_session=True,
+                    max_inflight_messages=100,
+                ) as client:
+                    self._client = client
+                    self.connected = True
+                    self.last_error = None
+                    self.backoff.reset()
+                    await client.subscribe(self.topics.cell_assign(self.cell), qos=1)
+                    await client.subscribe(self.topics.cell_resend(self.cell), qos=1)
+                    await self._publish_status(client)
+                    self._connected_event.set()
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._listen(client))
+                        tg.create_task(self._drain(client))
+                        tg.create_task(self._status_loop(client))
+            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
+                self.last_error = str(group.exceptions[0])
+                log.info("%s: broker link lost (%s); retrying", self.cell, self.last_error)
+            finally:
+                self._client = None
+                self.connected = False
+                self._connected_event.clear()
+            await asyncio.sleep(self.backoff.next())
+
+    async def _publish_status(self, client: aiomqtt.Client) -> None:
+        self._status_dirty.clear()
+        await client.publish(
+            self.topics.cell_status(self.cell),
+            encode(self.status_payload()),
+            qos=1,
+            retain=True,
+            timeout=self.publish_timeout_s,
+        )
+
+    async def _status_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_dirty.wait(), self.heartbeat_s)
+            await self._publish_status(client)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        topic = self.topics.cell_events(self.cell)
+        while True:
+            self._wake.clear()
+            batch = self.store.pending(self.drain_batch)
+            if not batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                continue
+            # Tasks start in creation order, so paho writes the batch in seq order.
+            results = await asyncio.gather(
+                *(
+                    client.publish(topic, encode_event(e), qos=1, timeout=self.publish_timeout_s)
+                    for e in batch
+                ),
+                return_exceptions=True,
+            )
+            acked = [e.id for e, r in zip(batch, results, strict=True) if r is None]
+            self.store.mark_sent(acked)
+            self.sent += len(acked)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                raise aiomqtt.MqttError(f"{len(failed)} events not acknowledged: {failed[0]!r}")
+            if len(batch) < self.drain_batch:
+                self._status_dirty.set()
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        assign_topic = self.topics.cell_assign(self.cell)
+        resend_topic = self.topics.cell_resend(self.cell)
+        async for message in client.messages:
+            topic = str(message.topic)
+            payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+            try:
+                if topic == assign_topic:
+                    await self._handle_assign(decode_assign(payload))
+                elif topic == resend_topic:
+                    first, last = decode_resend(payload)
+                    n = self.store.requeue(first, last)
+                    log.info("%s: resend %d..%d requested, %d queued", self.cell, first, last, n)
+                    self.notify()
+            except PayloadError as exc:
+                log.warning("%s: dropped a malformed message on %s: %s", self.cell, topic, exc)
+
+    async def _handle_assign(self, assignment: dict[str, Any] | None) -> None:
+        if assignment is not None and assignment["assign_id"] == self._last_assign_id:
+            return  # the retained copy again after a reconnect
+        self._last_assign_id = None if assignment is None else assignment["assign_id"]
+        if self.on_assign is None:
+            return
+        try:
+            result = self.on_assign(assignment)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("%s: the assignment handler failed", self.cell)

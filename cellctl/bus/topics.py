@@ -1,0 +1,63 @@
+"""The MQTT topic tree of one site (DESIGN.md), and parsing a cell id back out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOT = "cellctl/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    site: str
+
+    @property
+    def base(self) -> str:
+        return f"{ROOT}/{self.site}"
+
+    def cell_status(self, cell: str) -> str:
+        return f"{self.base}/cells/{cell}/status"
+
+    def cell_events(self, cell: str) -> str:
+        return f"{self.base}/cells/{cell}/events"
+
+    def cell_assign(self, cell: str) -> str:
+        return f"{self.base}/cells/{cell}/assign"
+
+    def cell_resend(self, cell: str) -> str:
+        return f"{self.base}/cells/{cell}/resend"
+
+    @property
+    def all_status(self) -> str:
+        return f"{self.base}/cells/+/status"
+
+    @property
+    def all_events(self) -> str:
+        return f"{self.base}/cells/+/events"
+
+    @property
+    def scheduler_status(self) -> str:
+        return f"{self.base}/scheduler/status"
+
+    @property
+    def scheduler_queue(self) -> str:
+        return f"{self.base}/scheduler/queue"
+
+    @property
+    def scheduler_command(self) -> str:
+        """Supervisor and QA commands (prioritise, cancel, release a hold); role-checked."""
+        return f"{self.base}/scheduler/command"
+
+    @property
+    def runs_submit(self) -> str:
+        return f"{self.base}/runs/submit"
+
+    def cell_of(self, topic: str) -> tuple[str, str] | None:
+        """(cell, leaf) for a `cells/{cell}/{leaf}` topic of this site, else None."""
+        prefix = f"{self.base}/cells/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) != 2 or not parts[0]:
+            return None
+        return parts[0], parts[1]

@@ -1,0 +1,410 @@
+"""The scheduler service: consumes cell status and events, keeps the queue, and
+gives idle cells their next step on the retained assign topic.
+
+It owns its SQLite (SchedulerStore). Messages are applied in batches, one
+transaction per batch, so 2,000+ events/s fit on a small machine. Everything
+received is validated; a bad message is logged and dropped, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+
+from cellctl.bus.codec import (
+    PAYLOAD_VERSION,
+    PayloadError,
+    decode,
+    decode_command,
+    decode_event,
+    decode_status,
+    encode,
+)
+from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.topics import Topics
+from cellctl.config.models import MqttConfig, SiteConfig
+from cellctl.domain import dispatch
+from cellctl.domain.events import Event, utc_now_iso
+from cellctl.domain.ids import new_id
+from cellctl.domain.model import role_allows
+from cellctl.domain.run_spec import RunSpecError, parse_run
+from cellctl.store.db import StoreError
+from cellctl.store.scheduler_store import SchedulerStore
+
+log = logging.getLogger(__name__)
+
+# Command action -> the privileged action of PRIVILEGED_ACTIONS it needs.
+COMMAND_RIGHTS = {"prioritise": "prioritise", "cancel": "cancel_run", "release_hold": "qc_release"}
+
+
+@dataclass
+class CellView:
+    cell: str
+    kind: str | None = None
+    online: bool = False
+    state: str = "offline"
+    last_seq: int = 0
+    backlog: int = 0
+    seen: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class GapWatch:
+    first_noticed: float
+    last_request: float = 0.0
+    requests: int = 0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: SchedulerStore,
+        *,
+        site: SiteConfig | str,
+        mqtt: MqttConfig | None = None,
+        gap_grace_s: float = 1.0,
+        tick_s: float = 0.2,
+        on_applied: Callable[[list[Event]], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.store = store
+        self.site = site if isinstance(site, SiteConfig) else None
+        site_id = site.site.id if isinstance(site, SiteConfig) else site
+        self.topics = Topics(site_id)
+        self.mqtt = mqtt or (self.site.mqtt if self.site else MqttConfig())
+        self.gap_grace_s = gap_grace_s
+        self.tick_s = tick_s
+        self.on_applied = on_applied
+        self.clock = clock or (lambda: datetime.now(UTC).timestamp())
+        self.cells: dict[str, CellView] = {}
+        self.gaps: dict[str, GapWatch] = {}
+        self.flagged_gaps: set[str] = set()
+        self.dropped = 0
+        self.duplicates = 0
+        self.connected = False
+        self.dispatch_log: list[tuple[float, str, str, int]] = []
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._dirty = True
+        self._snapshot_due = True
+        self._data_version = store.data_version()
+        self._connected_event = asyncio.Event()
+        self.backoff = Backoff()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._connected_event.wait(), timeout)
+
+    async def stop(self) -> None:
+        client = self._client
+        if client is not None and self.connected:
+            with contextlib.suppress(Exception):
+                await client.publish(
+                    self.topics.scheduler_status,
+                    encode(self._status(online=False)),
+                    qos=1,
+                    retain=True,
+                    timeout=2.0,
+                )
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.connected = False
+
+    async def _run(self) -> None:
+        will = aiomqtt.Will(
+            self.topics.scheduler_status, encode(self._status(online=False)), qos=1, retain=True
+        )
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    **client_kwargs(self.mqtt),
+                    identifier=f"cellctl-scheduler-{self.topics.site}",
+                    will=will,
+                    # A persistent session: the broker keeps QoS 1 events for us while
+                    # we restart, so cells need not re-send what we would miss.
+                    clean_session=False,
+                    max_inflight_messages=100,
+                ) as client:
+                    self._client = client
+                    for topic in (
+                        self.topics.all_status,
+                        self.topics.all_events,
+                        self.topics.runs_submit,
+                        self.topics.scheduler_command,
+                    ):
+                        await client.subscribe(topic, qos=1)
+                    self.connected = True
+                    self.backoff.reset()
+                    await self._on_connect(client)
+                    self._connected_event.set()
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._consume(client))
+                        tg.create_task(self._ticker(client))
+            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
+                log.info("scheduler: broker link lost (%s); retrying", group.exceptions[0])
+            finally:
+                self._client = None
+                self.connected = False
+                self._connected_event.clear()
+                # What we knew of cells is stale: wait for their statuses again.
+                for view in self.cells.values():
+                    view.online = False
+                    view.state = "unknown"
+            await asyncio.sleep(self.backoff.next())
+
+    async def _on_connect(self, client: aiomqtt.Client) -> None:
+        # Re-publish every live assignment: the broker may have lost retained
+        # messages; cells ignore an assign_id they already handled.
+        for body in self.store.active_assignments():
+            await self._publish(client, self.topics.cell_assign(body["cell"]), encode(body), True)
+        await self._publish_status(client)
+
+    async def _publish(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, retain: bool = False
+    ) -> None:
+        await client.publish(topic, payload, qos=1, retain=retain, timeout=10.0)
+
+    # -- consuming -----------------------------------------------------------------------
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        it = aiter(messages)
+        while True:
+            batch = [await anext(it)]
+            while len(messages) > 0 and len(batch) < 2000:
+                batch.append(await anext(it))
+            await self.handle_batch(client, batch)
+
+    async def handle_batch(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        events: list[Event] = []
+        for message in batch:
+            topic = str(message.topic)
+            raw = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+            try:
+                where = self.topics.cell_of(topic)
+                if where is not None and where[1] == "events":
+                    events.append(decode_event(raw, where[0]))
+                elif where is not None and where[1] == "status":
+                    await self._on_status(client, where[0], decode_status(raw))
+                elif topic == self.topics.runs_submit:
+                    self._on_submit(decode(raw))
+                elif topic == self.topics.scheduler_command:
+                    await self._on_command(client, decode_command(raw))
+            except (PayloadError, RunSpecError, StoreError) as exc:
+                self.dropped += 1
+                log.warning("scheduler: dropped a message on %s: %s", topic, exc)
+        if events:
+            result = self.store.apply_events(events)
+            self.duplicates += result.duplicates
+            for cell in sorted(result.withdraw):
+                await self._publish(client, self.topics.cell_assign(cell), b"", True)
+            if result.queue_changed:
+                self._dirty = True
+            if self.on_applied is not None and result.applied:
+                self.on_applied(result.applied)
+            self._check_gaps(client_ok=True)
+        await self._dispatch(client)
+
+    async def _on_status(self, client: aiomqtt.Client, cell: str, status: dict[str, Any]) -> None:
+        if status["cell"] != cell:
+            raise PayloadError(f"status of {status['cell']!r} on the topic of {cell!r}")
+        view = self.cells.setdefault(cell, CellView(cell))
+        view.kind = status.get("kind") or view.kind
+        view.online = status["online"]
+        view.state = status["state"]
+        view.last_seq = status.get("last_seq") or view.last_seq
+        view.backlog = status.get("backlog") or 0
+        view.seen = time.monotonic()
+        if not view.online or view.state == "down":
+            released = self.store.release_cell(cell)
+            if released:
+                log.info("scheduler: %s is %s; re-queued %s", cell, view.state, released)
+                await self._publish(client, self.topics.cell_assign(cell), b"", True)
+                self._dirty = True
+        else:
+            self._dirty = True
+
+    def _on_submit(self, data: dict[str, Any]) -> None:
+        spec = parse_run(data, default_id=f"R-{new_id()[-12:]}")
+        self.store.add_run(spec, source="mqtt")
+        self._dirty = True
+        log.info("scheduler: run %s submitted over MQTT", spec.id)
+
+    async def _on_command(self, client: aiomqtt.Client, cmd: dict[str, Any]) -> None:
+        action, badge = cmd["action"], cmd["badge"]
+        operator = self.site.operator(badge) if self.site else None
+        if operator is None or not role_allows(operator.role, COMMAND_RIGHTS[action]):
+            who = f"{badge} ({operator.role})" if operator else f"unknown badge {badge}"
+            detail = f"refused: {who} may not {action}"
+            log.warning("scheduler: %s", detail)
+            self.store.log_command(action, badge, False, detail)
+            return
+        if action == "prioritise":
+            priority = cmd.get("priority")
+            if not isinstance(priority, int) or isinstance(priority, bool):
+                raise PayloadError("prioritise needs an integer priority")
+            self.store.set_priority(str(cmd.get("run_id")), priority)
+            detail = f"run {cmd.get('run_id')} priority {priority}"
+        elif action == "cancel":
+            for cell in self.store.cancel(str(cmd.get("run_id"))):
+                await self._publish(client, self.topics.cell_assign(cell), b"", True)
+            self.store.take_withdrawals()
+            detail = f"run {cmd.get('run_id')} cancelled"
+        else:
+            batch = cmd.get("batch")
+            if not isinstance(batch, str) or not batch:
+                raise PayloadError("release_hold needs a batch")
+            self.store.set_hold(batch, False, str(cmd.get("reason") or "released"), badge)
+            detail = f"batch {batch} released"
+        self.store.log_command(action, badge, True, detail)
+        self._dirty = True
+
+    # -- periodic work -------------------------------------------------------------------
+
+    async def _ticker(self, client: aiomqtt.Client) -> None:
+        last_status = 0.0
+        while True:
+            await asyncio.sleep(self.tick_s)
+            version = self.store.data_version()
+            if version != self._data_version:
+                self._data_version = version
+                self._dirty = True
+                for cell in self.store.take_withdrawals():
+                    await self._publish(client, self.topics.cell_assign(cell), b"", True)
+            for cell, (first, last) in self._check_gaps(client_ok=True).items():
+                body = {"v": PAYLOAD_VERSION, "from_seq": first, "to_seq": last}
+                await self._publish(client, self.topics.cell_resend(cell), encode(body))
+            await self._dispatch(client)
+            now = time.monotonic()
+            if self._snapshot_due or now - last_status > 5.0:
+                await self._publish_status(client)
+                last_status = now
+
+    def _check_gaps(self, *, client_ok: bool) -> dict[str, tuple[int, int]]:
+        """Cells whose events we miss, and the range to ask again (after a grace period).
+
+        A gap is a seq we have not seen below one we have, or below the last seq a
+        cell's status reports once its outbox is empty.
+        """
+        now = time.monotonic()
+        requests: dict[str, tuple[int, int]] = {}
+        marks = self.store.seq_marks()
+        for cell in set(marks) | set(self.cells):
+            hwm, max_seen = marks.get(cell, (0, 0))
+            view = self.cells.get(cell)
+            target = max_seen
+            if view is not None and view.online and view.backlog == 0:
+                target = max(target, view.last_seq)
+            if target <= hwm:
+                self.gaps.pop(cell, None)
+                self.flagged_gaps.discard(cell)
+                continue
+            watch = self.gaps.setdefault(cell, GapWatch(now))
+            if now - watch.first_noticed < self.gap_grace_s:
+                continue
+            if now - watch.last_request >= max(self.gap_grace_s, 2.0 * watch.requests):
+                watch.last_request = now
+                watch.requests += 1
+                if watch.requests > 5 and cell not in self.flagged_gaps:
+                    self.flagged_gaps.add(cell)
+                    log.error("scheduler: %s still misses seq %d..%d", cell, hwm + 1, target)
+                requests[cell] = (hwm + 1, target)
+        return requests
+
+    def free_cells(self) -> list[CellView]:
+        busy = self.store.busy_cells()
+        return [
+            v
+            for c, v in sorted(self.cells.items())
+            if v.online and v.state == "idle" and v.kind and c not in busy
+        ]
+
+    async def _dispatch(self, client: aiomqtt.Client) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self._snapshot_due = True
+        free = self.free_cells()
+        if not free:
+            return
+        ready = [c for c, _batch in self.store.ready()]
+        declined = self.store.declined()
+        now = self.clock()
+        taken: set[tuple[str, int]] = set()
+        by_kind: dict[str, list[dispatch.Candidate]] = {}
+        for c in ready:
+            by_kind.setdefault(c.kind, []).append(c)
+        for view in free:
+            cands = [
+                c
+                for c in by_kind.get(view.kind or "", [])
+                if (c.run_id, c.step) not in taken and (c.run_id, c.step, view.cell) not in declined
+            ]
+            best = dispatch.choose(cands, now)
+            if best is None:
+                continue
+            taken.add((best.run_id, best.step))
+            body = self.store.assign(best.run_id, best.step, view.cell, new_id())
+            self.dispatch_log.append((now, view.cell, best.run_id, best.step))
+            log.info("scheduler: %s step %d -> %s", best.run_id, best.step, view.cell)
+            await self._publish(client, self.topics.cell_assign(view.cell), encode(body), True)
+
+    # -- what the scheduler tells the world -----------------------------------------------
+
+    def _status(self, *, online: bool) -> dict[str, Any]:
+        summary = self.store.summary() if online else {}
+        return {
+            "v": PAYLOAD_VERSION,
+            "online": online,
+            "time": utc_now_iso(),
+            "cells_online": sum(1 for v in self.cells.values() if v.online),
+            "dropped_messages": self.dropped,
+            "gaps": sorted(self.gaps),
+            **summary,
+        }
+
+    def queue_snapshot(self, limit: int = 200) -> dict[str, Any]:
+        ready = self.store.ready()
+        ranked = dispatch.rank([c for c, _ in ready], self.clock())
+        holds = self.store.holds()
+        active = self.store.runs(["queued", "active"])
+        held = [r["id"] for r in active if r["batch"] and holds.get(r["batch"])]
+        return {
+            "v": PAYLOAD_VERSION,
+            "time": utc_now_iso(),
+            "ready": [
+                {"run_id": c.run_id, "step": c.step, "kind": c.kind, "priority": c.manual_priority}
+                for c in ranked[:limit]
+            ],
+            "in_progress": [
+                {"run_id": a["run_id"], "step": a["step"], "cell": a["cell"]}
+                for a in self.store.active_assignments()
+            ],
+            "held": held,
+            "queued": len(active),
+        }
+
+    async def _publish_status(self, client: aiomqtt.Client) -> None:
+        self._snapshot_due = False
+        await self._publish(
+            client, self.topics.scheduler_status, encode(self._status(online=True)), True
+        )
+        await self._publish(
+            client, self.topics.scheduler_queue, encode(self.queue_snapshot()), True
+        )

@@ -1,0 +1,530 @@
+"""The scheduler's own SQLite: runs and their steps, per-cell counts, applied event
+ids, per-cell sequence high-water marks, batch holds and the command log.
+
+Events are applied idempotently by id inside one transaction per batch, so a
+crash between batches loses nothing and a re-delivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from cellctl.domain.dispatch import Candidate
+from cellctl.domain.events import Event, utc_now_iso
+from cellctl.domain.run_spec import RunSpec
+from cellctl.store.db import StoreError, connect, transaction
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    ord INTEGER NOT NULL,
+    sku TEXT NOT NULL,
+    title TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_margin REAL NOT NULL,
+    due TEXT NOT NULL,
+    due_s REAL NOT NULL,
+    sla TEXT NOT NULL,
+    weight REAL NOT NULL,
+    cycle_s REAL NOT NULL,
+    manual_priority INTEGER NOT NULL,
+    batch TEXT,
+    status TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cell TEXT,
+    assign_id TEXT,
+    assigned_at TEXT,
+    quantity INTEGER,
+    done_at TEXT,
+    PRIMARY KEY (run_id, idx)
+);
+CREATE INDEX IF NOT EXISTS steps_cell ON steps(cell, status);
+CREATE TABLE IF NOT EXISTS counts (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    cell TEXT NOT NULL,
+    good INTEGER NOT NULL,
+    scrap INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step, cell)
+);
+CREATE TABLE IF NOT EXISTS applied (
+    event_id TEXT PRIMARY KEY,
+    cell TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS applied_cell_seq ON applied(cell, seq);
+CREATE TABLE IF NOT EXISTS cell_seq (
+    cell TEXT PRIMARY KEY,
+    hwm INTEGER NOT NULL,
+    max_seen INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS declines (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    cell TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, step, cell)
+);
+CREATE TABLE IF NOT EXISTS holds (
+    batch TEXT PRIMARY KEY,
+    held INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    since TEXT NOT NULL,
+    by TEXT
+);
+CREATE TABLE IF NOT EXISTS withdrawals (
+    cell TEXT PRIMARY KEY,
+    queued_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS command_log (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    action TEXT NOT NULL,
+    badge TEXT,
+    accepted INTEGER NOT NULL,
+    detail TEXT NOT NULL
+)
+"""
+
+ACTIVE_STEP = ("assigned", "running")
+
+
+@dataclass
+class ApplyResult:
+    """What a batch of events changed that the service must act on."""
+
+    applied: list[Event] = field(default_factory=list)
+    duplicates: int = 0
+    withdraw: set[str] = field(default_factory=set)
+    queue_changed: bool = False
+    cells: set[str] = field(default_factory=set)
+
+
+class SchedulerStore:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.db = connect(self.path, synchronous=synchronous)
+        self.conn: sqlite3.Connection = self.db.conn
+        with transaction(self.conn):
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def data_version(self) -> int:
+        """Changes when another connection (the CLI) commits to this file."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    # -- runs -----------------------------------------------------------------------
+
+    def add_run(self, spec: RunSpec, *, source: str = "cli") -> None:
+        with transaction(self.conn):
+            if self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (spec.id,)).fetchone():
+                raise StoreError(f"run {spec.id!r} exists already: choose another id")
+            ord_ = self.conn.execute("SELECT COALESCE(MAX(ord), 0) + 1 FROM runs").fetchone()[0]
+            self.conn.execute(
+                "INSERT INTO runs (id, ord, sku, title, quantity, unit_margin, due, due_s, sla, "
+                "weight, cycle_s, manual_priority, batch, status, submitted_at, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                (
+                    spec.id,
+                    ord_,
+                    spec.sku,
+                    spec.title,
+                    spec.quantity,
+                    spec.unit_margin,
+                    spec.due.astimezone(UTC).isoformat(),
+                    spec.due.timestamp(),
+                    str(spec.sla),
+                    spec.weight,
+                    spec.cycle_s,
+                    spec.manual_priority,
+                    spec.batch,
+                    utc_now_iso(),
+                    source,
+                ),
+            )
+            self.conn.executemany(
+                "INSERT INTO steps (run_id, idx, kind, status) VALUES (?, ?, ?, 'pending')",
+                [(spec.id, i, str(k)) for i, k in enumerate(spec.routing)],
+            )
+
+    def _require_run(self, run_id: str) -> sqlite3.Row | tuple[Any, ...]:
+        row = self.conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} (see `cellctl runs list`)")
+        return row
+
+    def set_priority(self, run_id: str, priority: int) -> None:
+        with transaction(self.conn):
+            self._require_run(run_id)
+            self.conn.execute(
+                "UPDATE runs SET manual_priority = ? WHERE id = ?", (priority, run_id)
+            )
+
+    def cancel(self, run_id: str) -> list[str]:
+        """Cancel a run; returns the cells whose assignment must be withdrawn."""
+        with transaction(self.conn):
+            (status,) = self._require_run(run_id)
+            if status in ("done", "cancelled"):
+                raise StoreError(f"run {run_id!r} is {status} already")
+            cells = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT cell FROM steps WHERE run_id = ? AND status IN ('assigned', 'running')",
+                    (run_id,),
+                )
+            ]
+            self.conn.execute("UPDATE runs SET status = 'cancelled' WHERE id = ?", (run_id,))
+            self.conn.execute(
+                "UPDATE steps SET status = 'cancelled', cell = NULL "
+                "WHERE run_id = ? AND status != 'done'",
+                (run_id,),
+            )
+            now = utc_now_iso()
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO withdrawals (cell, queued_at) VALUES (?, ?)",
+                [(c, now) for c in cells],
+            )
+        return cells
+
+    def take_withdrawals(self) -> list[str]:
+        with transaction(self.conn):
+            cells = [r[0] for r in self.conn.execute("SELECT cell FROM withdrawals")]
+            self.conn.execute("DELETE FROM withdrawals")
+        return cells
+
+    def runs(self, status: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs"
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            wanted = list(status)
+            sql += f" WHERE status IN ({','.join('?' * len(wanted))})"
+            args = tuple(wanted)
+        cur = self.conn.execute(sql + " ORDER BY ord", args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        self._require_run(run_id)
+        cur = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        names = [d[0] for d in cur.description]
+        run = dict(zip(names, cur.fetchone(), strict=True))
+        run["steps"] = self.steps(run_id)
+        return run
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        out = []
+        for idx, kind, status, cell, assign_id, assigned_at, done_at in self.conn.execute(
+            "SELECT idx, kind, status, cell, assign_id, assigned_at, done_at FROM steps "
+            "WHERE run_id = ? ORDER BY idx",
+            (run_id,),
+        ):
+            counts = {
+                c: {"good": g, "scrap": s}
+                for c, g, s in self.conn.execute(
+                    "SELECT cell, good, scrap FROM counts WHERE run_id = ? AND step = ?",
+                    (run_id, idx),
+                )
+            }
+            out.append(
+                {
+                    "step": idx,
+                    "kind": kind,
+                    "status": status,
+                    "cell": cell,
+                    "assign_id": assign_id,
+                    "assigned_at": assigned_at,
+                    "done_at": done_at,
+                    "good": sum(v["good"] for v in counts.values()),
+                    "scrap": sum(v["scrap"] for v in counts.values()),
+                    "by_cell": counts,
+                }
+            )
+        return out
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def ready(self) -> list[tuple[Candidate, str | None]]:
+        """The next step of every queued or active run that no cell holds, with its batch.
+
+        Held batches are filtered here; declines are the caller's (they are per cell).
+        """
+        rows = self.conn.execute(
+            "SELECT r.id, r.ord, r.weight, r.quantity, r.cycle_s, r.due_s, r.manual_priority, "
+            "r.batch, s.idx, s.kind, s.status, "
+            "(SELECT COUNT(*) FROM steps t WHERE t.run_id = r.id AND t.idx >= s.idx) "
+            "FROM runs r JOIN steps s ON s.run_id = r.id "
+            "WHERE r.status IN ('queued', 'active') AND s.idx = "
+            "(SELECT MIN(idx) FROM steps u WHERE u.run_id = r.id AND u.status != 'done') "
+            "AND s.status = 'pending' "
+            "AND (r.batch IS NULL OR r.batch NOT IN (SELECT batch FROM holds WHERE held = 1))"
+        )
+        out = []
+        for rid, ord_, weight, qty, cycle, due_s, prio, batch, idx, kind, _st, left in rows:
+            work = qty * cycle
+            out.append(
+                (Candidate(rid, idx, kind, weight, work, work * left, due_s, prio, ord_), batch)
+            )
+        return out
+
+    def declined(self) -> set[tuple[str, int, str]]:
+        return {tuple(r) for r in self.conn.execute("SELECT run_id, step, cell FROM declines")}
+
+    def busy_cells(self) -> set[str]:
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT cell FROM steps WHERE status IN ('assigned', 'running') "
+                "AND cell IS NOT NULL"
+            )
+        }
+
+    def remaining_quantity(self, run_id: str, step: int) -> int:
+        qty = self.conn.execute("SELECT quantity FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+        good = self.conn.execute(
+            "SELECT COALESCE(SUM(good), 0) FROM counts WHERE run_id = ? AND step = ?",
+            (run_id, step),
+        ).fetchone()[0]
+        return max(1, qty - good)
+
+    def assign(self, run_id: str, step: int, cell: str, assign_id: str) -> dict[str, Any]:
+        """Give a pending step to a cell; returns the assignment message body."""
+        with transaction(self.conn):
+            quantity = self.remaining_quantity(run_id, step)
+            cur = self.conn.execute(
+                "UPDATE steps SET status = 'assigned', cell = ?, assign_id = ?, assigned_at = ?, "
+                "quantity = ? WHERE run_id = ? AND idx = ? AND status = 'pending'",
+                (cell, assign_id, utc_now_iso(), quantity, run_id, step),
+            )
+            if cur.rowcount != 1:
+                raise StoreError(f"step {step} of {run_id} is not pending")
+            self.conn.execute(
+                "UPDATE runs SET status = 'active' WHERE id = ? AND status = 'queued'", (run_id,)
+            )
+        return self.assignment(run_id, step)
+
+    def assignment(self, run_id: str, step: int) -> dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT s.assign_id, s.kind, s.quantity, s.assigned_at, r.sku, r.title, r.batch, "
+            "r.due, s.cell FROM steps s JOIN runs r ON r.id = s.run_id "
+            "WHERE s.run_id = ? AND s.idx = ?",
+            (run_id, step),
+        ).fetchone()
+        assign_id, kind, qty, at, sku, title, batch, due, cell = row
+        return {
+            "v": 1,
+            "assign_id": assign_id,
+            "run_id": run_id,
+            "step": step,
+            "kind": kind,
+            "cell": cell,
+            "quantity": qty,
+            "sku": sku,
+            "title": title,
+            "batch": batch,
+            "due": due,
+            "assigned_at": at,
+        }
+
+    def active_assignments(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT run_id, idx FROM steps WHERE status IN ('assigned', 'running')"
+        ).fetchall()
+        return [self.assignment(r, i) for r, i in rows]
+
+    def release_cell(self, cell: str) -> list[tuple[str, int]]:
+        """The cell went offline or down: its steps go back to the queue."""
+        with transaction(self.conn):
+            rows = self.conn.execute(
+                "SELECT run_id, idx FROM steps "
+                "WHERE cell = ? AND status IN ('assigned', 'running')",
+                (cell,),
+            ).fetchall()
+            self.conn.execute(
+                "UPDATE steps SET status = 'pending', cell = NULL, assign_id = NULL "
+                "WHERE cell = ? AND status IN ('assigned', 'running')",
+                (cell,),
+            )
+        return [tuple(r) for r in rows]
+
+    # -- holds and commands ------------------------------------------------------------
+
+    def set_hold(self, batch: str, held: bool, reason: str, by: str | None) -> None:
+        with transaction(self.conn):
+            self._hold(batch, held, reason, utc_now_iso(), by)
+
+    def _hold(self, batch: str, held: bool, reason: str, since: str, by: str | None) -> None:
+        self.conn.execute(
+            "INSERT INTO holds (batch, held, reason, since, by) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(batch) DO UPDATE SET held = excluded.held, reason = excluded.reason, "
+            "since = excluded.since, by = excluded.by",
+            (batch, int(held), reason, since, by),
+        )
+
+    def holds(self) -> dict[str, bool]:
+        return {b: bool(h) for b, h in self.conn.execute("SELECT batch, held FROM holds")}
+
+    def log_command(self, action: str, badge: str | None, accepted: bool, detail: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO command_log (time, action, badge, accepted, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (utc_now_iso(), action, badge, int(accepted), detail),
+            )
+
+    def command_log(self) -> list[tuple[Any, ...]]:
+        return self.conn.execute(
+            "SELECT time, action, badge, accepted, detail FROM command_log ORDER BY id"
+        ).fetchall()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def apply_events(self, events: Iterable[Event]) -> ApplyResult:
+        result = ApplyResult()
+        with transaction(self.conn):
+            for e in events:
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO applied (event_id, cell, seq, type, time) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (e.id, e.cell, e.seq, e.type, e.time),
+                )
+                if cur.rowcount == 0:
+                    result.duplicates += 1
+                    continue
+                result.applied.append(e)
+                result.cells.add(e.cell)
+                self._apply(e, result)
+            for cell in result.cells:
+                self._advance_hwm(cell)
+        return result
+
+    def _advance_hwm(self, cell: str) -> None:
+        row = self.conn.execute("SELECT hwm FROM cell_seq WHERE cell = ?", (cell,)).fetchone()
+        hwm = row[0] if row else 0
+        for (seq,) in self.conn.execute(
+            "SELECT seq FROM applied WHERE cell = ? AND seq > ? ORDER BY seq", (cell, hwm)
+        ).fetchall():
+            if seq != hwm + 1:
+                break
+            hwm = seq
+        max_seen = self.conn.execute(
+            "SELECT MAX(seq) FROM applied WHERE cell = ?", (cell,)
+        ).fetchone()[0]
+        self.conn.execute(
+            "INSERT INTO cell_seq (cell, hwm, max_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(cell) DO UPDATE SET hwm = excluded.hwm, max_seen = excluded.max_seen",
+            (cell, hwm, max_seen),
+        )
+
+    def seq_marks(self) -> dict[str, tuple[int, int]]:
+        """cell -> (contiguous high-water mark, highest seq seen)."""
+        return {c: (h, m) for c, h, m in self.conn.execute("SELECT * FROM cell_seq")}
+
+    def _step(self, run_id: str, step: int) -> tuple[str, str | None, str | None] | None:
+        return self.conn.execute(
+            "SELECT status, cell, assign_id FROM steps WHERE run_id = ? AND idx = ?",
+            (run_id, step),
+        ).fetchone()
+
+    def _apply(self, e: Event, result: ApplyResult) -> None:
+        p = e.payload
+        t = e.type
+        if t in ("units_counted", "count_undone"):
+            sign = -1 if t == "count_undone" else 1
+            self.conn.execute(
+                "INSERT INTO counts (run_id, step, cell, good, scrap) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(run_id, step, cell) DO UPDATE SET good = good + excluded.good, "
+                "scrap = scrap + excluded.scrap",
+                (str(p["run_id"]), int(p["step"]), e.cell, sign * int(p["good"]),
+                 sign * int(p["scrap"])),
+            )  # fmt: skip
+        elif t in ("batch_held", "batch_released"):
+            self._hold(str(p["batch"]), t == "batch_held", str(p["reason"]), e.time, e.operator)
+            result.queue_changed = True
+        elif t in (
+            "assignment_accepted",
+            "assignment_declined",
+            "run_step_started",
+            "run_step_completed",
+            "run_step_released",
+        ):
+            self._apply_step_event(e, result)
+
+    def _apply_step_event(self, e: Event, result: ApplyResult) -> None:
+        p = e.payload
+        run_id, idx = str(p["run_id"]), int(p["step"])
+        row = self._step(run_id, idx)
+        if row is None:
+            return
+        status, cell, assign_id = row
+        # A late event from a cell that no longer holds the step changes only counts.
+        if cell != e.cell or status not in ACTIVE_STEP:
+            return
+        if p.get("assign_id") not in (None, assign_id):
+            return
+        t = e.type
+        if t in ("assignment_accepted", "run_step_started"):
+            self.conn.execute(
+                "UPDATE steps SET status = 'running' WHERE run_id = ? AND idx = ?", (run_id, idx)
+            )
+            return
+        if t == "run_step_completed":
+            self.conn.execute(
+                "UPDATE steps SET status = 'done', done_at = ? WHERE run_id = ? AND idx = ?",
+                (e.time, run_id, idx),
+            )
+            left = self.conn.execute(
+                "SELECT COUNT(*) FROM steps WHERE run_id = ? AND status != 'done'", (run_id,)
+            ).fetchone()[0]
+            if left == 0:
+                self.conn.execute("UPDATE runs SET status = 'done' WHERE id = ?", (run_id,))
+        else:
+            if t == "assignment_declined":
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO declines (run_id, step, cell, reason) "
+                    "VALUES (?, ?, ?, ?)",
+                    (run_id, idx, e.cell, str(p.get("reason", ""))),
+                )
+            self.conn.execute(
+                "UPDATE steps SET status = 'pending', cell = NULL, assign_id = NULL "
+                "WHERE run_id = ? AND idx = ?",
+                (run_id, idx),
+            )
+        result.withdraw.add(e.cell)
+        result.queue_changed = True
+
+    # -- totals ---------------------------------------------------------------------------
+
+    def totals_by_cell(self) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
+        """cell -> (run, step) -> (good, scrap): compare with each cell's step_counts."""
+        out: dict[str, dict[tuple[str, int], tuple[int, int]]] = {}
+        for run_id, step, cell, good, scrap in self.conn.execute(
+            "SELECT run_id, step, cell, good, scrap FROM counts"
+        ):
+            out.setdefault(cell, {})[(run_id, step)] = (good, scrap)
+        return out
+
+    def applied_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM applied").fetchone()[0]
+
+    def summary(self) -> dict[str, Any]:
+        by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
+        return {"runs": by_status, "events_applied": self.applied_count()}

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from cellctl.bus.broker_process import Mosquitto
+from cellctl.config.models import MqttConfig, Operator, SiteConfig, SiteInfo
+from cellctl.services.scheduler import Scheduler
+from cellctl.services.sim_cell import SimCell
+from cellctl.store.scheduler_store import SchedulerStore
+
+SITE = "t"
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
+    """Poll a condition with a timeout (used where no event exists to await)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await asyncio.sleep(0.02)
+
+
+def site_config(url: str) -> SiteConfig:
+    return SiteConfig(
+        site=SiteInfo(id=SITE, name="test site"),
+        mqtt=MqttConfig(url=url, keepalive_s=2),
+        operators=[
+            Operator(name="Ada", badge="OP-ADA", role="machinist"),
+            Operator(name="Quinn", badge="OP-QUINN", role="qa"),
+            Operator(name="Sam", badge="OP-SAM", role="supervisor"),
+        ],
+    )
+
+
+class Factory:
+    """Builds schedulers and simulated cells against one broker; stops them all."""
+
+    def __init__(self, broker: Mosquitto, tmp: Path) -> None:
+        self.broker = broker
+        self.tmp = tmp
+        self.site = site_config(broker.url)
+        self.started: list[Scheduler | SimCell] = []
+
+    def scheduler_store(self) -> SchedulerStore:
+        return SchedulerStore(self.tmp / "scheduler.db", synchronous="NORMAL")
+
+    async def scheduler(self, store: SchedulerStore | None = None, **kw) -> Scheduler:
+        s = Scheduler(store or self.scheduler_store(), site=self.site, gap_grace_s=0.5, **kw)
+        await s.start()
+        await s.wait_connected()
+        self.started.append(s)
+        return s
+
+    async def cell(self, cell: str, kind: str, **kw) -> SimCell:
+        c = SimCell(
+            self.tmp / f"{cell}.db",
+            cell=cell,
+            kind=kind,
+            site=SITE,
+            mqtt=self.site.mqtt,
+            synchronous="NORMAL",
+            **kw,
+        )
+        await c.start()
+        await c.link.wait_connected()
+        self.started.append(c)
+        return c
+
+    async def close(self) -> None:
+        for thing in reversed(self.started):
+            await thing.stop()
+        self.started.clear()
+
+
+@pytest.fixture
+async def factory(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Factory]:
+    f = Factory(mosquitto, tmp_path)
+    try:
+        yield f
+    finally:
+        await f.close()
