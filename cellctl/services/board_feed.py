@@ -84,8 +84,8 @@ class CellTile:
 
     @property
     def counts(self) -> tuple[int, int]:
-        """The cell's own figure for its current step when it sends one, else what we counted."""
-        if self.good is not None:
+        """The cell's own figures for its current step when it sends both, else what we counted."""
+        if self.good is not None and self.scrap is not None:
             return self.good, self.scrap or 0
         return self.event_good, self.event_scrap
 

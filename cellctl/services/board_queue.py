@@ -43,7 +43,7 @@ class QueueRow:
     due_s: float | None
     weight: float | None
     remaining_s: float | None
-    eta_s: float | None
+    eta_s: float | None  # None: no cell of the kind online to estimate with
     at_risk: bool
     why: str
 
@@ -146,12 +146,12 @@ def queue_rows(
             )
             continue
         remaining = work * f.steps_left
-        n_cells = max(cells_per_kind.get(kind, 0), 1)
-        eta = now_s + ahead.get(kind, 0.0) / n_cells + remaining
+        n_cells = cells_per_kind.get(kind, 0)
+        eta = now_s + ahead.get(kind, 0.0) / n_cells + remaining if n_cells else None
         ahead[kind] = ahead.get(kind, 0.0) + work
         slack = f.due_s - now_s - remaining
-        at_risk = eta > f.due_s
-        parts = []
+        at_risk = eta is not None and eta > f.due_s
+        parts = [] if n_cells else [f"no {kind} cell online"]
         if prio:
             parts.append(f"manual priority {prio}")
         parts.append(f"margin {f.weight:,.0f} at stake")

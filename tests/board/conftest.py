@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -13,6 +15,9 @@ from cellctl.bus.codec import encode
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, Operator, SiteConfig, SiteInfo
 from cellctl.domain.events import Event
+from cellctl.services.scheduler import Scheduler
+from cellctl.services.sim_cell import SimCell
+from cellctl.store.scheduler_store import SchedulerStore
 from tests.fixtures.broker import mosquitto  # noqa: F401  (the fixture)
 
 SITE = "t"
@@ -77,3 +82,52 @@ async def publisher(mosquitto: Mosquitto) -> AsyncIterator[Publisher]:  # noqa: 
 @pytest.fixture
 def broker_mqtt(mosquitto: Mosquitto) -> MqttConfig:  # noqa: F811
     return MqttConfig(url=mosquitto.url, keepalive_s=2)
+
+
+class Floor:
+    """A scheduler and simulated cells on one broker, stopped together."""
+
+    def __init__(self, broker: Mosquitto, tmp: Path) -> None:
+        self.broker = broker
+        self.tmp = tmp
+        self.site = site_config(broker.url)
+        self.db = tmp / "scheduler.db"
+        self.started: list[Any] = []
+
+    def scheduler_store(self) -> SchedulerStore:
+        return SchedulerStore(self.db, synchronous="NORMAL")
+
+    async def scheduler(self, store: SchedulerStore) -> Scheduler:
+        s = Scheduler(store, site=self.site, gap_grace_s=0.5)
+        await s.start()
+        await s.wait_connected()
+        self.started.append(s)
+        return s
+
+    async def cell(self, cell: str, kind: str, **kw: Any) -> SimCell:
+        c = SimCell(self.tmp / f"{cell}.db", cell=cell, kind=kind, site=SITE,
+                    mqtt=self.site.mqtt, synchronous="NORMAL", **kw)  # fmt: skip
+        await c.start()
+        await c.link.wait_connected()
+        self.started.append(c)
+        return c
+
+    async def close(self) -> None:
+        for thing in reversed(self.started):
+            await thing.stop()
+
+
+@pytest.fixture
+async def floor(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Floor]:  # noqa: F811
+    f = Floor(mosquitto, tmp_path)
+    try:
+        yield f
+    finally:
+        await f.close()
+
+
+def run_spec(run_id: str, routing: str, *, quantity: int = 5, margin: float = 4.0,
+             due_h: float = 1.0, **kw: Any) -> dict[str, Any]:  # fmt: skip
+    due = (datetime.now(UTC) + timedelta(hours=due_h)).isoformat()
+    return {"id": run_id, "sku": "MUG", "quantity": quantity, "unit_margin": margin, "due": due,
+            "routing": routing, "cycle_s": 0.02, **kw}  # fmt: skip

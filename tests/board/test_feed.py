@@ -123,6 +123,11 @@ def test_due_risk_alert_follows_the_queue() -> None:
     f.run_facts = {"R1": RunFacts("R1", weight=1.0, due_s=due, quantity=10, cycle_s=60.0)}
     f.handle(TOPICS.scheduler_queue, encode({"v": 1, "ready": [{"run_id": "R1", "step": 0,
              "kind": "cut", "priority": 0}]}))  # fmt: skip
+    assert f.queue()[0].eta_s is None and "no cut cell online" in f.queue()[0].why
+    assert f.alerts.open() == []
+    f.handle(TOPICS.cell_status("cut-01"), status("cut-01", "running"))
+    f.handle(TOPICS.scheduler_queue, encode({"v": 1, "ready": [{"run_id": "R1", "step": 0,
+             "kind": "cut", "priority": 0}]}))  # fmt: skip
     assert ("due_risk", "R1") in {a.key for a in f.alerts.open()}
     f.handle(TOPICS.scheduler_queue, encode({"v": 1, "ready": []}))
     assert not f.alerts.items[("due_risk", "R1")].active

@@ -8,6 +8,7 @@ browser is one such process per viewer.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from cellctl.services.board_feed import BoardFeed, CommandRefused
@@ -78,10 +80,12 @@ class BoardApp(App[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.query_one("#queue-table", DataTable).add_columns(
+        # Dialogs and drill-downs sit on top; the board keeps drawing its own screen.
+        self.main = self.screen
+        self.main.query_one("#queue-table", DataTable).add_columns(
             "#", "run", "step", "kind", "prio", "due", "ETA", "risk", "why"
         )
-        self.query_one("#alerts-table", DataTable).add_columns(
+        self.main.query_one("#alerts-table", DataTable).add_columns(
             "since", "kind", "subject", "alert", "state"
         )
         if self.connect:
@@ -104,6 +108,11 @@ class BoardApp(App[None]):
         self.refresh_board()
 
     def refresh_board(self) -> None:
+        # While the app closes its widgets are gone before its timers.
+        with contextlib.suppress(NoMatches):
+            self._refresh_board()
+
+    def _refresh_board(self) -> None:
         feed = self.feed
         now = feed.clock()
         changed = feed.take_changes()
@@ -121,7 +130,7 @@ class BoardApp(App[None]):
         if changed or feed.queue_version:
             self._draw_summary()
         if (
-            self.query_one(TabbedContent).active == "metrics"
+            self.main.query_one(TabbedContent).active == "metrics"
             and time.monotonic() > self._metrics_at
         ):
             self._metrics_at = time.monotonic() + 2.0
@@ -138,7 +147,7 @@ class BoardApp(App[None]):
     def _add_tile(self, cell: str) -> CellTileView:
         view = CellTileView(cell)
         later = sorted(c for c in self.tiles if c > cell)
-        grid = self.query_one("#grid", Grid)
+        grid = self.main.query_one("#grid", Grid)
         if later:
             grid.mount(view, before=self.tiles[later[0]])
         else:
@@ -160,10 +169,10 @@ class BoardApp(App[None]):
         text.append(f"  queue {len(feed.queue())}  alerts {len(feed.alerts.open())}")
         if feed.dropped:
             text.append(f"  dropped {feed.dropped}", style="yellow")
-        self.query_one("#summary", Static).update(text)
+        self.main.query_one("#summary", Static).update(text)
 
     def _draw_queue(self) -> None:
-        table = self.query_one("#queue-table", DataTable)
+        table = self.main.query_one("#queue-table", DataTable)
         row = table.cursor_row
         table.clear()
         for q in self.feed.queue():
@@ -176,7 +185,7 @@ class BoardApp(App[None]):
             table.move_cursor(row=min(row, table.row_count - 1))
 
     def _draw_alerts(self) -> None:
-        table = self.query_one("#alerts-table", DataTable)
+        table = self.main.query_one("#alerts-table", DataTable)
         row = table.cursor_row
         table.clear()
         for a in self.feed.alerts.listing():
@@ -214,15 +223,17 @@ class BoardApp(App[None]):
             )
         thr = Text("Good units per hour (UTC)\n", style="bold")
         thr.append_text(bars([(h, float(n)) for h, n in feed.throughput_per_hour()]))
-        self.query_one("#metrics-oee", Static).update(oee)
-        self.query_one("#metrics-runs", Static).update(runs)
-        self.query_one("#metrics-pareto", Static).update(pareto)
-        self.query_one("#metrics-throughput", Static).update(thr)
+        self.main.query_one("#metrics-oee", Static).update(oee)
+        self.main.query_one("#metrics-runs", Static).update(runs)
+        self.main.query_one("#metrics-pareto", Static).update(pareto)
+        self.main.query_one("#metrics-throughput", Static).update(thr)
 
     # -- navigation and drill-down ---------------------------------------------------------------
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.main.query_one(TabbedContent).active = tab
+        if tab in ("queue", "alerts"):
+            self.main.query_one(f"#{tab}-table", DataTable).focus()
         if tab == "metrics":
             self._metrics_at = 0.0
             self._draw_metrics()
@@ -237,7 +248,7 @@ class BoardApp(App[None]):
             self.push_screen(RunScreen(self.feed, event.row_key.value.split(":")[0]))
 
     def _selected_run(self) -> str:
-        table = self.query_one("#queue-table", DataTable)
+        table = self.main.query_one("#queue-table", DataTable)
         if not table.row_count:
             return ""
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
@@ -306,7 +317,7 @@ class BoardApp(App[None]):
         )  # fmt: skip
 
     def action_ack(self) -> None:
-        table = self.query_one("#alerts-table", DataTable)
+        table = self.main.query_one("#alerts-table", DataTable)
         if not table.row_count:
             self.notify("no alerts to acknowledge")
             return
