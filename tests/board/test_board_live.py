@@ -34,13 +34,14 @@ async def test_cells_run_through_and_show_on_the_grid(floor: Floor) -> None:
         await floor.cell("print-01", "print", cycle_s=0.01, scrap_every=3)
         await wait_until(lambda: store.run("R1")["status"] == "done", 20, "run R1 done")
         await wait_until(lambda: feed.cells["print-01"].event_good == 6, 10, "board counted")
-        await wait_until(lambda: "print-01" in app.tiles and "good 6 scrap 2" in screen(app),
+        await wait_until(lambda: "good 6 scrap 2" in screen(app),
                          10, "print-01's counts on screen")  # fmt: skip
         text = screen(app)
         assert "cut-01 IDLE" in text and "print-01 IDLE" in text
         assert "yield 75%" in text  # 6 good of 8 made at print-01
-        app.tiles["print-01"].focus()
-        await pilot.press("enter")
+        app.grid.focus()
+        app.grid.select("cut-01")
+        await pilot.press("right", "enter")
         assert isinstance(app.screen, CellScreen)
         await pilot.pause()
         drill = screen(app)

@@ -16,13 +16,13 @@ from typing import Any
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from cellctl.services.board_feed import BoardFeed, CommandRefused
 from cellctl.tui.board.screens import CellScreen, FormDialog, RunScreen, TraceScreen
-from cellctl.tui.board.widgets import CellTileView, bars, pct, span
+from cellctl.tui.board.widgets import CellGrid, bars, pct, span
 
 REFRESH_S = 0.1
 
@@ -55,7 +55,6 @@ class BoardApp(App[None]):
         self.feed = feed
         self.connect = connect
         self.badge = badge
-        self.tiles: dict[str, CellTileView] = {}
         self.latencies: list[float] = []
         self.renders = 0
         self._queue_version = -1
@@ -67,7 +66,7 @@ class BoardApp(App[None]):
         yield Static("", id="summary")
         with TabbedContent(initial="floor"):
             with TabPane("Floor", id="floor"), VerticalScroll():
-                yield Grid(id="grid")
+                yield CellGrid(id="grid")
             with TabPane("Queue", id="queue"):
                 yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Metrics", id="metrics"), VerticalScroll():
@@ -90,6 +89,7 @@ class BoardApp(App[None]):
         )
         if self.connect:
             await self.feed.start()
+        self.grid.focus()
         self.set_interval(REFRESH_S, self.refresh_board)
         self.set_interval(1.0, self.tick)
         self.refresh_board()
@@ -102,9 +102,8 @@ class BoardApp(App[None]):
 
     def tick(self) -> None:
         self.feed.tick()
-        now = self.feed.clock()
-        for cell, view in self.tiles.items():
-            view.show(self.feed.cells[cell], now)
+        with contextlib.suppress(NoMatches):
+            self.grid.show(self.feed.cells, list(self.feed.cells), self.feed.clock())
         self.refresh_board()
 
     def refresh_board(self) -> None:
@@ -116,11 +115,8 @@ class BoardApp(App[None]):
         feed = self.feed
         now = feed.clock()
         changed = feed.take_changes()
-        for cell in sorted(changed):
-            view = self.tiles.get(cell)
-            if view is None:
-                view = self._add_tile(cell)
-            view.show(feed.cells[cell], now)
+        if changed:
+            self.grid.show(feed.cells, changed, now)
         if feed.queue_version != self._queue_version:
             self._queue_version = feed.queue_version
             self._draw_queue()
@@ -144,17 +140,6 @@ class BoardApp(App[None]):
         done = time.time()
         self.latencies.extend(done - a for a in arrivals)
 
-    def _add_tile(self, cell: str) -> CellTileView:
-        view = CellTileView(cell)
-        later = sorted(c for c in self.tiles if c > cell)
-        grid = self.main.query_one("#grid", Grid)
-        if later:
-            grid.mount(view, before=self.tiles[later[0]])
-        else:
-            grid.mount(view)
-        self.tiles[cell] = view
-        return view
-
     def _draw_summary(self) -> None:
         feed = self.feed
         states: dict[str, int] = {}
@@ -169,7 +154,7 @@ class BoardApp(App[None]):
         text.append(f"  queue {len(feed.queue())}  alerts {len(feed.alerts.open())}")
         if feed.dropped:
             text.append(f"  dropped {feed.dropped}", style="yellow")
-        self.main.query_one("#summary", Static).update(text)
+        self.main.query_one("#summary", Static).update(text, layout=False)
 
     def _draw_queue(self) -> None:
         table = self.main.query_one("#queue-table", DataTable)
@@ -234,14 +219,18 @@ class BoardApp(App[None]):
         self.main.query_one(TabbedContent).active = tab
         if tab in ("queue", "alerts"):
             self.main.query_one(f"#{tab}-table", DataTable).focus()
+        elif tab == "floor":
+            self.grid.focus()
         if tab == "metrics":
             self._metrics_at = 0.0
             self._draw_metrics()
 
-    def on_key(self, event: Any) -> None:
-        if event.key == "enter" and isinstance(self.focused, CellTileView):
-            self.push_screen(CellScreen(self.feed, self.focused.cell))
-            event.stop()
+    @property
+    def grid(self) -> CellGrid:
+        return self.main.query_one("#grid", CellGrid)
+
+    def on_cell_grid_opened(self, event: CellGrid.Opened) -> None:
+        self.push_screen(CellScreen(self.feed, event.cell))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "queue-table" and event.row_key.value:
