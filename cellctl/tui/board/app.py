@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from cellctl.services.board_feed import BoardFeed, CommandRefused
 from cellctl.tui.board.screens import CellScreen, FormDialog, RunScreen, TraceScreen
@@ -62,7 +62,6 @@ class BoardApp(App[None]):
         self._metrics_at = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Static("", id="summary")
         with TabbedContent(initial="floor"):
             with TabPane("Floor", id="floor"), VerticalScroll():
@@ -148,6 +147,7 @@ class BoardApp(App[None]):
             states[key] = states.get(key, 0) + 1
         link = "broker ok" if feed.connected else f"broker not connected {feed.last_error or ''}"
         text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"cellctl board · {feed.topics.site}  ", style="bold")
         text.append(f"{link}  ", style="bold" if feed.connected else "bold red")
         text.append(f"{len(feed.cells)} cells: ")
         text.append(", ".join(f"{n} {s}" for s, n in sorted(states.items())))
