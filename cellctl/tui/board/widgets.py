@@ -48,7 +48,7 @@ def tile_lines(tile: CellTile, now: float) -> list[tuple[str, str]]:
     quiet = f" ({span(now - tile.received)} silent)" if tile.stale else ""
     run = f"{tile.run_id} #{tile.step}" if tile.run_id else "no run"
     health = []
-    for label, value in (("link", tile.link), ("prn", tile.printer), ("mach", tile.machine)):
+    for label, value in (("prn", tile.printer), ("mach", tile.machine), ("link", tile.link)):
         if value:
             health.append(f"{label} {value}")
     health.append(f"out {tile.outbox}")
