@@ -47,11 +47,10 @@ def tile_lines(tile: CellTile, now: float) -> list[tuple[str, str]]:
     state = "STALE" if tile.stale else tile.state.upper()
     quiet = f" ({span(now - tile.received)} silent)" if tile.stale else ""
     run = f"{tile.run_id} #{tile.step}" if tile.run_id else "no run"
-    health = []
+    health = [f"out {tile.outbox}"]
     for label, value in (("prn", tile.printer), ("mach", tile.machine), ("link", tile.link)):
         if value:
             health.append(f"{label} {value}")
-    health.append(f"out {tile.outbox}")
     if tile.gaps:
         health.append(f"gaps {tile.gaps}")
     return [
