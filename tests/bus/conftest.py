@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -73,7 +74,12 @@ class Factory:
 
     async def close(self) -> None:
         for thing in reversed(self.started):
-            await thing.stop()
+            try:
+                await asyncio.wait_for(thing.stop(), 10)
+            except TimeoutError:
+                for task in asyncio.all_tasks():
+                    task.print_stack(file=sys.stderr)
+                raise AssertionError(f"{thing!r} did not stop within 10 s") from None
         self.started.clear()
 
 
