@@ -27,12 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _feed(args: argparse.Namespace):
     from pathlib import Path
 
+    from pydantic import ValidationError
+
     from cellctl.config.load import load_site
     from cellctl.config.models import MqttConfig
     from cellctl.errors import CliError, ConfigError
     from cellctl.services.board_feed import BoardFeed, feed_for_site
 
     try:
+        if args.broker:
+            MqttConfig(url=args.broker)  # say what is wrong with it before anything starts
         if args.site:
             site = load_site(args.site)
             return feed_for_site(site, Path(args.site), args.broker, stale_after_s=args.stale)
@@ -40,8 +44,8 @@ def _feed(args: argparse.Namespace):
         return BoardFeed(args.site_id, mqtt, stale_after_s=args.stale)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    except ValueError as exc:
-        raise CliError(f"--broker: {exc}") from None
+    except ValidationError as exc:
+        raise CliError(f"--broker {args.broker}: {exc.errors()[0]['msg']}") from None
 
 
 def _run(args: argparse.Namespace) -> int:

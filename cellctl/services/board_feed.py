@@ -42,6 +42,7 @@ from cellctl.domain.events import Event
 from cellctl.domain.model import role_allows
 from cellctl.domain.states import ANDON, CellState
 from cellctl.services.board_queue import QueueRow, RunFacts, queue_rows, read_run_facts
+from cellctl.services.report import ReportError, read_station_events
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class BoardFeed:
         stale_after_s: float = 6.0,
         ideal_cycle_s: dict[str, float] | None = None,
         scheduler_db: str | Path | None = None,
+        station_stores: list[Path] | None = None,
         max_events: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -191,6 +193,7 @@ class BoardFeed:
         self.stale_after_s = stale_after_s
         self.ideal_cycle_s = ideal_cycle_s or {}
         self.scheduler_db = Path(scheduler_db) if scheduler_db else None
+        self.station_stores = list(station_stores or [])
         self.clock = clock
         self.wall = wall
         self.cells: dict[str, CellTile] = {}
@@ -433,8 +436,9 @@ class BoardFeed:
             for _, s in sorted(steps.items(), key=lambda kv: kv[0])
         ]
 
-    def trace(self, serial: str) -> list[Event]:
-        """Every event that names the serial (in `serial`, `serials` or a unit payload)."""
+    def trace(self, serial: str, *, history: bool = True) -> list[Event]:
+        """Every event that names the serial (in `serial`, `serials` or a unit payload):
+        those the board saw, and with `history` those in the stations' stores it can read."""
 
         def names(value: Any) -> bool:
             if isinstance(value, str):
@@ -445,7 +449,18 @@ class BoardFeed:
                 return any(names(v) for v in value.values())
             return False
 
-        return [e for e in self.events if names(e.payload)]
+        found = {e.id: e for e in self.events if names(e.payload)}
+        if history:
+            for path in self.station_stores:
+                try:
+                    stored = read_station_events(path, containing=serial)
+                except ReportError as exc:
+                    log.info("board: trace skips %s: %s", path, exc)
+                    continue
+                for e in stored:
+                    if names(e.payload):
+                        found.setdefault(e.id, e)
+        return sorted(found.values(), key=lambda e: (e.time, e.cell, e.seq))
 
     # -- metrics -----------------------------------------------------------------------------------
 
@@ -592,14 +607,18 @@ def feed_for_site(
     """A feed with the site's stations' ideal cycle times and the scheduler's SQLite."""
     from cellctl.config.load import load_station
 
-    mqtt = site.mqtt if mqtt_url is None else site.mqtt.model_copy(update={"url": mqtt_url})
+    mqtt = (
+        site.mqtt if mqtt_url is None else MqttConfig(**{**site.mqtt.model_dump(), "url": mqtt_url})
+    )
     ideal: dict[str, float] = {}
+    stores: list[Path] = []
     db = None
     if site_path is not None:
         for name in site.stations:
             with contextlib.suppress(Exception):
                 st = load_station(site_path.parent / name)
                 ideal[st.id] = st.config.station.ideal_cycle_s
+                stores.append(st.store_path())
         db = site.scheduler_store
         db = db if db.is_absolute() else site_path.parent / db
-    return BoardFeed(site, mqtt, ideal_cycle_s=ideal, scheduler_db=db, **kw)
+    return BoardFeed(site, mqtt, ideal_cycle_s=ideal, scheduler_db=db, station_stores=stores, **kw)

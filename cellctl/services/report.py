@@ -26,8 +26,9 @@ class ReportError(ValueError):
     """A report cannot be made as asked (a missing or foreign file, a bad period)."""
 
 
-def read_station_events(path: str | Path) -> list[Event]:
-    """Every event of a station's SQLite, opened read-only (a running station is unaffected)."""
+def read_station_events(path: str | Path, containing: str | None = None) -> list[Event]:
+    """The events of a station's SQLite, opened read-only (a running station is unaffected);
+    with `containing`, only those whose payload text contains it (a serial's trace)."""
     p = Path(path)
     if not p.exists():
         raise ReportError(f"{p}: no such store file")
@@ -36,9 +37,12 @@ def read_station_events(path: str | Path) -> list[Event]:
     except sqlite3.Error as exc:
         raise ReportError(f"{p}: {exc}") from None
     try:
-        rows = conn.execute(
-            "SELECT seq, id, type, cell, time, operator, schema, payload FROM events ORDER BY seq"
-        ).fetchall()
+        sql = "SELECT seq, id, type, cell, time, operator, schema, payload FROM events"
+        args: tuple[str, ...] = ()
+        if containing is not None:
+            sql += " WHERE instr(payload, ?) > 0"
+            args = (containing,)
+        rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
     except sqlite3.DatabaseError as exc:
         raise ReportError(f"{p}: not a station store ({exc})") from None
     finally:

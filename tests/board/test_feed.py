@@ -183,3 +183,27 @@ def test_metrics_come_from_the_domain_functions() -> None:
     assert f.run_yields()["R1"].yield_ == pytest.approx(0.8)
     assert [(r.code, r.count) for r in f.pareto()] == [("BURN", 2), ("DIM", 1)]
     assert f.topics.site == SITE
+
+
+def test_a_serial_trace_reaches_into_the_station_stores(tmp_path) -> None:
+    from cellctl.store.station_store import StationStore
+
+    store = StationStore(tmp_path / "qa-01.db", "qa-01", synchronous="NORMAL")
+    old = event("qa-01", "inspection_recorded", 0, batch="B1", serial="MUG-B1-0002", passed=False)
+    other = event("qa-01", "inspection_recorded", 0, batch="B1", serial="MUG-B1-0003", passed=True)
+    [old, other] = store.append(old, other)
+    store.close()
+    f = feed(station_stores=[tmp_path / "qa-01.db", tmp_path / "missing.db"])
+    ev(f, old)  # seen live as well: listed once
+    ev(f, event("qa-01", "lot_judged", 3, batch="B1", accepted=True, serials=["MUG-B1-0002"]))
+    trace = f.trace("MUG-B1-0002")
+    assert [e.type for e in trace] == ["inspection_recorded", "lot_judged"]
+    assert [e.type for e in f.trace("MUG-B1-0003")] == ["inspection_recorded"]
+    assert f.trace("MUG-B1-0003", history=False) == []
+
+
+def test_board_command_refuses_a_bad_broker_url(capsys) -> None:
+    from cellctl.cli import main
+
+    assert main(["board", "--broker", "http://127.0.0.1:1883"]) == 1
+    assert "expected mqtt://host:port" in capsys.readouterr().err

@@ -33,9 +33,12 @@ class DrillScreen(Screen[None]):
         yield DataTable(id="drill-table", zebra_stripes=True)
         yield Footer()
 
+    live = True  # re-drawn twice a second; a trace reads the stores once
+
     def on_mount(self) -> None:
         self.fill(self.query_one(DataTable))
-        self.set_interval(0.5, self.refill)
+        if self.live:
+            self.set_interval(0.5, self.refill)
 
     def refill(self) -> None:
         table = self.query_one(DataTable)
@@ -72,6 +75,8 @@ class RunScreen(DrillScreen):
 
 
 class TraceScreen(DrillScreen):
+    live = False
+
     def __init__(self, feed: BoardFeed, serial: str) -> None:
         super().__init__(feed, f"Serial {serial}: every event that names it")
         self.serial = serial
