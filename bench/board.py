@@ -126,7 +126,8 @@ async def _board(url: str, warmup: float, seconds: float) -> dict[str, float]:
     feed = BoardFeed(SITE, MqttConfig(url=url))
     feed.measure = True
     app = BoardApp(feed)
-    async with app.run_test(size=(200, 60)) as pilot:
+    # Tall enough that all 50 tiles are on screen, so every update is really painted.
+    async with app.run_test(size=(200, 66)) as pilot:
         await feed.wait_connected()
         await asyncio.sleep(warmup)
         app.latencies.clear()
