@@ -160,6 +160,26 @@ class Alerts:
         return [a for a in self.items.values() if a.acked_by is None]
 
 
+# Payload keys the board and the metrics do arithmetic on, per event type.
+_NUMBERS = {
+    "units_counted": ("step", "good", "scrap", "reworked"),
+    "count_undone": ("step", "good", "scrap", "reworked"),
+    "defect_recorded": ("count",),
+    "run_step_started": ("step",),
+    "run_step_completed": ("step",),
+    "run_step_released": ("step",),
+}
+
+
+def _check_numbers(e: Event) -> None:
+    """Event validation checks keys, not types: a count that is not a small whole number
+    would break the metrics later, so it is refused here, at the door."""
+    for key in _NUMBERS.get(e.type, ()):
+        value = e.payload.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1_000_000:
+            raise PayloadError(f"{e.type} {key} must be a whole number 0..1000000, got {value!r}")
+
+
 def _short(value: Any) -> str | None:
     """A status health field as one word (it may be a dict with a state or text)."""
     if value is None:
@@ -242,6 +262,11 @@ class BoardFeed:
             self.dropped += 1
             self.last_drop = f"{topic}: {exc}"
             log.warning("board: dropped a message on %s: %s", topic, exc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Valid by the codec but not something the board can use: drop it, stay up.
+            self.dropped += 1
+            self.last_drop = f"{topic}: {exc!r}"
+            log.exception("board: could not apply a message on %s", topic)
 
     def _tile(self, cell: str) -> CellTile:
         tile = self.cells.get(cell)
@@ -292,6 +317,7 @@ class BoardFeed:
         self._touch(tile)
 
     def _on_event(self, e: Event) -> None:
+        _check_numbers(e)
         if e.id in self._seen:
             self.duplicates += 1
             return

@@ -53,7 +53,12 @@ def test_duplicates_dropped_gaps_noticed_bad_input_counted() -> None:
     f.handle(TOPICS.cell_events("cut-02"), encode(e1.to_dict()))  # wrong cell for the topic
     f.handle(TOPICS.cell_status("cut-01"), encode({"v": 2, "cell": "cut-01"}))
     f.handle(TOPICS.scheduler_queue, b"[1,2]")
-    assert f.dropped == 4
+    bad = event("cut-01", "units_counted", 6, run_id="R1", step=0, good="7", scrap=0)
+    f.handle(TOPICS.cell_events("cut-01"), encode(bad.to_dict()))
+    bad = event("cut-01", "units_counted", 7, run_id="R1", step=0, good=1, scrap=-3)
+    f.handle(TOPICS.cell_events("cut-01"), encode(bad.to_dict()))
+    assert f.dropped == 6
+    assert f.run_yields()["R1"].yield_ == 1.0  # the metrics still add up
     assert "cut-02" not in f.cells
     assert f.cells["cut-01"].counts == (2, 0)
 
