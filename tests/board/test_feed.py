@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cellctl.bus.codec import encode
 from cellctl.services.board_feed import BoardFeed, CommandRefused
@@ -212,3 +216,33 @@ def test_board_command_refuses_a_bad_broker_url(capsys) -> None:
 
     assert main(["board", "--broker", "http://127.0.0.1:1883"]) == 1
     assert "expected mqtt://host:port" in capsys.readouterr().err
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**7) | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+_keys = st.sampled_from(["v", "schema", "cell", "state", "online", "type", "id", "seq",
+                         "time", "payload", "good", "scrap", "outbox", "run_id", "step",
+                         "ready"])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    leaf=st.sampled_from(["status", "events", "queue"]),
+    body=st.dictionaries(_keys, _json, max_size=10),
+    base=st.sampled_from([{}, {"v": 1, "cell": "c1"}, {"schema": 1, "cell": "c1",
+                          "type": "units_counted", "seq": 1, "time": "2026-01-05T08:00:00Z",
+                          "id": "019a2a4e-1d2b-7c3d-8e4f-5a6b7c8d9e0f", "payload": {
+                              "run_id": "R1", "step": 0, "good": 1, "scrap": 0}}]),
+)  # fmt: skip
+def test_no_message_brings_the_board_down(leaf: str, body: dict, base: dict) -> None:
+    f = feed()
+    topic = TOPICS.scheduler_queue if leaf == "queue" else f"{TOPICS.base}/cells/c1/{leaf}"
+    f.handle(topic, json.dumps({**base, **body}).encode())
+    f.tick()
+    f.queue(), f.run_yields(), f.pareto(), f.oee_by_cell(), f.throughput_per_hour()
+    f.run_progress("x"), f.trace("x")
