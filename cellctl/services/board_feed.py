@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import aiomqtt
 
@@ -38,7 +39,7 @@ from cellctl.bus.connection import Backoff, client_kwargs
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import metrics
-from cellctl.domain.events import Event
+from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.model import role_allows
 from cellctl.domain.states import ANDON, CellState
 from cellctl.services.board_queue import QueueRow, RunFacts, queue_rows, read_run_facts
@@ -119,9 +120,12 @@ class Alert:
 class Alerts:
     """Raised and cleared by the feed, acknowledged by a person; newest first."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_ack_cleared: Callable[[tuple[str, str]], None] | None = None) -> None:
         self.items: OrderedDict[tuple[str, str], Alert] = OrderedDict()
         self.version = 0
+        # Acknowledgements other boards made (retained on the bus): applied when we raise.
+        self.shared: dict[tuple[str, str], str] = {}
+        self.on_ack_cleared = on_ack_cleared
 
     def raise_(self, kind: str, subject: str, text: str, wall: float) -> None:
         key = (kind, subject)
@@ -131,16 +135,20 @@ class Alerts:
         if current is not None and current.active:
             current.text = text
         else:
-            self.items[key] = Alert(key, kind, subject, text, wall)
+            self.items[key] = Alert(key, kind, subject, text, wall, acked_by=self.shared.get(key))
             self.items.move_to_end(key, last=False)
         self.version += 1
 
     def clear(self, kind: str, subject: str) -> None:
-        alert = self.items.get((kind, subject))
+        key = (kind, subject)
+        alert = self.items.get(key)
         if alert is not None and alert.active:
             alert.active = False
             if alert.acked_by is not None:
-                del self.items[(kind, subject)]
+                del self.items[key]
+                self.shared.pop(key, None)
+                if self.on_ack_cleared is not None:
+                    self.on_ack_cleared(key)
             self.version += 1
 
     def ack(self, key: tuple[str, str], by: str) -> bool:
@@ -221,7 +229,9 @@ class BoardFeed:
         self.run_facts: dict[str, RunFacts] = {}
         self.queue_snapshot: dict[str, Any] | None = None
         self.scheduler_status: dict[str, Any] | None = None
-        self.alerts = Alerts()
+        self.alerts = Alerts(on_ack_cleared=lambda key: self._send(self.ack_topic(key), b""))
+        self._outgoing: list[tuple[str, bytes]] = []
+        self._outgoing_ready = asyncio.Event()
         self.dropped = 0
         self.duplicates = 0
         self.last_drop: str | None = None
@@ -258,6 +268,8 @@ class BoardFeed:
             elif topic == self.topics.scheduler_status:
                 self.scheduler_status = decode(raw) if raw else None
                 self.version += 1
+            elif topic.startswith(self.ack_prefix):
+                self._on_ack(topic, raw)
         except PayloadError as exc:
             self.dropped += 1
             self.last_drop = f"{topic}: {exc}"
@@ -364,6 +376,61 @@ class BoardFeed:
         self.queue_version += 1
         self.version += 1
         self._check_due_risk()
+
+    # -- acknowledgements, shared by every board of the site --------------------------------
+
+    @property
+    def ack_prefix(self) -> str:
+        return f"{self.topics.base}/board/ack/"
+
+    def ack_topic(self, key: tuple[str, str]) -> str:
+        return f"{self.ack_prefix}{key[0]}/{quote(key[1], safe='')}"
+
+    def acknowledge(self, key: tuple[str, str], by: str) -> bool:
+        """Acknowledge an alert here and, retained on the bus, for every other board."""
+        if not self.alerts.ack(key, by):
+            return False
+        body = {"v": PAYLOAD_VERSION, "by": by, "time": utc_now_iso()}
+        self.alerts.shared[key] = by
+        self._send(self.ack_topic(key), encode(body))
+        return True
+
+    def _on_ack(self, topic: str, raw: bytes | bytearray | str | None) -> None:
+        kind, _, subject = topic[len(self.ack_prefix) :].partition("/")
+        key = (kind, unquote(subject))
+        if not raw:
+            self.alerts.shared.pop(key, None)  # the alert cleared: the next one is new
+            return
+        by = decode(raw).get("by")
+        if not isinstance(by, str) or not by or len(by) > 64:
+            raise PayloadError("an acknowledgement needs `by`, a badge")
+        self.alerts.shared[key] = by
+        alert = self.alerts.items.get(key)
+        if alert is not None and alert.acked_by is None:
+            self.alerts.ack(key, by)
+
+    def _send(self, topic: str, payload: bytes) -> None:
+        """Publish soon, from sync code; dropped with a log line when not connected."""
+        if not self.connected:
+            log.info("board: not connected, %s not shared", topic)
+            return
+        self._outgoing.append((topic, payload))
+        self._outgoing_ready.set()
+
+    async def _publish_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._outgoing_ready.wait()
+            self._outgoing_ready.clear()
+            batch, self._outgoing = self._outgoing, []
+            for topic, payload in batch:
+                await client.publish(topic, payload, qos=1, retain=True, timeout=5.0)
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            raw = message.payload
+            self.handle(str(message.topic), raw if isinstance(raw, bytes | bytearray) else b"")
+            for listener in self.listeners:
+                listener()
 
     # -- time passing -------------------------------------------------------------------------
 
@@ -602,6 +669,7 @@ class BoardFeed:
                         self.topics.all_events,
                         self.topics.scheduler_queue,
                         self.topics.scheduler_status,
+                        f"{self.ack_prefix}#",
                     ):
                         await client.subscribe(topic, qos=1)
                     self.connected = True
@@ -609,16 +677,12 @@ class BoardFeed:
                     self.backoff.reset()
                     self._connected_event.set()
                     self.version += 1
-                    async for message in client.messages:
-                        raw = message.payload
-                        self.handle(
-                            str(message.topic), raw if isinstance(raw, bytes | bytearray) else b""
-                        )
-                        for listener in self.listeners:
-                            listener()
-            except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
-                self.last_error = str(exc)
-                log.info("board: broker link lost (%s); retrying", exc)
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._listen(client))
+                        tg.create_task(self._publish_loop(client))
+            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
+                self.last_error = str(group.exceptions[0])
+                log.info("board: broker link lost (%s); retrying", self.last_error)
             finally:
                 self._client = None
                 self.connected = False

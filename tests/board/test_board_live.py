@@ -140,3 +140,33 @@ async def test_a_cell_that_stops_sending_shows_stale(mosquitto: Mosquitto, tmp_p
         proc.send_signal(signal.SIGCONT)
         proc.terminate()
         proc.wait(10)
+
+
+async def test_an_acknowledgement_reaches_every_board(publisher, broker_mqtt) -> None:
+    boards = [BoardFeed(SITE, broker_mqtt) for _ in range(2)]
+    for b in boards:
+        await b.start()
+    try:
+        for b in boards:
+            await b.wait_connected()
+        await publisher.status("cut-09", "down")
+        key = ("cell_down", "cut-09")
+        await wait_until(lambda: all(key in b.alerts.items for b in boards), 10, "alert raised")
+        assert boards[0].acknowledge(key, "OP-SAM")
+        await wait_until(lambda: boards[1].alerts.items[key].acked_by == "OP-SAM", 10, "shared")
+        late = BoardFeed(SITE, broker_mqtt)  # starts after the ack: the retained ack applies
+        boards.append(late)
+        await late.start()
+        await wait_until(lambda: key in late.alerts.items and late.alerts.items[key].acked_by
+                         == "OP-SAM", 10, "the late board has the alert, acknowledged")  # fmt: skip
+        assert late.alerts.open() == []
+        # Up again, then down again: a new alert that nobody has acknowledged yet.
+        await publisher.status("cut-09", "idle")
+        await wait_until(lambda: all(key not in b.alerts.items for b in boards), 10, "cleared")
+        await wait_until(lambda: all(key not in b.alerts.shared for b in boards), 10, "unshared")
+        await publisher.status("cut-09", "down")
+        await wait_until(lambda: all(key in b.alerts.items for b in boards), 10, "raised again")
+        assert [b.alerts.items[key].acked_by for b in boards] == [None, None, None]
+    finally:
+        for b in boards:
+            await b.stop()

@@ -312,5 +312,5 @@ class BoardApp(App[None]):
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
         kind, _, subject = key.partition("|")
-        self.feed.alerts.ack((kind, subject), self.badge or "board")
+        self.feed.acknowledge((kind, subject), self.badge or "board")
         self.refresh_board()
