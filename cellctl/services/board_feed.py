@@ -42,7 +42,13 @@ from cellctl.domain import metrics
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.model import role_allows
 from cellctl.domain.states import ANDON, CellState
-from cellctl.services.board_queue import QueueRow, RunFacts, queue_rows, read_run_facts
+from cellctl.services.board_queue import (
+    QueueRow,
+    RunFacts,
+    queue_rows,
+    read_run_facts,
+    read_run_steps,
+)
 from cellctl.services.report import ReportError, read_station_events
 
 log = logging.getLogger(__name__)
@@ -186,6 +192,29 @@ def _check_numbers(e: Event) -> None:
         value = e.payload.get(key, 0)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1_000_000:
             raise PayloadError(f"{e.type} {key} must be a whole number 0..1000000, got {value!r}")
+
+
+def _clean_queue(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The scheduler's queue snapshot with every row checked: what the board does arithmetic
+    on must be numbers, and a row that is not usable is refused with the whole snapshot."""
+    ready = snapshot.get("ready", [])
+    if not isinstance(ready, list) or len(ready) > 10_000:
+        raise PayloadError("queue snapshot: ready must be a list")
+    clean = []
+    for row in ready:
+        if not isinstance(row, dict):
+            raise PayloadError("queue snapshot: a ready row is not an object")
+        rid, step, prio = row.get("run_id"), row.get("step", 0), row.get("priority") or 0
+        if not isinstance(rid, str) or not rid or len(rid) > 64:
+            raise PayloadError(f"queue snapshot: run_id {rid!r}")
+        for name, value in (("step", step), ("priority", prio)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise PayloadError(f"queue snapshot: {name} {value!r} of run {rid}")
+        for name in ("due_s", "weight", "work_s", "quantity", "steps_left"):
+            if name in row and not isinstance(row[name], int | float):
+                raise PayloadError(f"queue snapshot: {name} {row[name]!r} of run {rid}")
+        clean.append({**row, "kind": str(row.get("kind", "")), "step": step, "priority": prio})
+    return {**snapshot, "ready": clean}
 
 
 def _short(value: Any) -> str | None:
@@ -370,6 +399,8 @@ class BoardFeed:
         self._touch(tile)
 
     def _on_queue(self, snapshot: dict[str, Any] | None) -> None:
+        if snapshot is not None:
+            snapshot = _clean_queue(snapshot)
         self.queue_snapshot = snapshot
         if self.scheduler_db is not None:
             self.run_facts = read_run_facts(self.scheduler_db)
@@ -524,10 +555,57 @@ class BoardFeed:
                 steps.setdefault(int(a.get("step", 0)), {"step": a.get("step"), "cells": set(),
                                  "status": "waiting", "good": 0, "scrap": 0,
                                  "first": None, "last": None})  # fmt: skip
+        if self.scheduler_db is not None:
+            # Beside the scheduler: every step of the run, and the scheduler's word on each.
+            for row in read_run_steps(self.scheduler_db, run_id):
+                fresh = {
+                    "step": row["step"],
+                    "cells": set(),
+                    "status": row["status"],
+                    "good": 0,
+                    "scrap": 0,
+                    "first": row["assigned_at"],
+                    "last": row["done_at"],
+                }
+                s = steps.setdefault(row["step"], fresh)
+                s["status"] = row["status"]
+                s["kind"] = row["kind"]
+                if row["cell"]:
+                    s["cells"].add(row["cell"])
         return [
             {**s, "cells": sorted(s["cells"])}
             for _, s in sorted(steps.items(), key=lambda kv: kv[0])
         ]
+
+    def preload(self, hours: float = 8.0) -> int:
+        """Fill the metrics with the last hours of the stations' stores (read-only), so a
+        board that restarts does not start from nothing; alerts stay live-only."""
+        since = datetime.fromtimestamp(self.wall() - hours * 3600, UTC)
+        loaded = 0
+        for path in self.station_stores:
+            try:
+                stored = read_station_events(path)
+            except ReportError as exc:
+                log.info("board: preload skips %s: %s", path, exc)
+                continue
+            for e in stored:
+                if e.id in self._seen or metrics.parse_time(e.time) < since:
+                    continue
+                with contextlib.suppress(PayloadError):
+                    _check_numbers(e)
+                    self._seen[e.id] = None
+                    self.events.append(e)
+                    tile = self._tile(e.cell)
+                    tile.events.append(e)
+                    tile.last_seq = max(tile.last_seq, e.seq)
+                    first = metrics.parse_time(e.time).timestamp()
+                    self._first_event_wall[e.cell] = min(
+                        self._first_event_wall.get(e.cell, first), first
+                    )
+                    loaded += 1
+        if loaded:
+            self.version += 1
+        return loaded
 
     def trace(self, serial: str, *, history: bool = True) -> list[Event]:
         """Every event that names the serial (in `serial`, `serials` or a unit payload):

@@ -76,6 +76,26 @@ def read_run_facts(db_path: str | Path) -> dict[str, RunFacts]:
             conn.close()
 
 
+def read_run_steps(db_path: str | Path, run_id: str) -> list[dict[str, Any]]:
+    """A run's steps as the scheduler holds them (kind, status, cell), read-only."""
+    path = Path(db_path)
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
+    try:
+        rows = conn.execute(
+            "SELECT idx, kind, status, cell, assigned_at, done_at FROM steps WHERE run_id = ? "
+            "ORDER BY idx",
+            (run_id,),
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+    keys = ("step", "kind", "status", "cell", "assigned_at", "done_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
 def _facts_from_row(row: dict[str, Any]) -> RunFacts | None:
     """Forward compatible: a snapshot row that carries the facts itself."""
     if "due_s" not in row:

@@ -246,3 +246,26 @@ def test_no_message_brings_the_board_down(leaf: str, body: dict, base: dict) -> 
     f.tick()
     f.queue(), f.run_yields(), f.pareto(), f.oee_by_cell(), f.throughput_per_hour()
     f.run_progress("x"), f.trace("x")
+
+
+def test_preload_fills_the_metrics_from_the_stores_not_the_alerts(tmp_path) -> None:
+    from cellctl.domain.events import Event
+    from cellctl.store.station_store import StationStore
+
+    store = StationStore(tmp_path / "cut-01.db", "cut-01", synchronous="NORMAL")
+
+    def at(etype: str, when: str, **payload) -> Event:
+        return Event(etype, "cut-01", payload, time=f"2026-01-05T{when}:00.000Z")
+
+    stored = store.append(
+        at("units_counted", "01:00", run_id="R0", step=0, good=9, scrap=9),  # 7 h before "now"
+        at("units_counted", "06:00", run_id="R1", step=0, good=4, scrap=1),
+        at("machine_alarm", "06:30", code="ALARM:2", message="door open"),
+    )
+    store.close()
+    f = feed(station_stores=[tmp_path / "cut-01.db"])  # the wall clock is 08:00
+    assert f.preload(hours=4) == 2
+    assert set(f.run_yields()) == {"R1"}
+    assert f.alerts.listing() == []  # old alarms are history, not alerts
+    ev(f, stored[1])  # the same event live again: not counted twice
+    assert f.duplicates == 1 and f.run_yields()["R1"].yield_ == 0.8

@@ -87,6 +87,7 @@ class BoardApp(App[None]):
             "since", "kind", "subject", "alert", "state"
         )
         if self.connect:
+            self.feed.preload()
             await self.feed.start()
         self.grid.focus()
         self.set_interval(REFRESH_S, self.refresh_board)
