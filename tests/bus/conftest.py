@@ -75,7 +75,8 @@ class Factory:
     async def close(self) -> None:
         for thing in reversed(self.started):
             try:
-                await asyncio.wait_for(thing.stop(), 10)
+                async with asyncio.timeout(10):
+                    await thing.stop()
             except TimeoutError:
                 for task in asyncio.all_tasks():
                     task.print_stack(file=sys.stderr)
@@ -90,3 +91,11 @@ async def factory(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Factory
         yield f
     finally:
         await f.close()
+        import os
+
+        if os.environ.get("DEBUG_TASKS"):
+            await asyncio.sleep(0.5)
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    print("LEFT", task, file=sys.stderr)
+                    task.print_stack(file=sys.stderr)

@@ -39,9 +39,7 @@ def _spawn_cell(factory: Factory, cell: str, kind: str, cycle: float) -> subproc
 def _store_totals(path: Path, cell: str) -> tuple[dict, int, int]:
     store = StationStore(path, cell)
     try:
-        totals = {
-            (r, s): (g, sc) for r, s, g, sc in store.read_tables()["step_counts"] if g or sc
-        }
+        totals = {(r, s): (g, sc) for r, s, g, sc in store.read_tables()["step_counts"] if g or sc}
         return totals, store.outbox_count(), store.event_count()
     finally:
         store.close()
@@ -97,9 +95,9 @@ async def test_killed_cell_step_is_reassigned_without_double_counting(factory: F
     by_cell = store.totals_by_cell()
     assert by_cell["cut-01"] == a_totals
     assert by_cell["cut-02"] == spare.totals()
-    applied_a = store.conn.execute(
-        "SELECT COUNT(*) FROM applied WHERE cell = 'cut-01'"
-    ).fetchone()[0]
+    applied_a = store.conn.execute("SELECT COUNT(*) FROM applied WHERE cell = 'cut-01'").fetchone()[
+        0
+    ]
     assert applied_a == a_events  # each of cut-01's events applied exactly once
     assert store.run("R1")["steps"][0]["good"] == a_totals[("R1", 0)][0] + spare_good
 

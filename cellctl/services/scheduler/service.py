@@ -29,6 +29,7 @@ from cellctl.bus.codec import (
     encode,
 )
 from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import dispatch
@@ -98,6 +99,7 @@ class Scheduler:
         self._data_version = store.data_version()
         self._connected_event = asyncio.Event()
         self.backoff = Backoff()
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -106,7 +108,8 @@ class Scheduler:
             self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._connected_event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected_event.wait()
 
     async def stop(self) -> None:
         client = self._client
@@ -119,18 +122,16 @@ class Scheduler:
                     retain=True,
                     timeout=2.0,
                 )
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        await cancel_and_wait(self._task)
+        self._task = None
         self.connected = False
 
     async def _run(self) -> None:
         will = aiomqtt.Will(
             self.topics.scheduler_status, encode(self._status(online=False)), qos=1, retain=True
         )
-        while True:
+        while not self._stopping:
             try:
                 async with aiomqtt.Client(
                     **client_kwargs(self.mqtt),
@@ -142,6 +143,8 @@ class Scheduler:
                     max_inflight_messages=100,
                 ) as client:
                     self._client = client
+                    # Many publishes in flight is our design (batched drain), not a leak.
+                    client.pending_calls_threshold = 100_000
                     for topic in (
                         self.topics.all_status,
                         self.topics.all_events,
@@ -225,6 +228,7 @@ class Scheduler:
         if status["cell"] != cell:
             raise PayloadError(f"status of {status['cell']!r} on the topic of {cell!r}")
         view = self.cells.setdefault(cell, CellView(cell))
+        before = (view.kind, view.online, view.state)
         view.kind = status.get("kind") or view.kind
         view.online = status["online"]
         view.state = status["state"]
@@ -237,8 +241,8 @@ class Scheduler:
                 log.info("scheduler: %s is %s; re-queued %s", cell, view.state, released)
                 await self._publish(client, self.topics.cell_assign(cell), b"", True)
                 self._dirty = True
-        else:
-            self._dirty = True
+        elif (view.kind, view.online, view.state) != before:
+            self._dirty = True  # only a change of availability can change dispatch
 
     def _on_submit(self, data: dict[str, Any]) -> None:
         spec = parse_run(data, default_id=f"R-{new_id()[-12:]}")
@@ -279,7 +283,7 @@ class Scheduler:
 
     async def _ticker(self, client: aiomqtt.Client) -> None:
         last_status = 0.0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.tick_s)
             version = self.store.data_version()
             if version != self._data_version:
