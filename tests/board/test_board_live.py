@@ -36,8 +36,10 @@ async def test_cells_run_through_and_show_on_the_grid(floor: Floor) -> None:
         await wait_until(lambda: feed.cells["print-01"].event_good == 6, 10, "board counted")
         await wait_until(lambda: "good 6 scrap 2" in screen(app),
                          10, "print-01's counts on screen")  # fmt: skip
+        # Statuses come on their own (coalesced) schedule: wait for both to say idle.
+        await wait_until(lambda: "cut-01 IDLE" in screen(app) and "print-01 IDLE" in screen(app),
+                         10, "both cells idle on screen")  # fmt: skip
         text = screen(app)
-        assert "cut-01 IDLE" in text and "print-01 IDLE" in text
         assert "yield 75%" in text  # 6 good of 8 made at print-01
         app.grid.focus()
         app.grid.select("cut-01")
