@@ -312,7 +312,8 @@ class StationController:
             self.message = f"Step {a.run_id}/{a.step} withdrawn: {why}"
             self._changed()
             return
-        target = CellState.IDLE
+        # A cell that is down stays down (the step left because of it); others go idle.
+        target = CellState.DOWN if self.state == CellState.DOWN else CellState.IDLE
         events = [
             self._event("run_step_released", {"run_id": a.run_id, "step": a.step, "reason": why}),
             self._transition(target, "step withdrawn"),

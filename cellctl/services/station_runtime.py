@@ -80,10 +80,13 @@ class StationRuntime:
         self.labels: Any = None
         self.machine: Any = None
         self.scans: Any = None
+        self.qa: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
         self._started = False
         self._open_labels()
+        if controller.kind == "qa":
+            self._open_qa()
 
     # -- parts -----------------------------------------------------------------------
 
@@ -113,6 +116,25 @@ class StationRuntime:
             # The cell works without its printer; the status line says why.
             self.controller.printer_state = f"unusable: {exc}"
             log.warning("%s: label printer unusable: %s", self.controller.cell, exc)
+
+    def _open_qa(self) -> None:
+        from cellctl.config.inspection import TemplateBook, inspection_dir
+        from cellctl.services.qa_flow import QAFlow
+        from cellctl.services.trace import site_batch_provider
+
+        site_path = self.loaded.site_path
+        self.qa = QAFlow(
+            self.controller,
+            TemplateBook(inspection_dir(site_path), self.loaded.site),
+            site_batch_provider(site_path),
+            public_key=self._public_key(),
+        )
+
+    def handle_scan(self, text: str, origin: str) -> str:
+        """One scan, from any scanner: a QA cell's flow sees it first."""
+        if self.qa is not None:
+            return self.qa.scan(text)
+        return self.controller.handle_scan(text, origin)
 
     def attach_app(self, app: Any) -> None:
         self._app = app
@@ -201,7 +223,7 @@ class StationRuntime:
         c = self.controller
         async for scan in self.scans:
             try:
-                result = c.handle_scan(scan.text, scan.origin)
+                result = self.handle_scan(scan.text, scan.origin)
             except Refused as exc:
                 c.message = str(exc)
             else:
