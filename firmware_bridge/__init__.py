@@ -1,80 +1,33 @@
 """Drive a cell's machine over serial: GRBL cutters, Marlin printers, line-protocol devices.
 
 The station controller needs one call, `open_machine`, and the `Machine` it returns
-(see README.md in this package).
+(see README.md in this package). Names load on first use, so importing a
+submodule (the simulators, the CLI's argument definitions) stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from firmware_bridge.jobs import Job, JobError, JobLine, JobProgress, JobRefused, JobResult
-from firmware_bridge.link import LinkError, SerialLink
-from firmware_bridge.machine import Machine, MachineEvent, MachineState
+_WHERE = {
+    "DRIVERS": "factory", "make_machine": "factory", "open_machine": "factory",
+    "Job": "jobs", "JobError": "jobs", "JobLine": "jobs", "JobProgress": "jobs",
+    "JobRefused": "jobs", "JobResult": "jobs",
+    "LinkError": "link", "SerialLink": "link",
+    "Machine": "machine", "MachineEvent": "machine", "MachineState": "machine",
+}  # fmt: skip
 
-DRIVERS = ("grbl", "marlin", "line")
-
-
-def make_machine(
-    driver: str,
-    port: str,
-    baud: int = 115_200,
-    *,
-    reconnect: bool = True,
-    debug_log: str | None = None,
-    sim_options: dict[str, Any] | None = None,
-    **options: Any,
-) -> Machine:
-    """Build the machine object without touching the port (see `open_machine`)."""
-    sim = None
-    url = port
-    if port.startswith("sim://"):
-        from firmware_bridge.sim import make_sim
-
-        kind = port[len("sim://") :].strip("/") or driver
-        sim = make_sim(kind, **{"baud": baud, **(sim_options or {})}).start()
-        url = sim.path
-    link = SerialLink(url, baud, reconnect=reconnect, debug_log=debug_log)
-    if driver == "grbl":
-        from firmware_bridge.grbl import GrblMachine
-
-        machine: Machine = GrblMachine(link, **options)
-    elif driver == "marlin":
-        from firmware_bridge.marlin import MarlinMachine
-
-        machine = MarlinMachine(link, **options)
-    elif driver == "line":
-        from firmware_bridge.linemachine import LineMachine
-
-        machine = LineMachine(link, **options)
-    else:
-        if sim is not None:
-            sim.stop()
-        raise ValueError(f"unknown driver {driver!r}: choose one of {', '.join(DRIVERS)}")
-    if sim is not None:
-        machine.sim = sim  # type: ignore[attr-defined]
-        machine._owned.append(sim)
-    return machine
+__all__ = sorted(_WHERE)
 
 
-async def open_machine(driver: str, port: str, baud: int = 115_200, **options: Any) -> Machine:
-    """Open the port, greet the controller and return the connected Machine.
-
-    `port` is a device or pty path, `loop://`, `socket://host:port`,
-    `rfc2217://host:port`, or `sim://grbl|marlin|line` (starts that simulator on a
-    pseudo-terminal inside this process). Raises LinkError with a reason.
-    """
-    machine = make_machine(driver, port, baud, **options)
-    try:
-        await machine.connect()
-    except BaseException:
-        await machine.close()
-        raise
-    return machine
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'firmware_bridge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"firmware_bridge.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = [
-    "DRIVERS", "Job", "JobError", "JobLine", "JobProgress", "JobRefused", "JobResult",
-    "LinkError", "Machine", "MachineEvent", "MachineState", "SerialLink", "make_machine",
-    "open_machine",
-]  # fmt: skip
+def __dir__() -> list[str]:
+    return __all__

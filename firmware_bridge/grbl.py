@@ -415,6 +415,18 @@ class GrblMachine(Machine):
         self.state.position_lost = False
         self._write(b"?", log=False)
 
+    async def jog_cancel(self) -> None:
+        self._write(b"\x85")
+
+    async def read_settings(self) -> dict[int, float]:
+        """`$$` parsed: {110: 10000.0, ...}."""
+        out: dict[int, float] = {}
+        for line in await self.command("$$"):
+            m = re.fullmatch(r"\$(\d+)=([-\d.]+).*", line)
+            if m:
+                out[int(m.group(1))] = float(m.group(2))
+        return out
+
     async def command(self, line: str, timeout: float = 10.0) -> list[str]:
         """Send one line and return what came back before its `ok` (error -> JobRefused)."""
         if line in ("?", "!", "~", "\x18", "\x85"):

@@ -125,6 +125,7 @@ class Job:
         self.result: JobResult | None = None
         self.sending = True
         self.ending: tuple[str, str] | None = None
+        self.all_acked_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -133,6 +134,8 @@ class Job:
     def ack(self, index: int) -> None:
         self.acked += 1
         self.bytes_acked += self.sizes[index]
+        if self.acked == len(self.lines):
+            self.all_acked_at = time.monotonic()
 
     def progress(self) -> JobProgress:
         elapsed = time.monotonic() - self.started

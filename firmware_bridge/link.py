@@ -1,8 +1,9 @@
 """A serial link opened from a URL, usable from asyncio.
 
-pyserial does the port work in one reader thread per connection (every URL kind
-pyserial knows works: device and pty paths, loop://, socket://, rfc2217://);
-received lines are handed to the event loop. A read or write failure marks the
+pyserial opens the port (every URL kind pyserial knows works: device and pty
+paths, loop://, socket://, rfc2217://). A port with a file descriptor is read by
+the event loop itself; the others by one reader thread per connection that hands
+received lines to the loop. A read or write failure marks the
 link down; with `reconnect` on, it is reopened with exponential back-off. Every
 line sent and received is kept in a bounded in-memory log, and appended to a
 debug file when one is given.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections import deque
@@ -60,6 +62,8 @@ class SerialLink:
         self._closing = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._generation = 0
+        self._fd: int | None = None
+        self._buf = bytearray()
         self.bytes_written = 0
         self.down_reason = ""
 
@@ -81,11 +85,20 @@ class SerialLink:
             raise LinkError(f"cannot open {self.url}: {exc}") from exc
         self._generation += 1
         self._port = port
+        self._buf = bytearray()
         self._record("!", f"link up {self.url} @ {self.baud}")
-        self._thread = threading.Thread(
-            target=self._reader, args=(port, self._generation), name="serial-reader", daemon=True
-        )
-        self._thread.start()
+        fd = getattr(port, "fd", None)
+        if isinstance(fd, int) and self._loop is not None:
+            # A real file descriptor: read it from the event loop itself, no thread hop.
+            self._fd = fd
+            self._loop.add_reader(fd, self._readable, port, self._generation)
+        else:
+            self._fd = None
+            self._thread = threading.Thread(
+                target=self._reader, args=(port, self._generation), name="serial-reader",
+                daemon=True,
+            )  # fmt: skip
+            self._thread.start()
         self.on_up()
 
     def _open_port(self) -> serial.SerialBase:
@@ -119,6 +132,26 @@ class SerialLink:
         if log:
             for part in data.decode("ascii", "replace").splitlines():
                 self._record(">", part)
+
+    def _readable(self, port: serial.SerialBase, generation: int) -> None:
+        try:
+            chunk = os.read(port.fd, 65536)  # type: ignore[attr-defined]
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._lost(generation, f"read failed: {exc}")
+            return
+        if not chunk:
+            self._lost(generation, "device disconnected (end of file)")
+            return
+        self._buf += chunk
+        if b"\n" not in self._buf:
+            if len(self._buf) > 4096:
+                self._buf.clear()
+            return
+        *lines, rest = self._buf.split(b"\n")
+        self._buf = bytearray(rest)
+        self._deliver(generation, [ln.rstrip(b"\r").decode("ascii", "replace") for ln in lines])
 
     def _reader(self, port: serial.SerialBase, generation: int) -> None:
         buf = bytearray()
@@ -158,6 +191,9 @@ class SerialLink:
         port, self._port = self._port, None
         if port is None:
             return
+        if self._fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._fd = None
         self.down_reason = reason
         with contextlib.suppress(Exception):
             port.close()

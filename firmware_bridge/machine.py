@@ -97,6 +97,10 @@ class Machine:
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
+        job = self.job
+        if job is not None and job.active:
+            self._end_job("aborted", f"the bridge was closed during the job; {job.acked} of "
+                          f"{len(job.lines)} lines acknowledged")  # fmt: skip
         for task in list(self._tasks):
             task.cancel()
         await self.link.close()

@@ -52,6 +52,8 @@ class Sent:
     timeout: float | None
     reply: list[str]
     resends: int = 0
+    outstanding: int = 0  # transmissions whose `ok` has not come back yet
+    executed: bool = False  # the printer confirmed it ran this line number
 
 
 class MarlinMachine(Machine):
@@ -85,6 +87,7 @@ class MarlinMachine(Machine):
         self._started_seen = False
         self._watch: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._job_base_n: int | None = None
         self.resends = 0
         self.timeouts = 0
 
@@ -102,17 +105,23 @@ class MarlinMachine(Machine):
 
     async def _greet(self) -> None:
         await wait_for(lambda: self._started_seen, 1.0)  # a board that resets says "start"
-        self._n = 0
-        try:
-            await self._request("M110 N0", plain=True, timeout=3.0)
-        except (JobRefused, TimeoutError):
+        if self._watch is None:
+            self._watch = self.spawn(self._watchdog())
+        for _ in range(3):
+            # Numbered and checksummed, so line noise cannot set a wrong line number.
+            self._n = -1
+            try:
+                await self._request("M110 N0", timeout=2.0)
+                break
+            except (JobRefused, TimeoutError):
+                continue
+        else:
+            self.emit("error", "the printer did not answer M110 (line numbering)")
             return
         self._greeted = True
         self._halted = False
         self._set_status("Idle")
         self.emit("connected", f"Marlin answering on {self.link.url}")
-        if self._watch is None:
-            self._watch = self.spawn(self._watchdog())
         if self.auto_temperature:
             with contextlib.suppress(JobRefused, TimeoutError):
                 await self._request(f"M155 S{self.auto_temperature:g}", timeout=3.0)
@@ -124,6 +133,8 @@ class MarlinMachine(Machine):
         if not text:
             return
         if text.startswith("ok"):
+            if text != "ok" and self._cur is not None:
+                self._cur.reply.append(text)
             self._temps(text)
             self._life()
             self._ok()
@@ -215,16 +226,38 @@ class MarlinMachine(Machine):
         self._resend, self._error, self._last_line, self._uncertain_at = None, False, None, None
         if cur is None:
             return
-        if cur.n is None or (resend is None and not error and doubt is None):
+        cur.outstanding = max(0, cur.outstanding - 1)
+        if cur.n is None:
             self._done(cur)
             return
         consistent = error and resend is not None and last is not None and resend == last + 1
-        if consistent and resend == cur.n + 1:
-            self._done(cur)  # the printer already had this line: its ok was lost earlier
+        if resend is None and not error and doubt is None:
+            cur.executed = True  # a clean ok: the printer took this line
+        elif consistent and resend == cur.n + 1:
+            cur.executed = True  # it already had this line number: a repeat was refused
         elif consistent and resend is not None and resend < cur.n:
-            self._give_up(f"the printer asked again for line {resend}, already acknowledged")
+            # A late ok was taken for a later line (timeouts shorter than the printer's
+            # real answers). Believe the printer: it has run lines up to resend - 1.
+            self._correct_acks(resend - 1)
+            self._give_up(f"the printer asked again for line {resend}, already acknowledged; "
+                          "timeouts are too short for this printer")  # fmt: skip
+            return
+        # Each transmission earns exactly one ok: settle only when all are back, so a
+        # late ok is never taken for the next line's.
+        if cur.outstanding > 0:
+            return
+        if cur.executed:
+            self._done(cur)
         else:
             self._again(cur, "resend requested" if resend is not None else "reply in doubt")
+
+    def _correct_acks(self, last_run: int) -> None:
+        job, base = self.job, self._job_base_n
+        if job is None or base is None or not job.active:
+            return
+        acked = max(0, min(job.acked, last_run - base + 1))
+        job.acked = acked
+        job.bytes_acked = sum(job.sizes[:acked])
 
     def _done(self, cur: Sent) -> None:
         self._cur = None
@@ -271,6 +304,7 @@ class MarlinMachine(Machine):
         return self.timeout
 
     def _transmit(self, cur: Sent) -> None:
+        cur.outstanding += 1
         line = cur.text if cur.n is None else numbered(cur.n, cur.text)
         self._life()
         self._resend, self._error, self._uncertain_at = None, False, None
@@ -314,12 +348,21 @@ class MarlinMachine(Machine):
             if cur is None or cur.n is None:
                 continue
             now = time.monotonic()
-            if self._uncertain_at is not None and now - self._uncertain_at > self.uncertain_timeout:
-                self._resend, self._error, self._uncertain_at = None, False, None
-                self._again(cur, "reply garbled")
-            elif cur.timeout is not None and now - self._last_life > cur.timeout:
+            garbled = (
+                self._uncertain_at is not None and now - self._uncertain_at > self.uncertain_timeout
+            )
+            silent = cur.timeout is not None and now - self._last_life > cur.timeout
+            if not (garbled or silent):
+                continue
+            # The missing oks were lost on the wire: stop waiting for them.
+            self._resend, self._error, self._uncertain_at = None, False, None
+            cur.outstanding = 0
+            if silent:
                 self.timeouts += 1
-                self._again(cur, f"no answer for {cur.timeout:.0f} s")
+            if cur.executed:
+                self._done(cur)
+            else:
+                self._again(cur, "reply garbled" if garbled else f"no answer for {cur.timeout:g} s")
 
     def _job_begin(self) -> None:
         self._paused = False
@@ -336,6 +379,8 @@ class MarlinMachine(Machine):
                 continue
             index = job.next
             job.next += 1
+            if index == 0:
+                self._job_base_n = self._n + 1
             try:
                 await self._request(job.lines[index].text, index=index)
             except JobRefused as exc:

@@ -28,6 +28,7 @@ from cellctl.bus.codec import (
     encode_event,
 )
 from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event, utc_now_iso
@@ -63,6 +64,7 @@ class CellLink:
         self.drain_batch = drain_batch
         self.publish_timeout_s = publish_timeout_s
         self.heartbeat_s = heartbeat_s
+        self.status_min_interval_s = 0.1
         self.backoff = backoff or Backoff()
         self.connected = False
         self.last_error: str | None = None
@@ -74,6 +76,7 @@ class CellLink:
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self._last_assign_id: str | None = None
+        self._stopping = False
 
     # -- what the controller and the status line use ---------------------------
 
@@ -132,7 +135,8 @@ class CellLink:
         return stored
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._connected_event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected_event.wait()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -152,11 +156,11 @@ class CellLink:
                     retain=True,
                     timeout=2.0,
                 )
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        self._wake.set()
+        self._status_dirty.set()
+        await cancel_and_wait(self._task)
+        self._task = None
         self.connected = False
         self._connected_event.clear()
 
@@ -169,7 +173,7 @@ class CellLink:
             qos=1,
             retain=True,
         )
-        while True:
+        while not self._stopping:
             try:
                 async with aiomqtt.Client(
                     **client_kwargs(self.mqtt),
@@ -179,6 +183,8 @@ class CellLink:
                     max_inflight_messages=100,
                 ) as client:
                     self._client = client
+                    # Many publishes in flight is our design (batched drain), not a leak.
+                    client.pending_calls_threshold = 100_000
                     self.connected = True
                     self.last_error = None
                     self.backoff.reset()
@@ -193,6 +199,9 @@ class CellLink:
             except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
                 self.last_error = str(group.exceptions[0])
                 log.info("%s: broker link lost (%s); retrying", self.cell, self.last_error)
+            except* Exception as group:  # e.g. the store failed: keep the station up, retry
+                self.last_error = repr(group.exceptions[0])
+                log.error("%s: link failed (%s); retrying", self.cell, self.last_error)
             finally:
                 self._client = None
                 self.connected = False
@@ -210,19 +219,25 @@ class CellLink:
         )
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: in 3.11 wait_for can swallow a cancel
+            # that races with the inner wait, and stop() would then hang.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._status_dirty.wait(), self.heartbeat_s)
+                async with asyncio.timeout(self.heartbeat_s):
+                    await self._status_dirty.wait()
             await self._publish_status(client)
+            # Coalesce bursts (a count per unit) into at most ten statuses a second.
+            await asyncio.sleep(self.status_min_interval_s)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         topic = self.topics.cell_events(self.cell)
-        while True:
+        while not self._stopping:
             self._wake.clear()
             batch = self.store.pending(self.drain_batch)
             if not batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
                 continue
             # Tasks start in creation order, so paho writes the batch in seq order.
             results = await asyncio.gather(
@@ -257,6 +272,10 @@ class CellLink:
                     self.notify()
             except PayloadError as exc:
                 log.warning("%s: dropped a malformed message on %s: %s", self.cell, topic, exc)
+            except (aiomqtt.MqttError, asyncio.CancelledError):
+                raise
+            except Exception:
+                log.exception("%s: failed on a message on %s; dropped it", self.cell, topic)
 
     async def _handle_assign(self, assignment: dict[str, Any] | None) -> None:
         if assignment is not None and assignment["assign_id"] == self._last_assign_id:

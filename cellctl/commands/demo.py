@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     errors = _ErrorCounter()
     logging.getLogger().addHandler(errors.handler)
     log_file = workdir / "demo.log"
-    file_handler = logging.FileHandler(log_file)
+    file_handler = logging.FileHandler(log_file, mode="w")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.getLogger().addHandler(file_handler)
     logging.getLogger().setLevel(logging.INFO)

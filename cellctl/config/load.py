@@ -136,7 +136,11 @@ def check_paths(paths: list[str | Path]) -> list[str]:
 
                 problems.extend(TemplateBook(inspection_dir(path), site).check_all())
             else:
-                load_station(path)
+                loaded = load_station(path)
+                if loaded.config.printer is not None:
+                    from cellctl.labels.service import check_printer
+
+                    problems.extend(f"{path}: {p}" for p in check_printer(loaded.config.printer))
         except ConfigError as exc:
             problems.extend(f"{exc.path}: {p}" for p in exc.problems)
     return problems

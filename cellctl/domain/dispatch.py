@@ -29,6 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 K_LOOKAHEAD = 2.0
+# Look-aheads the rollout finishes a trial schedule with; the cheapest counts.
+ROLLOUT_TAILS = (1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +67,30 @@ def mean_work(cands: Sequence[Candidate]) -> float:
 def choose(
     cands: Sequence[Candidate], now: float, k: float = K_LOOKAHEAD, p_bar: float | None = None
 ) -> Candidate | None:
-    """The best candidate by the rule, or None."""
+    """The best candidate by the rule (the first of `rank`), in one pass."""
     if not cands:
         return None
     pb = mean_work(cands) if p_bar is None else p_bar
-    return min(cands, key=lambda c: sort_key(c, now, pb, k))
+    scale = 1.0 / (k * max(pb, 1e-9))
+    exp = math.exp
+    best = cands[0]
+    best_prio = best.manual_priority
+    best_idx = atc_index(best, now, pb, k)
+    for c in cands:
+        if c.manual_priority < best_prio:
+            continue
+        slack = c.due_s - now - c.remaining_s
+        idx = (c.weight / max(c.work_s, 1e-9)) * (exp(-slack * scale) if slack > 0 else 1.0)
+        if (
+            c.manual_priority > best_prio
+            or idx > best_idx
+            or (
+                idx == best_idx
+                and (c.due_s, c.order, c.run_id) < (best.due_s, best.order, best.run_id)
+            )
+        ):
+            best, best_prio, best_idx = c, c.manual_priority, idx
+    return best
 
 
 def rank(cands: Sequence[Candidate], now: float, k: float = K_LOOKAHEAD) -> list[Candidate]:
@@ -105,60 +126,152 @@ def weighted_tardiness(jobs: Iterable[Job], completion: dict[str, float]) -> flo
     return sum(j.weight * max(0.0, completion[j.id] - j.due_s) for j in jobs)
 
 
+class _Sim:
+    """Non-delay list scheduling state: copyable, so a decision can be tried out."""
+
+    def __init__(self, jobs: Sequence[Job], cells: dict[str, str], now: float, k: float) -> None:
+        self.jobs = {j.id: j for j in jobs}
+        self.order = {j.id: i for i, j in enumerate(jobs)}
+        self.remaining = {
+            j.id: [sum(w for _, w in j.steps[i:]) for i in range(len(j.steps))] for j in jobs
+        }
+        self.cells = cells
+        self.k = k
+        self.t = now
+        self.next_step = {j.id: 0 for j in jobs}
+        self.ready_at = {j.id: now for j in jobs}
+        self.free_at = {c: now for c in cells}
+        self.events = [now]
+        self.to_visit: list[str] = []
+        self.schedule: list[Scheduled] = []
+        self.completion: dict[str, float] = {}
+
+    def copy(self) -> _Sim:
+        other = object.__new__(_Sim)
+        other.__dict__.update(self.__dict__)
+        for name in ("next_step", "ready_at", "free_at", "completion"):
+            setattr(other, name, dict(getattr(self, name)))
+        other.events = list(self.events)
+        other.to_visit = list(self.to_visit)
+        other.schedule = list(self.schedule)
+        return other
+
+    def candidates(self, cell: str) -> list[Candidate]:
+        kind = self.cells[cell]
+        out = []
+        for jid, i in self.next_step.items():
+            job = self.jobs[jid]
+            if i < len(job.steps) and job.steps[i][0] == kind and self.ready_at[jid] <= self.t:
+                out.append(
+                    Candidate(jid, i, kind, job.weight, job.steps[i][1], self.remaining[jid][i],
+                              job.due_s, job.manual_priority, self.order[jid])
+                )  # fmt: skip
+        return out
+
+    def start(self, cell: str, c: Candidate) -> None:
+        end = self.t + c.work_s
+        self.schedule.append(Scheduled(c.run_id, c.step, cell, self.t, end))
+        self.free_at[cell] = end
+        self.next_step[c.run_id] += 1
+        self.ready_at[c.run_id] = end
+        if self.next_step[c.run_id] == len(self.jobs[c.run_id].steps):
+            self.completion[c.run_id] = end
+        heapq.heappush(self.events, end)
+
+    def cost(self) -> float:
+        return weighted_tardiness(self.jobs.values(), self.completion)
+
+    def run(self, rollout: int = 0) -> None:
+        while len(self.completion) < len(self.jobs):
+            if not self.to_visit:
+                if not self.events:
+                    raise ValueError("some steps need a cell kind no cell has")
+                self.t = heapq.heappop(self.events)
+                while self.events and self.events[0] <= self.t:
+                    heapq.heappop(self.events)
+                self.to_visit = sorted(c for c in self.cells if self.free_at[c] <= self.t)
+                continue
+            cell = self.to_visit.pop(0)
+            cands = self.candidates(cell)
+            if not cands:
+                continue
+            if rollout > 1 and len(cands) > 1:
+                best = self._rollout(cell, cands, rollout)
+            else:
+                best = choose(cands, self.t, self.k)
+            self.start(cell, best)
+
+    def _rollout(self, cell: str, cands: list[Candidate], width: int) -> Candidate:
+        best, best_cost = None, math.inf
+        for c in rank(cands, self.t, self.k)[:width]:
+            cost = math.inf
+            for k in ROLLOUT_TAILS:
+                trial = self.copy()
+                trial.k = k
+                trial.start(cell, c)
+                trial.run()
+                cost = min(cost, trial.cost())
+            if cost < best_cost - 1e-9:
+                best, best_cost = c, cost
+        assert best is not None
+        return best
+
+
 def simulate(
-    jobs: Sequence[Job], cells: dict[str, str], *, now: float = 0.0, k: float = K_LOOKAHEAD
+    jobs: Sequence[Job],
+    cells: dict[str, str],
+    *,
+    now: float = 0.0,
+    k: float = K_LOOKAHEAD,
+    rollout: int = 0,
 ) -> tuple[list[Scheduled], dict[str, float]]:
     """Non-delay list scheduling with the rule, as the scheduler runs it online.
 
     `cells` maps cell id to kind. Whenever a cell is idle it takes the best ready
-    step of its kind; returns the schedule and each job's completion time.
+    step of its kind; returns the schedule and each job's completion time. With
+    `rollout` = N > 1, each decision tries the rule's N best candidates, finishes
+    the schedule with the plain rule after each, and keeps the cheapest (a pilot
+    or rollout method); ties keep the rule's order.
     """
-    remaining = {j.id: [sum(w for _, w in j.steps[i:]) for i in range(len(j.steps))] for j in jobs}
-    next_step = {j.id: 0 for j in jobs}
-    ready_at = {j.id: now for j in jobs}
-    by_id = {j.id: j for j in jobs}
-    order = {j.id: i for i, j in enumerate(jobs)}
-    free_at = {c: now for c in cells}
-    schedule: list[Scheduled] = []
-    completion: dict[str, float] = {}
-    events = [now]
-    t = now
-    while len(completion) < len(jobs):
-        t = heapq.heappop(events)
-        while events and events[0] <= t:
-            heapq.heappop(events)
-        for cell in sorted(cells):
-            if free_at[cell] > t:
-                continue
-            kind = cells[cell]
-            cands = []
-            for jid, i in next_step.items():
-                job = by_id[jid]
-                if i < len(job.steps) and job.steps[i][0] == kind and ready_at[jid] <= t:
-                    cands.append(
-                        Candidate(
-                            jid,
-                            i,
-                            kind,
-                            job.weight,
-                            job.steps[i][1],
-                            remaining[jid][i],
-                            job.due_s,
-                            job.manual_priority,
-                            order[jid],
-                        )
-                    )
-            best = choose(cands, t, k)
-            if best is None:
-                continue
-            end = t + best.work_s
-            schedule.append(Scheduled(best.run_id, best.step, cell, t, end))
-            free_at[cell] = end
-            next_step[best.run_id] += 1
-            ready_at[best.run_id] = end
-            if next_step[best.run_id] == len(by_id[best.run_id].steps):
-                completion[best.run_id] = end
-            heapq.heappush(events, end)
-        if not events and len(completion) < len(jobs):
-            raise ValueError("some steps need a cell kind no cell has")
-    return schedule, completion
+    sim = _Sim(jobs, cells, now, k)
+    sim.run(rollout)
+    return sim.schedule, sim.completion
+
+
+def choose_by_rollout(
+    cell: str,
+    allowed: Sequence[Candidate],
+    jobs: Sequence[Job],
+    cells: dict[str, str],
+    now: float,
+    *,
+    busy: dict[str, tuple[str, float]] | None = None,
+    width: int = 5,
+    k: float = K_LOOKAHEAD,
+) -> Candidate | None:
+    """The rule with a rollout, for a live shop: try the rule's `width` best allowed
+    candidates for `cell`, finish the whole schedule with the plain rule after each,
+    keep the one with the least weighted tardiness.
+
+    `jobs` hold each open run's remaining steps (a step in progress first);
+    `busy` maps a busy cell to (job id, expected end of its step in progress).
+    `allowed` are the candidates the cell may take (holds and declines removed).
+    """
+    if len(allowed) <= 1:
+        return choose(allowed, now, k)
+    sim = _Sim(jobs, cells, now, k)
+    for busy_cell, (jid, ends) in (busy or {}).items():
+        if jid not in sim.jobs or busy_cell not in sim.free_at:
+            continue
+        sim.next_step[jid] = 1
+        sim.ready_at[jid] = ends
+        sim.free_at[busy_cell] = ends
+        if len(sim.jobs[jid].steps) == 1:
+            sim.completion[jid] = ends
+        heapq.heappush(sim.events, ends)
+    by_run = {c.run_id: c for c in allowed}
+    sim_cands = [c for c in sim.candidates(cell) if c.run_id in by_run]
+    if not sim_cands:
+        return choose(allowed, now, k)
+    picked = sim._rollout(cell, sim_cands, width)
+    return by_run[picked.run_id]

@@ -36,6 +36,7 @@ class RunSpec:
     manual_priority: int = 0
     batch: str | None = None
     cycle_s: float = DEFAULT_CYCLE_S
+    edition_size: int | None = None
 
     @property
     def weight(self) -> float:
@@ -59,6 +60,7 @@ class RunSpec:
             "manual_priority": self.manual_priority,
             "batch": self.batch,
             "cycle_s": self.cycle_s,
+            "edition_size": self.edition_size,
         }
 
 
@@ -77,7 +79,7 @@ def parse_run(data: dict[str, Any], *, default_id: str | None = None) -> RunSpec
     problems: list[str] = []
     known = {
         "id", "sku", "title", "quantity", "unit_margin", "due", "routing", "sla",
-        "manual_priority", "priority", "batch", "cycle_s", "v",
+        "manual_priority", "priority", "batch", "cycle_s", "edition_size", "v",
     }  # fmt: skip
     for key in sorted(set(data) - known):
         problems.append(f"unknown field {key!r}")
@@ -112,6 +114,14 @@ def parse_run(data: dict[str, Any], *, default_id: str | None = None) -> RunSpec
     margin = number("unit_margin", float, minimum=0)
     priority = number("manual_priority", int, data.get("priority", 0), minimum=-1000)
     cycle_s = number("cycle_s", float, DEFAULT_CYCLE_S, minimum=0.001)
+    edition_size = None
+    if data.get("edition_size") not in (None, ""):
+        edition_size = number("edition_size", int, minimum=1)
+        if edition_size is not None and quantity is not None and quantity > edition_size:
+            problems.append(
+                f"quantity {quantity} is more than the edition size {edition_size}: "
+                "a limited run cannot make more units than its edition"
+            )
 
     due = None
     try:
@@ -160,4 +170,5 @@ def parse_run(data: dict[str, Any], *, default_id: str | None = None) -> RunSpec
         manual_priority=priority,
         batch=batch,
         cycle_s=cycle_s,
+        edition_size=edition_size,
     )

@@ -100,6 +100,39 @@ def _locked(method):
     return wrapper
 
 
+def resolve_template(
+    printer: PrinterConfig, role: str, templates_dir: Path | None = None
+) -> Template:
+    """The template a printer uses for a role, checked against the loaded media."""
+    name = printer.templates.get(role)
+    if name is None:
+        name = _UNIT_BY_MEDIA.get(printer.media) if role == "unit" else None
+        name = name or DEFAULT_TEMPLATES[role]
+    t = find_template(name, templates_dir)
+    if t.media != printer.media:
+        raise LabelError(
+            f"template {t.name} is for {t.media_spec.description} labels but the printer "
+            f"has {media(printer.media).description} (printer.media in the station "
+            f"file); set printer.templates.{role} to a template for that media"
+        )
+    return t
+
+
+def check_printer(printer: PrinterConfig) -> list[str]:
+    """Every problem with a station's printer section: model, media, templates."""
+    problems = []
+    try:
+        check_pair(printer.model, printer.media)
+    except LabelError as exc:
+        problems.append(f"printer: {exc}")
+    for role in sorted(printer.templates):
+        try:
+            resolve_template(printer, role)
+        except (LabelError, KeyError) as exc:
+            problems.append(f"printer.templates.{role}: {exc}")
+    return problems
+
+
 class LabelService:
     """Thread-safe: calls are serialised, so the kiosk and the controller may share one."""
 
@@ -146,18 +179,7 @@ class LabelService:
     # -- templates ---------------------------------------------------------------
 
     def template(self, role: str) -> Template:
-        name = self.printer.templates.get(role)
-        if name is None:
-            name = _UNIT_BY_MEDIA.get(self.printer.media) if role == "unit" else None
-            name = name or DEFAULT_TEMPLATES[role]
-        t = find_template(name, self.templates_dir)
-        if t.media != self.printer.media:
-            raise LabelError(
-                f"template {t.name} is for {t.media_spec.description} labels but the printer "
-                f"has {media(self.printer.media).description} (printer.media in the station "
-                f"file); set printer.templates.{role} to a template for that media"
-            )
-        return t
+        return resolve_template(self.printer, role, self.templates_dir)
 
     def _base_values(self, operator: str | None) -> dict[str, Any]:
         return {

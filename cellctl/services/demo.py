@@ -21,7 +21,7 @@ from typing import Any
 
 from cellctl.bus.broker_process import Mosquitto, free_port, mosquitto_path
 from cellctl.domain.states import CellState
-from cellctl.services.sim_operator import Habits, SimOperator
+from cellctl.services.sim_operator import Habits, SimInspector, SimOperator
 from cellctl.services.station import StationController
 from cellctl.services.station_runtime import StationRuntime, open_station
 
@@ -178,12 +178,19 @@ class Demo:
             self.runtimes[controller.cell] = runtime
             await runtime.start()
             if controller.cell != self.o.kiosk:
-                op = SimOperator(
-                    runtime,
-                    OPERATOR_OF_CELL.get(controller.cell, "OP-ADA"),
-                    seed=self.o.seed + i,
-                    habits=Habits(seconds_per_unit=self.o.seconds_per_unit),
-                )
+                badge = OPERATOR_OF_CELL.get(controller.cell, "OP-ADA")
+                habits = Habits(seconds_per_unit=self.o.seconds_per_unit)
+                if runtime.qa is not None:
+                    op = SimInspector(
+                        runtime,
+                        badge,
+                        runtime.qa,
+                        seed=self.o.seed + i,
+                        habits=habits,
+                        reject_batches=(self.o.reject_batch,) if self.o.reject_batch else (),
+                    )
+                else:
+                    op = SimOperator(runtime, badge, seed=self.o.seed + i, habits=habits)
                 self.operators[controller.cell] = op
                 self._tasks.append(asyncio.create_task(op.run(), name=f"op-{controller.cell}"))
         self.o.log(f"cells: {', '.join(self.controllers)}; labels in {self.labels_dir}")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 from pathlib import Path
 from typing import Any
 
 from cellctl.bus.cell_link import CellLink
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event
 from cellctl.store.station_store import StationStore
@@ -87,10 +87,7 @@ class SimCell:
         await self.link.start()
 
     async def stop(self) -> None:
-        if self._work is not None:
-            self._work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._work
+        await cancel_and_wait(self._work)
         await self.link.stop()
         self.store.close()
 

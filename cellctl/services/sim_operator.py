@@ -96,6 +96,9 @@ class SimOperator:
         await self._pause(self.habits.seconds_per_unit)
         if self.stopped.is_set() or c.state != CellState.RUNNING:
             return
+        if self.machine_counts:
+            await self._watch_machine(good)
+            return
         roll = self.rng.random()
         if roll < self.habits.downtime_rate:
             c.machine_stopped("simulated jam")
@@ -109,15 +112,105 @@ class SimOperator:
             code = self.rng.choice([d.code for d in c.site.defects if d.severity.value == "minor"])
             self.confirmed.append(c.record_defect(code, note="cosmetic, kept as good").id)
 
+    @property
+    def machine_counts(self) -> bool:
+        """A line-protocol machine counts its own cycles; the person only watches."""
+        return self.c.loaded.config.machine.driver == "line" and self.runtime.machine is not None
+
+    async def _watch_machine(self, good_before: int) -> None:
+        if self.c.counts()[0] != good_before:
+            self._stalled = 0
+            return
+        self._stalled = getattr(self, "_stalled", 0) + 1
+        if self._stalled * self.habits.seconds_per_unit > 5.0:
+            self._stalled = 0
+            await self.runtime.machine_action("start_cycles")
+
     async def finish_step(self) -> None:
         c = self.c
-        if self.runtime.labels is not None:
-            roles = c.loaded.config.printer.templates if c.loaded.config.printer else {}
+        a = c.assignment
+        if self.runtime.labels is not None and a is not None:
+            # Units get their serial labels at the last step before QA; earlier steps
+            # send the batch on with a traveller.
+            what = "units" if a.next_kind == "qa" else "batch"
             try:
-                if "unit" in roles:
-                    await self.runtime.print_labels("units")
-                elif "batch" in roles:
-                    await self.runtime.print_labels("batch")
+                await self.runtime.print_labels(what)
             except Refused as exc:
                 log.info("%s: labels not printed: %s", c.cell, exc)
         c.complete_step()
+
+
+class SimInspector(SimOperator):
+    """A simulated QA inspector: samples each batch by the plan, inspects the sampled
+    units, and rejects the one batch it was told to (to show a hold and an NCR)."""
+
+    def __init__(
+        self,
+        runtime: StationRuntime,
+        badge: str,
+        flow: object,
+        *,
+        seed: int = 0,
+        habits: Habits | None = None,
+        reject_batches: tuple[str, ...] = (),
+        rework_after_s: float = 8.0,
+    ) -> None:
+        super().__init__(runtime, badge, seed=seed, habits=habits)
+        self.flow = flow
+        self.reject_batches = set(reject_batches)
+        self.rework_after_s = rework_after_s
+        self._rejected: dict[str, float] = {}
+
+    async def step(self) -> None:
+        c = self.c
+        a = c.assignment
+        if (
+            c.operator is None
+            or a is None
+            or not c.assignment_accepted
+            or c.state != CellState.RUNNING
+        ):
+            await self._close_due_ncrs()
+            await super().step()
+            return
+        flow = self.flow
+        view = flow.view()
+        verdict = flow.last_verdict if flow.last_verdict else None
+        if verdict is not None and verdict.get("batch") == a.batch:
+            await self._finish_inspection(bool(verdict.get("accepted")))
+            return
+        if view.batch != a.batch:
+            flow.open_batch(a.batch)
+            return
+        await self._pause(self.habits.seconds_per_unit)
+        serial = view.remaining[0]
+        flow.choose_unit(serial, how="scan")
+        results = {
+            item.id: (True if item.kind == "pass_fail" else float(item.nominal or 0.0))
+            for item in view.checklist
+        }
+        if a.batch in self.reject_batches:
+            code = self.rng.choice([d.code for d in c.site.defects if d.severity.value != "minor"])
+            flow.record_fail([code], note="found at final inspection", results=results)
+        else:
+            flow.record_pass(results)
+
+    async def _finish_inspection(self, accepted: bool) -> None:
+        c = self.c
+        a = c.assignment
+        if accepted:
+            good, _ = c.counts()
+            if good < a.quantity:
+                c.count_good(a.quantity - good)
+        else:
+            self._rejected[a.batch] = asyncio.get_running_loop().time()
+            self.reject_batches.discard(a.batch)
+        c.complete_step()
+
+    async def _close_due_ncrs(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for ncr in self.flow.open_ncrs():
+            batch = ncr.get("batch")
+            if batch in self._rejected and now - self._rejected[batch] >= self.rework_after_s:
+                self.flow.close_ncr(ncr["ncr_id"], "rework", "reworked and re-inspected")
+                del self._rejected[batch]

@@ -231,6 +231,9 @@ class StationController:
     def offer_assignment(self, data: object) -> Assignment:
         """A new assignment from the scheduler (or a scanned run ticket)."""
         a = data if isinstance(data, Assignment) else Assignment.from_dict(data)
+        current = self.assignment
+        if current is not None and a.assign_id is not None and current.assign_id == a.assign_id:
+            return current  # the retained copy again after a reconnect or restart
         if a.kind != self.kind:
             raise Refused(f"this is a {self.kind} cell; that step is for a {a.kind} cell")
         if (
@@ -309,7 +312,8 @@ class StationController:
             self.message = f"Step {a.run_id}/{a.step} withdrawn: {why}"
             self._changed()
             return
-        target = CellState.IDLE
+        # A cell that is down stays down (the step left because of it); others go idle.
+        target = CellState.DOWN if self.state == CellState.DOWN else CellState.IDLE
         events = [
             self._event("run_step_released", {"run_id": a.run_id, "step": a.step, "reason": why}),
             self._transition(target, "step withdrawn"),

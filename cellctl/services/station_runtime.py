@@ -80,10 +80,13 @@ class StationRuntime:
         self.labels: Any = None
         self.machine: Any = None
         self.scans: Any = None
+        self.qa: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
         self._started = False
         self._open_labels()
+        if controller.kind == "qa":
+            self._open_qa()
 
     # -- parts -----------------------------------------------------------------------
 
@@ -121,6 +124,25 @@ class StationRuntime:
             # The cell works without its printer; the status line says why.
             self.controller.printer_state = f"unusable: {exc}"
             log.warning("%s: label printer unusable: %s", self.controller.cell, exc)
+
+    def _open_qa(self) -> None:
+        from cellctl.config.inspection import TemplateBook, inspection_dir
+        from cellctl.services.qa_flow import QAFlow
+        from cellctl.services.trace import site_batch_provider
+
+        site_path = self.loaded.site_path
+        self.qa = QAFlow(
+            self.controller,
+            TemplateBook(inspection_dir(site_path), self.loaded.site),
+            site_batch_provider(site_path),
+            public_key=self._public_key(),
+        )
+
+    def handle_scan(self, text: str, origin: str) -> str:
+        """One scan, from any scanner: a QA cell's flow sees it first."""
+        if self.qa is not None:
+            return self.qa.scan(text)
+        return self.controller.handle_scan(text, origin)
 
     def attach_app(self, app: Any) -> None:
         self._app = app
@@ -209,7 +231,7 @@ class StationRuntime:
         c = self.controller
         async for scan in self.scans:
             try:
-                result = c.handle_scan(scan.text, scan.origin)
+                result = self.handle_scan(scan.text, scan.origin)
             except Refused as exc:
                 c.message = str(exc)
             else:
@@ -279,7 +301,11 @@ class StationRuntime:
         resuming = c.state.value == "paused"
         c.start_step()
         a = c.assignment
-        if self.machine is None or a is None or not a.job:
+        if self.machine is None or a is None:
+            return
+        if not a.job:
+            if self.loaded.config.machine.driver == "line" and not resuming:
+                await self.machine_action("start_cycles")
             return
         job = self.machine.job
         if resuming and job is not None and job.active:
@@ -379,6 +405,14 @@ class StationRuntime:
                     raise Refused("this step has no machine job file")
                 job = await m.start_job(a.job, name=Path(a.job).name)
                 c.record_machine_job_started(job.name, len(job.lines))
+            elif what == "start_cycles":
+                a = c._need_assignment()
+                good, _ = c.counts()
+                if a.quantity - good < 1:
+                    raise Refused("every unit of this step is already counted")
+                await m.start_cycles(a.quantity - good)
+                c.message = f"Machine started: {a.quantity - good} cycles"
+                c._changed()
             elif what == "hold":
                 await m.hold()
             elif what == "resume":

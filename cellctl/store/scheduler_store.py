@@ -14,7 +14,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from cellctl.domain.dispatch import Candidate
+from cellctl.domain.dispatch import Candidate, Job
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.run_spec import RunSpec
 from cellctl.store.db import StoreError, connect, transaction
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS runs (
     batch TEXT,
     status TEXT NOT NULL,
     submitted_at TEXT NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    edition_size INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 CREATE TABLE IF NOT EXISTS steps (
@@ -124,6 +125,9 @@ class SchedulerStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+            if "edition_size" not in columns:  # a file made before limited editions
+                self.conn.execute("ALTER TABLE runs ADD COLUMN edition_size INTEGER")
 
     def close(self) -> None:
         self.conn.close()
@@ -141,8 +145,9 @@ class SchedulerStore:
             ord_ = self.conn.execute("SELECT COALESCE(MAX(ord), 0) + 1 FROM runs").fetchone()[0]
             self.conn.execute(
                 "INSERT INTO runs (id, ord, sku, title, quantity, unit_margin, due, due_s, sla, "
-                "weight, cycle_s, manual_priority, batch, status, submitted_at, source) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                "weight, cycle_s, manual_priority, batch, status, submitted_at, source, "
+                "edition_size) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                 (
                     spec.id,
                     ord_,
@@ -159,6 +164,7 @@ class SchedulerStore:
                     spec.batch,
                     utc_now_iso(),
                     source,
+                    spec.edition_size,
                 ),
             )
             self.conn.executemany(
@@ -285,6 +291,34 @@ class SchedulerStore:
             )
         return out
 
+    def shop(self, now_s: float) -> tuple[list[Job], dict[str, tuple[str, float]]]:
+        """Open runs as simulation jobs (remaining steps, a step in progress first) and
+        the busy cells with the expected end of their step, for a rollout."""
+        holds = {b for b, h in self.holds().items() if h}
+        jobs: list[Job] = []
+        busy: dict[str, tuple[str, float]] = {}
+        for run in self.runs(["queued", "active"]):
+            if run["batch"] in holds:
+                continue
+            steps = self.conn.execute(
+                "SELECT idx, kind, status, cell FROM steps WHERE run_id = ? AND status != 'done' "
+                "ORDER BY idx",
+                (run["id"],),
+            ).fetchall()
+            if not steps or steps[0][2] == "cancelled":
+                continue
+            work = run["quantity"] * run["cycle_s"]
+            plan = [(kind, work) for _, kind, _, _ in steps]
+            idx, kind, status, cell = steps[0]
+            if status in ACTIVE_STEP and cell:
+                left = self.remaining_quantity(run["id"], idx) * run["cycle_s"]
+                plan[0] = (kind, left)
+                busy[cell] = (run["id"], now_s + left)
+            jobs.append(
+                Job(run["id"], tuple(plan), run["weight"], run["due_s"], run["manual_priority"])
+            )
+        return jobs, busy
+
     def declined(self) -> set[tuple[str, int, str]]:
         return {tuple(r) for r in self.conn.execute("SELECT run_id, step, cell FROM declines")}
 
@@ -324,11 +358,13 @@ class SchedulerStore:
     def assignment(self, run_id: str, step: int) -> dict[str, Any]:
         row = self.conn.execute(
             "SELECT s.assign_id, s.kind, s.quantity, s.assigned_at, r.sku, r.title, r.batch, "
-            "r.due, s.cell FROM steps s JOIN runs r ON r.id = s.run_id "
+            "r.due, s.cell, r.edition_size, r.quantity, "
+            "(SELECT kind FROM steps n WHERE n.run_id = s.run_id AND n.idx = s.idx + 1) "
+            "FROM steps s JOIN runs r ON r.id = s.run_id "
             "WHERE s.run_id = ? AND s.idx = ?",
             (run_id, step),
         ).fetchone()
-        assign_id, kind, qty, at, sku, title, batch, due, cell = row
+        assign_id, kind, qty, at, sku, title, batch, due, cell, edition, run_qty, nxt = row
         return {
             "v": 1,
             "assign_id": assign_id,
@@ -342,6 +378,9 @@ class SchedulerStore:
             "batch": batch,
             "due": due,
             "assigned_at": at,
+            "edition_size": edition,
+            "run_quantity": run_qty,
+            "next_kind": nxt,
         }
 
     def active_assignments(self) -> list[dict[str, Any]]:
@@ -447,6 +486,7 @@ class SchedulerStore:
     def _apply(self, e: Event, result: ApplyResult) -> None:
         p = e.payload
         t = e.type
+        _check_fields(e)
         if t in ("units_counted", "count_undone"):
             sign = -1 if t == "count_undone" else 1
             self.conn.execute(
@@ -528,3 +568,32 @@ class SchedulerStore:
     def summary(self) -> dict[str, Any]:
         by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
         return {"runs": by_status, "events_applied": self.applied_count()}
+
+
+_INT_FIELDS = {"step", "good", "scrap"}
+_TEXT_FIELDS = {"run_id", "batch"}
+
+
+_CHECKED_TYPES = {
+    "units_counted", "count_undone", "assignment_accepted", "assignment_declined",
+    "run_step_started", "run_step_completed", "run_step_released", "batch_held",
+    "batch_released",
+}  # fmt: skip
+
+
+def _check_fields(e: Event) -> None:
+    """The payload values this store uses must have the right types (StoreError if not).
+
+    Only the event types the scheduler applies are checked: a defect recorded with
+    no step, say, is the cell's business and must not leave a gap here.
+    """
+    if e.type not in _CHECKED_TYPES:
+        return
+    for key, value in e.payload.items():
+        if key in _INT_FIELDS and (not isinstance(value, int) or isinstance(value, bool)):
+            raise StoreError(f"{e.type} {key} must be an integer, got {value!r}")
+        # A scrap override re-counts good units as scrap, so good may be negative.
+        if key in _INT_FIELDS and key != "step" and not -1_000_000 <= value <= 1_000_000:
+            raise StoreError(f"{e.type} {key} {value} is out of range")
+        if key in _TEXT_FIELDS and value is not None and not isinstance(value, str):
+            raise StoreError(f"{e.type} {key} must be a text, got {value!r}")

@@ -88,6 +88,14 @@ class GrblSim(SimDevice):
         self._reports = 0
         self._reset_state(0.0, power_on=True)
 
+    def stats(self) -> dict[str, float]:
+        return {
+            **super().stats(),
+            "rx_overflows": self.overflows,
+            "rx_max_used": self.max_rx_used,
+            "lines_executed": len(self.executed),
+        }
+
     # ---- state ---------------------------------------------------------------------
 
     def _reset_state(self, t: float, power_on: bool = False) -> None:

@@ -54,6 +54,10 @@ class SimDevice:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self.bytes_received = 0
+        self.wire_idle = 0.0  # host-to-device wire time with nothing to carry
+        self.late_max = 0.0  # how late the thread woke for a due byte, worst case
+        self.late_sum = 0.0
+        self.late_n = 0
         self.bytes_sent = 0
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -150,6 +154,15 @@ class SimDevice:
     def send_line(self, text: str, at: float) -> None:
         self.send(text.encode("ascii", "replace") + b"\r\n", at)
 
+    def stats(self) -> dict[str, float]:
+        return {
+            "bytes_received": self.bytes_received,
+            "bytes_sent": self.bytes_sent,
+            "wire_idle_s": round(self.wire_idle, 4),
+            "wake_late_max_ms": round(self.late_max * 1000, 3),
+            "wake_late_mean_ms": round(self.late_sum / max(1, self.late_n) * 1000, 3),
+        }
+
     def now(self) -> float:
         return time.monotonic()
 
@@ -219,6 +232,8 @@ class SimDevice:
             return
         except OSError:
             return
+        if self._rx_free and now > self._rx_free:
+            self.wire_idle += now - self._rx_free
         start = max(now, self._rx_free)
         for i, b in enumerate(data):
             due = start + (i + 1) * self.byte_time + self.latency
@@ -229,6 +244,11 @@ class SimDevice:
         self.bytes_received += len(data)
 
     def _tick(self, now: float) -> None:
+        if self._rx_wake and self._rx_wake[0] <= now:
+            late = now - self._rx_wake[0]
+            self.late_max = max(self.late_max, late)
+            self.late_sum += late
+            self.late_n += 1
         while self._rx_wire and self._rx_wire[0][0] <= now:
             due, b = self._rx_wire.popleft()
             if self._rx_wake and self._rx_wake[0] <= due:

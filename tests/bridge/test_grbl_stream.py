@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from firmware_bridge import JobRefused
 from firmware_bridge.machine import wait_for
 from tests.bridge.conftest import cam_lines, connect, final_xy
 
@@ -108,3 +109,26 @@ async def test_stop_cancels_the_job_and_keeps_position(machines) -> None:
     assert len(m.sim.executed) == executed  # nothing more was sent
     await m.start_job(cam_lines(10))  # and the machine takes the next job
     assert (await m.wait_job(timeout=10)).outcome == "finished"
+
+
+async def test_settings_and_messages_are_parsed(machines) -> None:
+    m, _ = await connect(machines, "grbl", {"time_scale": 0.0})
+    settings = await m.read_settings()
+    assert settings[110] == 10000.0 and settings[22] == 0
+    assert (await m.command("$G"))[0].startswith("[GC:G0 G54 G17 G21 G90")
+    with pytest.raises(JobRefused, match="error:22: no feed rate"):
+        await m.command("G1 X5")
+
+
+async def test_homing_only_on_explicit_action(machines) -> None:
+    m, events = await connect(machines, "grbl", {"time_scale": 0.1, "homing": True})
+    assert m.state.status == "Alarm"  # a homing machine starts locked...
+    await asyncio.sleep(0.3)
+    assert m.sim.state == "Alarm"  # ...and the bridge does not home or unlock it by itself
+    sent = [e.text for e in m.link.log if e.direction == ">"]
+    assert "$H" not in sent and "$X" not in sent
+    with pytest.raises(JobRefused, match="alarm"):
+        await m.start_job(cam_lines(5))
+    await m.home()
+    assert await wait_for(lambda: m.state.status == "Idle", 3.0)
+    assert m.state.position == (0.0, 0.0, 0.0)

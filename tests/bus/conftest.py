@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -73,7 +74,13 @@ class Factory:
 
     async def close(self) -> None:
         for thing in reversed(self.started):
-            await thing.stop()
+            try:
+                async with asyncio.timeout(10):
+                    await thing.stop()
+            except TimeoutError:
+                for task in asyncio.all_tasks():
+                    task.print_stack(file=sys.stderr)
+                raise AssertionError(f"{thing!r} did not stop within 10 s") from None
         self.started.clear()
 
 
@@ -84,3 +91,11 @@ async def factory(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Factory
         yield f
     finally:
         await f.close()
+        import os
+
+        if os.environ.get("DEBUG_TASKS"):
+            await asyncio.sleep(0.5)
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    print("LEFT", task, file=sys.stderr)
+                    task.print_stack(file=sys.stderr)

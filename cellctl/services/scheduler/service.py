@@ -29,6 +29,7 @@ from cellctl.bus.codec import (
     encode,
 )
 from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import dispatch
@@ -37,12 +38,17 @@ from cellctl.domain.ids import new_id
 from cellctl.domain.model import role_allows
 from cellctl.domain.run_spec import RunSpecError, parse_run
 from cellctl.store.db import StoreError
-from cellctl.store.scheduler_store import SchedulerStore
+from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
 
 log = logging.getLogger(__name__)
 
 # Command action -> the privileged action of PRIVILEGED_ACTIONS it needs.
 COMMAND_RIGHTS = {"prioritise": "prioritise", "cancel": "cancel_run", "release_hold": "qc_release"}
+
+
+# A rollout costs ~15 simulations of the open queue: ~40 ms at 40 runs × 4 cells on a
+# Pi-class CPU budget; above that the plain rule decides (it takes < 1 ms).
+ROLLOUT_MAX_READY = 40
 
 
 @dataclass
@@ -73,6 +79,7 @@ class Scheduler:
         gap_grace_s: float = 1.0,
         tick_s: float = 0.2,
         on_applied: Callable[[list[Event]], None] | None = None,
+        rollout: int = 0,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
@@ -83,6 +90,9 @@ class Scheduler:
         self.gap_grace_s = gap_grace_s
         self.tick_s = tick_s
         self.on_applied = on_applied
+        # 0: the plain rule. N > 1: the rule with an N-wide rollout while at most
+        # ROLLOUT_MAX_READY steps wait (bench.dispatch: ≈1.19× CP-SAT instead of ≈1.47×).
+        self.rollout = rollout
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
         self.cells: dict[str, CellView] = {}
         self.gaps: dict[str, GapWatch] = {}
@@ -98,6 +108,7 @@ class Scheduler:
         self._data_version = store.data_version()
         self._connected_event = asyncio.Event()
         self.backoff = Backoff()
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -106,7 +117,8 @@ class Scheduler:
             self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._connected_event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected_event.wait()
 
     async def stop(self) -> None:
         client = self._client
@@ -119,18 +131,16 @@ class Scheduler:
                     retain=True,
                     timeout=2.0,
                 )
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        await cancel_and_wait(self._task)
+        self._task = None
         self.connected = False
 
     async def _run(self) -> None:
         will = aiomqtt.Will(
             self.topics.scheduler_status, encode(self._status(online=False)), qos=1, retain=True
         )
-        while True:
+        while not self._stopping:
             try:
                 async with aiomqtt.Client(
                     **client_kwargs(self.mqtt),
@@ -142,6 +152,8 @@ class Scheduler:
                     max_inflight_messages=100,
                 ) as client:
                     self._client = client
+                    # Many publishes in flight is our design (batched drain), not a leak.
+                    client.pending_calls_threshold = 100_000
                     for topic in (
                         self.topics.all_status,
                         self.topics.all_events,
@@ -158,6 +170,8 @@ class Scheduler:
                         tg.create_task(self._ticker(client))
             except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
                 log.info("scheduler: broker link lost (%s); retrying", group.exceptions[0])
+            except* Exception as group:  # e.g. its store failed: stay up and retry
+                log.error("scheduler: failed (%r); retrying", group.exceptions[0])
             finally:
                 self._client = None
                 self.connected = False
@@ -209,8 +223,13 @@ class Scheduler:
             except (PayloadError, RunSpecError, StoreError) as exc:
                 self.dropped += 1
                 log.warning("scheduler: dropped a message on %s: %s", topic, exc)
+            except aiomqtt.MqttError:
+                raise
+            except Exception:  # a bug must cost one message, never the consumer
+                self.dropped += 1
+                log.exception("scheduler: failed on a message on %s; dropped it", topic)
         if events:
-            result = self.store.apply_events(events)
+            result = self._apply(events)
             self.duplicates += result.duplicates
             for cell in sorted(result.withdraw):
                 await self._publish(client, self.topics.cell_assign(cell), b"", True)
@@ -221,10 +240,32 @@ class Scheduler:
             self._check_gaps(client_ok=True)
         await self._dispatch(client)
 
+    def _apply(self, events: list[Event]) -> ApplyResult:
+        """Apply a batch in one transaction; if that fails, one by one, dropping the bad."""
+        try:
+            return self.store.apply_events(events)
+        except Exception:
+            log.warning("scheduler: a batch of %d events failed; applying singly", len(events))
+        result = ApplyResult()
+        for e in events:
+            try:
+                one = self.store.apply_events([e])
+            except Exception as exc:
+                self.dropped += 1
+                log.warning("scheduler: dropped event %s of %s: %r", e.id, e.cell, exc)
+                continue
+            result.applied += one.applied
+            result.duplicates += one.duplicates
+            result.withdraw |= one.withdraw
+            result.queue_changed |= one.queue_changed
+            result.cells |= one.cells
+        return result
+
     async def _on_status(self, client: aiomqtt.Client, cell: str, status: dict[str, Any]) -> None:
         if status["cell"] != cell:
             raise PayloadError(f"status of {status['cell']!r} on the topic of {cell!r}")
         view = self.cells.setdefault(cell, CellView(cell))
+        before = (view.kind, view.online, view.state)
         view.kind = status.get("kind") or view.kind
         view.online = status["online"]
         view.state = status["state"]
@@ -237,8 +278,8 @@ class Scheduler:
                 log.info("scheduler: %s is %s; re-queued %s", cell, view.state, released)
                 await self._publish(client, self.topics.cell_assign(cell), b"", True)
                 self._dirty = True
-        else:
-            self._dirty = True
+        elif (view.kind, view.online, view.state) != before:
+            self._dirty = True  # only a change of availability can change dispatch
 
     def _on_submit(self, data: dict[str, Any]) -> None:
         spec = parse_run(data, default_id=f"R-{new_id()[-12:]}")
@@ -279,7 +320,7 @@ class Scheduler:
 
     async def _ticker(self, client: aiomqtt.Client) -> None:
         last_status = 0.0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.tick_s)
             version = self.store.data_version()
             if version != self._data_version:
@@ -356,7 +397,14 @@ class Scheduler:
                 for c in by_kind.get(view.kind or "", [])
                 if (c.run_id, c.step) not in taken and (c.run_id, c.step, view.cell) not in declined
             ]
-            best = dispatch.choose(cands, now)
+            if self.rollout > 1 and 1 < len(ready) <= ROLLOUT_MAX_READY:
+                jobs, busy = self.store.shop(now)
+                kinds = {v.cell: v.kind for v in self.cells.values() if v.online and v.kind}
+                best = dispatch.choose_by_rollout(
+                    view.cell, cands, jobs, kinds, now, busy=busy, width=self.rollout
+                )
+            else:
+                best = dispatch.choose(cands, now)
             if best is None:
                 continue
             taken.add((best.run_id, best.step))

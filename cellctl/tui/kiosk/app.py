@@ -188,7 +188,10 @@ class KioskApp(App[None]):
         self.handle_scan(text, origin)
 
     def handle_scan(self, text: str, origin: str) -> None:
-        result = self._do(lambda: self.controller.handle_scan(text, origin))
+        if self.runtime is not None and hasattr(self.runtime, "handle_scan"):
+            result = self._do(lambda: self.runtime.handle_scan(text, origin))
+        else:
+            result = self._do(lambda: self.controller.handle_scan(text, origin))
         if result is not None:
             self.controller.message = f"{result} ({origin})"
             self.refresh_view()

@@ -1,0 +1,92 @@
+"""`cellctl report --from … --to … --format csv|json`: runs, counts, defects, downtime, OEE."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="export runs, counts, defects, downtime and OEE over a period",
+        description="A production report from the stations' event logs (read-only). Times "
+        "without a zone are in the site's timezone (UTC without --site).",
+    )
+    p.add_argument("--from", dest="start", required=True, help="start: 2026-01-05 or ISO time")
+    p.add_argument("--to", dest="end", required=True, help="end (exclusive), same forms")
+    p.add_argument("--format", choices=("csv", "json"), default="json")
+    p.add_argument("--site", help="the site file: its stations' stores, shifts and cycle times")
+    p.add_argument("--store", action="append", default=[], help="a station store (repeatable)")
+    p.add_argument(
+        "--table", default="all", choices=("all", "runs", "counts", "defects", "downtime", "oee")
+    )
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.set_defaults(func=_run)
+
+
+def _when(text: str, tz) -> object:
+    from datetime import datetime
+
+    from cellctl.errors import CliError
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"{text!r} is not a date or ISO time (e.g. 2026-01-05 or "
+                       "2026-01-05T06:00)") from None  # fmt: skip
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+    from datetime import UTC
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from cellctl.config.load import load_site, load_station
+    from cellctl.domain import metrics
+    from cellctl.errors import CliError, ConfigError
+    from cellctl.services.report import (
+        ReportError,
+        build_report,
+        read_station_events,
+        to_csv,
+        to_json,
+    )
+
+    stores = [Path(s) for s in args.store]
+    shifts = [metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)]
+    ideal: dict[str, float] = {}
+    planned: set[str] = set()
+    tz = UTC
+    try:
+        if args.site:
+            site = load_site(args.site)
+            tz = ZoneInfo(site.site.timezone)
+            if site.shifts:
+                shifts = [metrics.ShiftSpec(s.name, s.start, s.end, tuple(s.days), s.breaks_min)
+                          for s in site.shifts]  # fmt: skip
+            planned = {r.code for r in site.downtime_reasons if r.planned}
+            for name in site.stations:
+                station = load_station(Path(args.site).parent / name)
+                ideal[station.id] = station.config.station.ideal_cycle_s
+                if not args.store and station.store_path().exists():
+                    stores.append(station.store_path())
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if not stores:
+        raise CliError("no station stores to read: give --store DB or a --site whose stations "
+                       "have store files")  # fmt: skip
+    start, end = _when(args.start, tz), _when(args.end, tz)
+    try:
+        events = [e for path in stores for e in read_station_events(path)]
+        report = build_report(events, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal,
+                              planned_reasons=planned, tz=tz)  # fmt: skip
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    text = (to_csv if args.format == "csv" else to_json)(report, args.table)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,792 @@
+"""The supervisor board's model: the live picture of every cell, the queue and the alerts.
+
+Headless: it subscribes to the site's cell status and events and the scheduler's
+queue, and keeps what the board draws. Every message is validated; a bad one is
+counted and dropped. Events are de-duplicated by id and gaps in a cell's
+sequence are noticed. A cell is stale when nothing arrived from it for
+`stale_after_s` by the board's own clock (cells heartbeat their status every
+few seconds; their clocks may differ from ours, so their `time` is only shown).
+
+The Textual board reads this model on a timer; it never owns the connection.
+Each board process (one per browser viewer under textual-serve) has its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import aiomqtt
+
+from cellctl.bus.codec import (
+    PAYLOAD_VERSION,
+    PayloadError,
+    decode,
+    decode_event,
+    decode_status,
+    encode,
+)
+from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.topics import Topics
+from cellctl.config.models import MqttConfig, SiteConfig
+from cellctl.domain import metrics
+from cellctl.domain.events import Event, utc_now_iso
+from cellctl.domain.model import role_allows
+from cellctl.domain.states import ANDON, CellState
+from cellctl.services.board_queue import (
+    QueueRow,
+    RunFacts,
+    queue_rows,
+    read_run_facts,
+    read_run_steps,
+)
+from cellctl.services.report import ReportError, read_station_events
+
+log = logging.getLogger(__name__)
+
+# Board action -> the privileged action the scheduler checks for it.
+ACTION_RIGHTS = {"prioritise": "prioritise", "cancel": "cancel_run", "release_hold": "qc_release"}
+ALL_DAY = metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)
+
+
+class CommandRefused(Exception):
+    """A supervisor action the board will not send (role, or a malformed request)."""
+
+
+@dataclass
+class CellTile:
+    """What the board knows of one cell."""
+
+    cell: str
+    kind: str | None = None
+    state: str = "unknown"
+    online: bool = False
+    operator: str | None = None
+    run_id: str | None = None
+    step: int | None = None
+    good: int | None = None
+    scrap: int | None = None
+    outbox: int = 0
+    printer: str | None = None
+    scanner: str | None = None
+    machine: str | None = None
+    link: str | None = None
+    cell_time: str | None = None
+    received: float = 0.0
+    state_since: float = 0.0
+    last_seq: int = 0
+    gaps: int = 0
+    event_good: int = 0
+    event_scrap: int = 0
+    stale: bool = False
+    events: deque[Event] = field(default_factory=lambda: deque(maxlen=500))
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """The cell's own figures for its current step when it sends both, else what we counted."""
+        if self.good is not None and self.scrap is not None:
+            return self.good, self.scrap or 0
+        return self.event_good, self.event_scrap
+
+    @property
+    def yield_(self) -> float | None:
+        good, scrap = self.counts
+        return good / (good + scrap) if good + scrap else None
+
+    @property
+    def andon(self) -> str:
+        if self.stale:
+            return "grey"
+        try:
+            return ANDON[CellState(self.state)]
+        except ValueError:
+            return "grey"
+
+
+@dataclass
+class Alert:
+    key: tuple[str, str]
+    kind: str  # cell_down, cell_stale, cell_offline, machine_alarm, hold, due_risk
+    subject: str
+    text: str
+    since: float  # wall clock
+    active: bool = True
+    acked_by: str | None = None
+
+
+class Alerts:
+    """Raised and cleared by the feed, acknowledged by a person; newest first."""
+
+    def __init__(self, on_ack_cleared: Callable[[tuple[str, str]], None] | None = None) -> None:
+        self.items: OrderedDict[tuple[str, str], Alert] = OrderedDict()
+        self.version = 0
+        # Acknowledgements other boards made (retained on the bus): applied when we raise.
+        self.shared: dict[tuple[str, str], str] = {}
+        self.on_ack_cleared = on_ack_cleared
+
+    def raise_(self, kind: str, subject: str, text: str, wall: float) -> None:
+        key = (kind, subject)
+        current = self.items.get(key)
+        if current is not None and current.active and current.text == text:
+            return
+        if current is not None and current.active:
+            current.text = text
+        else:
+            self.items[key] = Alert(key, kind, subject, text, wall, acked_by=self.shared.get(key))
+            self.items.move_to_end(key, last=False)
+        self.version += 1
+
+    def clear(self, kind: str, subject: str) -> None:
+        key = (kind, subject)
+        alert = self.items.get(key)
+        if alert is not None and alert.active:
+            alert.active = False
+            if alert.acked_by is not None:
+                del self.items[key]
+                self.shared.pop(key, None)
+                if self.on_ack_cleared is not None:
+                    self.on_ack_cleared(key)
+            self.version += 1
+
+    def ack(self, key: tuple[str, str], by: str) -> bool:
+        alert = self.items.get(key)
+        if alert is None:
+            return False
+        alert.acked_by = by
+        if not alert.active:
+            del self.items[key]
+        self.version += 1
+        return True
+
+    def listing(self) -> list[Alert]:
+        return list(self.items.values())
+
+    def open(self) -> list[Alert]:
+        return [a for a in self.items.values() if a.acked_by is None]
+
+
+# Payload keys the board and the metrics do arithmetic on, per event type.
+_NUMBERS = {
+    "units_counted": ("step", "good", "scrap", "reworked"),
+    "count_undone": ("step", "good", "scrap", "reworked"),
+    "defect_recorded": ("count",),
+    "run_step_started": ("step",),
+    "run_step_completed": ("step",),
+    "run_step_released": ("step",),
+}
+
+
+def _check_numbers(e: Event) -> None:
+    """Event validation checks keys, not types: a count that is not a small whole number
+    would break the metrics later, so it is refused here, at the door."""
+    for key in _NUMBERS.get(e.type, ()):
+        value = e.payload.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1_000_000:
+            raise PayloadError(f"{e.type} {key} must be a whole number 0..1000000, got {value!r}")
+
+
+def _clean_queue(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The scheduler's queue snapshot with every row checked: what the board does arithmetic
+    on must be numbers, and a row that is not usable is refused with the whole snapshot."""
+    ready = snapshot.get("ready", [])
+    if not isinstance(ready, list) or len(ready) > 10_000:
+        raise PayloadError("queue snapshot: ready must be a list")
+    clean = []
+    for row in ready:
+        if not isinstance(row, dict):
+            raise PayloadError("queue snapshot: a ready row is not an object")
+        rid, step, prio = row.get("run_id"), row.get("step", 0), row.get("priority") or 0
+        if not isinstance(rid, str) or not rid or len(rid) > 64:
+            raise PayloadError(f"queue snapshot: run_id {rid!r}")
+        for name, value in (("step", step), ("priority", prio)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise PayloadError(f"queue snapshot: {name} {value!r} of run {rid}")
+        for name in ("due_s", "weight", "work_s", "quantity", "steps_left"):
+            if name in row and not isinstance(row[name], int | float):
+                raise PayloadError(f"queue snapshot: {name} {row[name]!r} of run {rid}")
+        clean.append({**row, "kind": str(row.get("kind", "")), "step": step, "priority": prio})
+    return {**snapshot, "ready": clean}
+
+
+def _short(value: Any) -> str | None:
+    """A status health field as one word (it may be a dict with a state or text)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        for key in ("state", "status", "text"):
+            if key in value:
+                return str(value[key])[:40]
+        return "?"
+    return str(value)[:40]
+
+
+class BoardFeed:
+    def __init__(
+        self,
+        site: str | SiteConfig,
+        mqtt: MqttConfig | None = None,
+        *,
+        stale_after_s: float = 6.0,
+        ideal_cycle_s: dict[str, float] | None = None,
+        scheduler_db: str | Path | None = None,
+        station_stores: list[Path] | None = None,
+        max_events: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.site = site if isinstance(site, SiteConfig) else None
+        site_id = site.site.id if isinstance(site, SiteConfig) else site
+        self.topics = Topics(site_id)
+        self.mqtt = mqtt or (self.site.mqtt if self.site else MqttConfig())
+        self.stale_after_s = stale_after_s
+        self.ideal_cycle_s = ideal_cycle_s or {}
+        self.scheduler_db = Path(scheduler_db) if scheduler_db else None
+        self.station_stores = list(station_stores or [])
+        self.clock = clock
+        self.wall = wall
+        self.cells: dict[str, CellTile] = {}
+        self.events: deque[Event] = deque(maxlen=max_events)
+        self.run_facts: dict[str, RunFacts] = {}
+        self.queue_snapshot: dict[str, Any] | None = None
+        self.scheduler_status: dict[str, Any] | None = None
+        self.alerts = Alerts(on_ack_cleared=lambda key: self._send(self.ack_topic(key), b""))
+        self._outgoing: list[tuple[str, bytes]] = []
+        self._outgoing_ready = asyncio.Event()
+        self.dropped = 0
+        self.duplicates = 0
+        self.last_drop: str | None = None
+        self.connected = False
+        self.last_error: str | None = None
+        self.version = 0
+        self.queue_version = 0
+        self._changed: set[str] = set()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_limit = max_events * 2
+        self._first_event_wall: dict[str, float] = {}
+        # (event wall time, received wall time) since the UI last took them: the bench's
+        # latency samples, and what the UI needs to know it has something new to draw.
+        self._arrivals: list[float] = []
+        self.measure = False
+        self.listeners: list[Callable[[], None]] = []
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected_event = asyncio.Event()
+        self.backoff = Backoff()
+
+    # -- applying messages (no I/O: the tests drive this directly) ------------------------
+
+    def handle(self, topic: str, raw: bytes | bytearray | str | None) -> None:
+        """Apply one message; a malformed one is counted and dropped, never raised."""
+        try:
+            where = self.topics.cell_of(topic)
+            if where is not None and where[1] == "events":
+                self._on_event(decode_event(raw, where[0]))
+            elif where is not None and where[1] == "status":
+                self._on_status(where[0], decode_status(raw))
+            elif topic == self.topics.scheduler_queue:
+                self._on_queue(decode(raw) if raw else None)
+            elif topic == self.topics.scheduler_status:
+                self.scheduler_status = decode(raw) if raw else None
+                self.version += 1
+            elif topic.startswith(self.ack_prefix):
+                self._on_ack(topic, raw)
+        except PayloadError as exc:
+            self.dropped += 1
+            self.last_drop = f"{topic}: {exc}"
+            log.warning("board: dropped a message on %s: %s", topic, exc)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Valid by the codec but not something the board can use: drop it, stay up.
+            self.dropped += 1
+            self.last_drop = f"{topic}: {exc!r}"
+            log.exception("board: could not apply a message on %s", topic)
+
+    def _tile(self, cell: str) -> CellTile:
+        tile = self.cells.get(cell)
+        if tile is None:
+            now = self.clock()
+            tile = self.cells[cell] = CellTile(cell, received=now, state_since=now)
+        return tile
+
+    def _touch(self, tile: CellTile) -> None:
+        tile.received = self.clock()
+        if tile.stale:
+            tile.stale = False
+            self.alerts.clear("cell_stale", tile.cell)
+        self._changed.add(tile.cell)
+        self.version += 1
+
+    def _on_status(self, cell: str, s: dict[str, Any]) -> None:
+        if s["cell"] != cell:
+            raise PayloadError(f"status of {s['cell']!r} on the topic of {cell!r}")
+        tile = self._tile(cell)
+        state = str(s["state"]) if s["online"] else "offline"
+        if state != tile.state:
+            tile.state_since = self.clock()
+        tile.state = state
+        tile.online = bool(s["online"])
+        tile.kind = s.get("kind") or tile.kind
+        tile.cell_time = s.get("time")
+        if tile.online:
+            tile.operator = s.get("operator")
+            tile.run_id = s.get("run_id", s.get("run"))
+            tile.step = s.get("step")
+            tile.good = s.get("good") if isinstance(s.get("good"), int) else None
+            tile.scrap = s.get("scrap") if isinstance(s.get("scrap"), int) else None
+            tile.outbox = int(s.get("outbox", s.get("backlog")) or 0)
+            tile.printer = _short(s.get("printer"))
+            tile.scanner = _short(s.get("scanner"))
+            tile.machine = _short(s.get("machine"))
+            tile.link = _short(s.get("link"))
+        wall = self.wall()
+        if not tile.online:
+            self.alerts.raise_("cell_offline", cell, f"{cell} is offline", wall)
+        else:
+            self.alerts.clear("cell_offline", cell)
+        if state == CellState.DOWN:
+            self.alerts.raise_("cell_down", cell, f"{cell} is down", wall)
+        else:
+            self.alerts.clear("cell_down", cell)
+        self._touch(tile)
+
+    def _on_event(self, e: Event) -> None:
+        _check_numbers(e)
+        if e.id in self._seen:
+            self.duplicates += 1
+            return
+        self._seen[e.id] = None
+        if len(self._seen) > self._seen_limit:
+            self._seen.popitem(last=False)
+        tile = self._tile(e.cell)
+        if tile.last_seq and e.seq > tile.last_seq + 1:
+            tile.gaps += e.seq - tile.last_seq - 1
+        tile.last_seq = max(tile.last_seq, e.seq)
+        tile.events.append(e)
+        self.events.append(e)
+        wall = self.wall()
+        if e.cell not in self._first_event_wall:
+            with contextlib.suppress(ValueError):
+                self._first_event_wall[e.cell] = min(wall, metrics.parse_time(e.time).timestamp())
+        p = e.payload
+        if e.type in ("units_counted", "count_undone"):
+            sign = 1 if e.type == "units_counted" else -1
+            tile.event_good += sign * int(p.get("good", 0))
+            tile.event_scrap += sign * int(p.get("scrap", 0))
+        elif e.type == "machine_alarm":
+            self.alerts.raise_(
+                "machine_alarm", e.cell, f"{e.cell}: {p['code']} {p['message']}", wall
+            )
+        elif e.type == "batch_held":
+            self.alerts.raise_(
+                "hold", str(p["batch"]), f"batch {p['batch']} held: {p['reason']}", wall
+            )
+        elif e.type == "batch_released":
+            self.alerts.clear("hold", str(p["batch"]))
+        if self.measure:
+            sent = p.get("sent_at")
+            self._arrivals.append(
+                float(sent) if isinstance(sent, int | float) else
+                metrics.parse_time(e.time).timestamp()
+            )  # fmt: skip
+        self._touch(tile)
+
+    def _on_queue(self, snapshot: dict[str, Any] | None) -> None:
+        if snapshot is not None:
+            snapshot = _clean_queue(snapshot)
+        self.queue_snapshot = snapshot
+        if self.scheduler_db is not None:
+            self.run_facts = read_run_facts(self.scheduler_db)
+        self.queue_version += 1
+        self.version += 1
+        self._check_due_risk()
+
+    # -- acknowledgements, shared by every board of the site --------------------------------
+
+    @property
+    def ack_prefix(self) -> str:
+        return f"{self.topics.base}/board/ack/"
+
+    def ack_topic(self, key: tuple[str, str]) -> str:
+        return f"{self.ack_prefix}{key[0]}/{quote(key[1], safe='')}"
+
+    def acknowledge(self, key: tuple[str, str], by: str) -> bool:
+        """Acknowledge an alert here and, retained on the bus, for every other board."""
+        if not self.alerts.ack(key, by):
+            return False
+        body = {"v": PAYLOAD_VERSION, "by": by, "time": utc_now_iso()}
+        self.alerts.shared[key] = by
+        self._send(self.ack_topic(key), encode(body))
+        return True
+
+    def _on_ack(self, topic: str, raw: bytes | bytearray | str | None) -> None:
+        kind, _, subject = topic[len(self.ack_prefix) :].partition("/")
+        key = (kind, unquote(subject))
+        if not raw:
+            self.alerts.shared.pop(key, None)  # the alert cleared: the next one is new
+            return
+        by = decode(raw).get("by")
+        if not isinstance(by, str) or not by or len(by) > 64:
+            raise PayloadError("an acknowledgement needs `by`, a badge")
+        self.alerts.shared[key] = by
+        alert = self.alerts.items.get(key)
+        if alert is not None and alert.acked_by is None:
+            self.alerts.ack(key, by)
+
+    def _send(self, topic: str, payload: bytes) -> None:
+        """Publish soon, from sync code; dropped with a log line when not connected."""
+        if not self.connected:
+            log.info("board: not connected, %s not shared", topic)
+            return
+        self._outgoing.append((topic, payload))
+        self._outgoing_ready.set()
+
+    async def _publish_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._outgoing_ready.wait()
+            self._outgoing_ready.clear()
+            batch, self._outgoing = self._outgoing, []
+            for topic, payload in batch:
+                await client.publish(topic, payload, qos=1, retain=True, timeout=5.0)
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            raw = message.payload
+            self.handle(str(message.topic), raw if isinstance(raw, bytes | bytearray) else b"")
+            for listener in self.listeners:
+                listener()
+
+    # -- time passing -------------------------------------------------------------------------
+
+    def tick(self) -> set[str]:
+        """Mark cells stale that went quiet; returns the cells that changed."""
+        now = self.clock()
+        changed = set()
+        for tile in self.cells.values():
+            quiet = now - tile.received > self.stale_after_s
+            if quiet and not tile.stale and tile.online:
+                tile.stale = True
+                changed.add(tile.cell)
+                self.alerts.raise_(
+                    "cell_stale", tile.cell,
+                    f"{tile.cell} silent for {now - tile.received:.0f} s", self.wall(),
+                )  # fmt: skip
+        if changed:
+            self._changed |= changed
+            self.version += 1
+        return changed
+
+    def stale_cells(self) -> list[str]:
+        return sorted(c for c, t in self.cells.items() if t.stale)
+
+    def take_changes(self) -> set[str]:
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def take_arrivals(self) -> list[float]:
+        arrivals, self._arrivals = self._arrivals, []
+        return arrivals
+
+    # -- the queue -----------------------------------------------------------------------------
+
+    def cells_per_kind(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for t in self.cells.values():
+            if t.online and not t.stale and t.kind:
+                out[t.kind] += 1
+        return dict(out)
+
+    def queue(self) -> list[QueueRow]:
+        return queue_rows(self.queue_snapshot, self.run_facts, self.cells_per_kind(), self.wall())
+
+    def _check_due_risk(self) -> None:
+        rows = self.queue()
+        wall = self.wall()
+        at_risk = {r.run_id for r in rows if r.at_risk}
+        for r in rows:
+            if r.at_risk and r.eta_s is not None and r.due_s is not None:
+                late = r.eta_s - r.due_s
+                self.alerts.raise_(
+                    "due_risk", r.run_id, f"run {r.run_id} may be {late / 60:.0f} min late", wall
+                )
+        for a in list(self.alerts.items.values()):
+            if a.kind == "due_risk" and a.subject not in at_risk:
+                self.alerts.clear("due_risk", a.subject)
+
+    # -- drill-down ------------------------------------------------------------------------------
+
+    def cell_events(self, cell: str) -> list[Event]:
+        tile = self.cells.get(cell)
+        return list(tile.events) if tile else []
+
+    def run_progress(self, run_id: str) -> list[dict[str, Any]]:
+        """Each step of a run seen so far: cell, status, good, scrap, first and last event."""
+        steps: dict[int, dict[str, Any]] = {}
+        for e in self.events:
+            if e.payload.get("run_id") != run_id or "step" not in e.payload:
+                continue
+            step = int(e.payload["step"])
+            s = steps.setdefault(
+                step,
+                {"step": step, "cells": set(), "status": "assigned", "good": 0, "scrap": 0,
+                 "first": e.time, "last": e.time},
+            )  # fmt: skip
+            s["cells"].add(e.cell)
+            s["last"] = e.time
+            if e.type == "run_step_started":
+                s["status"] = "running"
+            elif e.type == "run_step_completed":
+                s["status"] = "done"
+            elif e.type == "run_step_released":
+                s["status"] = "released"
+            elif e.type in ("units_counted", "count_undone"):
+                sign = 1 if e.type == "units_counted" else -1
+                s["good"] += sign * int(e.payload.get("good", 0))
+                s["scrap"] += sign * int(e.payload.get("scrap", 0))
+        for a in (self.queue_snapshot or {}).get("ready", []):
+            if isinstance(a, dict) and a.get("run_id") == run_id:
+                steps.setdefault(int(a.get("step", 0)), {"step": a.get("step"), "cells": set(),
+                                 "status": "waiting", "good": 0, "scrap": 0,
+                                 "first": None, "last": None})  # fmt: skip
+        if self.scheduler_db is not None:
+            # Beside the scheduler: every step of the run, and the scheduler's word on each.
+            for row in read_run_steps(self.scheduler_db, run_id):
+                fresh = {
+                    "step": row["step"],
+                    "cells": set(),
+                    "status": row["status"],
+                    "good": 0,
+                    "scrap": 0,
+                    "first": row["assigned_at"],
+                    "last": row["done_at"],
+                }
+                s = steps.setdefault(row["step"], fresh)
+                s["status"] = row["status"]
+                s["kind"] = row["kind"]
+                if row["cell"]:
+                    s["cells"].add(row["cell"])
+        return [
+            {**s, "cells": sorted(s["cells"])}
+            for _, s in sorted(steps.items(), key=lambda kv: kv[0])
+        ]
+
+    def preload(self, hours: float = 8.0) -> int:
+        """Fill the metrics with the last hours of the stations' stores (read-only), so a
+        board that restarts does not start from nothing; alerts stay live-only."""
+        since = datetime.fromtimestamp(self.wall() - hours * 3600, UTC)
+        loaded = 0
+        for path in self.station_stores:
+            try:
+                stored = read_station_events(path)
+            except ReportError as exc:
+                log.info("board: preload skips %s: %s", path, exc)
+                continue
+            for e in stored:
+                if e.id in self._seen or metrics.parse_time(e.time) < since:
+                    continue
+                with contextlib.suppress(PayloadError):
+                    _check_numbers(e)
+                    self._seen[e.id] = None
+                    self.events.append(e)
+                    tile = self._tile(e.cell)
+                    tile.events.append(e)
+                    tile.last_seq = max(tile.last_seq, e.seq)
+                    first = metrics.parse_time(e.time).timestamp()
+                    self._first_event_wall[e.cell] = min(
+                        self._first_event_wall.get(e.cell, first), first
+                    )
+                    loaded += 1
+        if loaded:
+            self.version += 1
+        return loaded
+
+    def trace(self, serial: str, *, history: bool = True) -> list[Event]:
+        """Every event that names the serial (in `serial`, `serials` or a unit payload):
+        those the board saw, and with `history` those in the stations' stores it can read."""
+
+        def names(value: Any) -> bool:
+            if isinstance(value, str):
+                return value == serial
+            if isinstance(value, list):
+                return any(names(v) for v in value)
+            if isinstance(value, dict):
+                return any(names(v) for v in value.values())
+            return False
+
+        found = {e.id: e for e in self.events if names(e.payload)}
+        if history:
+            for path in self.station_stores:
+                try:
+                    stored = read_station_events(path, containing=serial)
+                except ReportError as exc:
+                    log.info("board: trace skips %s: %s", path, exc)
+                    continue
+                for e in stored:
+                    if names(e.payload):
+                        found.setdefault(e.id, e)
+        return sorted(found.values(), key=lambda e: (e.time, e.cell, e.seq))
+
+    # -- metrics -----------------------------------------------------------------------------------
+
+    def _shifts(self) -> list[metrics.ShiftSpec]:
+        if self.site and self.site.shifts:
+            return [
+                metrics.ShiftSpec(s.name, s.start, s.end, tuple(s.days), s.breaks_min)
+                for s in self.site.shifts
+            ]
+        return [ALL_DAY]
+
+    def oee_by_cell(self, window_s: float = 8 * 3600) -> dict[str, metrics.Oee]:
+        """OEE per cell since the board first saw the cell (at most `window_s` back)."""
+        end = datetime.fromtimestamp(self.wall(), UTC)
+        out = {}
+        events = list(self.events)
+        for cell, first in self._first_event_wall.items():
+            start = max(datetime.fromtimestamp(first, UTC), end - timedelta(seconds=window_s))
+            if end <= start:
+                continue
+            cycle = self.ideal_cycle_s.get(cell) or self.ideal_cycle_s.get("*") or 60.0
+            out[cell] = metrics.oee(
+                events, cell, shifts=self._shifts(), period_start=start, period_end=end,
+                ideal_cycle_s=cycle, planned_reasons=self._planned_reasons(),
+            )  # fmt: skip
+        return out
+
+    def _planned_reasons(self) -> set[str]:
+        if not self.site:
+            return set()
+        return {r.code for r in self.site.downtime_reasons if r.planned}
+
+    def run_yields(self) -> dict[str, metrics.Yields]:
+        return metrics.run_yields(self.events)
+
+    def pareto(self) -> list[metrics.ParetoRow]:
+        return metrics.defect_pareto(self.events)
+
+    def throughput_per_hour(self, hours: int = 8) -> list[tuple[str, int]]:
+        """Good units per clock hour (UTC), oldest first, the last `hours` hours."""
+        now = datetime.fromtimestamp(self.wall(), UTC).replace(minute=0, second=0, microsecond=0)
+        buckets = {now - timedelta(hours=h): 0 for h in range(hours - 1, -1, -1)}
+        for e in self.events:
+            if e.type not in ("units_counted", "count_undone"):
+                continue
+            hour = metrics.parse_time(e.time).replace(minute=0, second=0, microsecond=0)
+            if hour in buckets:
+                sign = 1 if e.type == "units_counted" else -1
+                buckets[hour] += sign * int(e.payload.get("good", 0))
+        return [(h.strftime("%H:00"), n) for h, n in buckets.items()]
+
+    # -- supervisor actions ---------------------------------------------------------------------
+
+    def check_action(self, action: str, badge: str) -> None:
+        """Refuse here what the scheduler would refuse, so the person learns at once."""
+        if action not in ACTION_RIGHTS:
+            raise CommandRefused(f"unknown action {action!r}")
+        if not badge:
+            raise CommandRefused("scan or type your badge first")
+        if self.site is None:
+            return  # no operator list here: the scheduler checks the badge
+        operator = self.site.operator(badge)
+        if operator is None:
+            raise CommandRefused(f"badge {badge} is not an operator of this site")
+        if not role_allows(operator.role, ACTION_RIGHTS[action]):
+            raise CommandRefused(f"{operator.name} ({operator.role}) may not {action}")
+
+    def command_body(self, action: str, badge: str, **fields: Any) -> dict[str, Any]:
+        self.check_action(action, badge)
+        if action in ("prioritise", "cancel") and not fields.get("run_id"):
+            raise CommandRefused(f"{action} needs a run id")
+        if action == "prioritise":
+            prio = fields.get("priority")
+            if not isinstance(prio, int) or isinstance(prio, bool):
+                raise CommandRefused("priority must be a whole number")
+        if action == "release_hold" and not fields.get("batch"):
+            raise CommandRefused("release_hold needs a batch")
+        return {"v": PAYLOAD_VERSION, "action": action, "badge": badge, **fields}
+
+    async def command(self, action: str, badge: str, **fields: Any) -> dict[str, Any]:
+        """Send a supervisor action to the scheduler (QoS 1); it checks the role again."""
+        body = self.command_body(action, badge, **fields)
+        client = self._client
+        if client is None or not self.connected:
+            raise CommandRefused("not connected to the broker: nothing was sent")
+        await client.publish(self.topics.scheduler_command, encode(body), qos=1, timeout=5.0)
+        return body
+
+    # -- the connection ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="board-feed")
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._connected_event.wait(), timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.connected = False
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(**client_kwargs(self.mqtt), clean_session=True) as client:
+                    self._client = client
+                    for topic in (
+                        self.topics.all_status,
+                        self.topics.all_events,
+                        self.topics.scheduler_queue,
+                        self.topics.scheduler_status,
+                        f"{self.ack_prefix}#",
+                    ):
+                        await client.subscribe(topic, qos=1)
+                    self.connected = True
+                    self.last_error = None
+                    self.backoff.reset()
+                    self._connected_event.set()
+                    self.version += 1
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._listen(client))
+                        tg.create_task(self._publish_loop(client))
+            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
+                self.last_error = str(group.exceptions[0])
+                log.info("board: broker link lost (%s); retrying", self.last_error)
+            finally:
+                self._client = None
+                self.connected = False
+                self._connected_event.clear()
+                self.version += 1
+            await asyncio.sleep(self.backoff.next())
+
+
+def feed_for_site(
+    site: SiteConfig, site_path: Path | None, mqtt_url: str | None = None, **kw: Any
+) -> BoardFeed:
+    """A feed with the site's stations' ideal cycle times and the scheduler's SQLite."""
+    from cellctl.config.load import load_station
+
+    mqtt = (
+        site.mqtt if mqtt_url is None else MqttConfig(**{**site.mqtt.model_dump(), "url": mqtt_url})
+    )
+    ideal: dict[str, float] = {}
+    stores: list[Path] = []
+    db = None
+    if site_path is not None:
+        for name in site.stations:
+            with contextlib.suppress(Exception):
+                st = load_station(site_path.parent / name)
+                ideal[st.id] = st.config.station.ideal_cycle_s
+                stores.append(st.store_path())
+        db = site.scheduler_store
+        db = db if db.is_absolute() else site_path.parent / db
+    return BoardFeed(site, mqtt, ideal_cycle_s=ideal, scheduler_db=db, station_stores=stores, **kw)

@@ -1,0 +1,1 @@
+"""The supervisor board (Textual)."""

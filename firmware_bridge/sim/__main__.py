@@ -1,0 +1,3 @@
+from firmware_bridge.sim.standalone import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""`cellctl board --web`: the board in a browser through textual-serve, read in Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cellctl.bus.broker_process import free_port
+from tests.board.browser import Chromium, chromium_path
+from tests.board.conftest import SITE, Publisher
+
+pytestmark = pytest.mark.skipif(
+    chromium_path() is None,
+    reason="chromium is not installed (apt-get install -y --no-install-recommends chromium)",
+)
+
+
+def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cellctl", "board", "--web", "--port", str(port),
+         "--broker", url, "--site-id", SITE],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "cellctl board --web exited"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the web board never listened")
+
+
+async def test_two_browsers_each_get_their_own_board(publisher: Publisher, mosquitto) -> None:
+    await publisher.status("web-cell-7", "running", run_id="R-WEB", step=1)
+    port = free_port()
+    server = _serve(mosquitto.url, port)
+    browsers: list[Chromium] = []
+    try:
+        _wait_listening(port, server)
+        first = Chromium(f"http://127.0.0.1:{port}/").start()
+        browsers.append(first)
+        await first.open()
+        text = await first.wait_for_text("web-cell-7")
+        assert "RUNNING" in text and "R-WEB" in text
+        if os.environ.get("BOARD_WEB_SCREENSHOT"):
+            await first.screenshot(Path(os.environ["BOARD_WEB_SCREENSHOT"]))
+        board_procs = _children_running("cellctl board", server.pid)
+        second = Chromium(f"http://127.0.0.1:{port}/").start()
+        browsers.append(second)
+        await second.open()
+        await second.wait_for_text("web-cell-7")
+        # One board process (with its own broker connection) per viewer.
+        assert len(_children_running("cellctl board", server.pid)) == len(board_procs) + 1
+    finally:
+        for b in browsers:
+            await b.close()
+            b.stop()
+        server.terminate()
+        server.wait(10)
+
+
+def _children_running(needle: str, parent: int) -> list[int]:
+    """Descendant processes of `parent` whose command line runs `-m cellctl board` (not --web)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in cmd if a]
+        if "board" in args and "--web" not in args and _descends(int(entry.name), parent):
+            out.append(int(entry.name))
+        del stat
+    return out
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False

@@ -1,0 +1,123 @@
+"""Holds, role-checked commands, runs submitted over MQTT, and a scheduler restart."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import aiomqtt
+
+from cellctl.bus.codec import encode
+from cellctl.bus.topics import Topics
+from cellctl.domain.events import Event
+from cellctl.domain.run_spec import parse_run
+from cellctl.services.scheduler import Scheduler
+from tests.bus.conftest import SITE, Factory, wait_until
+
+T = Topics(SITE)
+
+
+def _spec(run_id: str, **kw) -> dict:
+    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    return {"id": run_id, "sku": "CUP", "quantity": 2, "unit_margin": 3.0, "due": due,
+            "routing": "cut", "cycle_s": 1.0, **kw}  # fmt: skip
+
+
+async def test_held_batch_is_skipped_until_released(factory: Factory) -> None:
+    store = factory.scheduler_store()
+    store.add_run(parse_run(_spec("H1", batch="B-7", manual_priority=9)))
+    store.add_run(parse_run(_spec("F1")))
+    sched = await factory.scheduler(store)
+    qa = await factory.cell("qa-01", "qa")
+    qa.store.append(Event("batch_held", "qa-01", {"batch": "B-7", "reason": "burrs"}, "OP-QUINN"))
+    qa.link.notify()
+    await wait_until(lambda: store.holds().get("B-7") is True, 10, "hold applied")
+    cut = await factory.cell("cut-01", "cut", cycle_s=0.01)
+    await wait_until(lambda: store.run("F1")["status"] == "done", 10, "F1 done")
+    assert store.run("H1")["status"] == "queued"  # priority 9, yet held
+    snapshot = sched.queue_snapshot()
+    assert snapshot["held"] == ["H1"]
+    async with aiomqtt.Client("127.0.0.1", factory.broker.port) as client:
+        await client.publish(
+            T.scheduler_command,
+            encode({"v": 1, "action": "release_hold", "batch": "B-7", "badge": "OP-ADA"}),
+            qos=1,
+        )  # a machinist may not release a hold
+        await client.publish(
+            T.scheduler_command,
+            encode({"v": 1, "action": "release_hold", "batch": "B-7", "badge": "OP-QUINN"}),
+            qos=1,
+        )
+    await wait_until(lambda: store.run("H1")["status"] == "done", 10, "H1 done after release")
+    log = store.command_log()
+    assert [(a, b, ok) for _, a, b, ok, _ in log] == [
+        ("release_hold", "OP-ADA", 0),
+        ("release_hold", "OP-QUINN", 1),
+    ]
+    assert cut.completed == [("F1", 0), ("H1", 0)]
+
+
+async def test_supervisor_commands_and_mqtt_submit(factory: Factory) -> None:
+    sched = await factory.scheduler()
+    async with aiomqtt.Client("127.0.0.1", factory.broker.port) as client:
+        await client.publish(T.runs_submit, encode({"v": 1, **_spec("S1")}), qos=1)
+        await client.publish(T.runs_submit, encode({"v": 1, **_spec("S2")}), qos=1)
+        await wait_until(lambda: len(sched.store.runs()) == 2, 10, "runs submitted")
+        for badge, action in (("OP-ADA", "prioritise"), ("OP-QUINN", "cancel")):
+            body = {"v": 1, "action": action, "badge": badge, "run_id": "S2", "priority": 5}
+            await client.publish(T.scheduler_command, encode(body), qos=1)
+        for action in ("prioritise", "cancel"):
+            body = {"v": 1, "action": action, "badge": "OP-SAM", "run_id": "S1", "priority": 4}
+            await client.publish(T.scheduler_command, encode(body), qos=1)
+    await wait_until(lambda: len(sched.store.command_log()) == 4, 10, "commands handled")
+    accepted = [(a, b) for _, a, b, ok, _ in sched.store.command_log() if ok]
+    assert accepted == [("prioritise", "OP-SAM"), ("cancel", "OP-SAM")]
+    s1, s2 = sched.store.run("S1"), sched.store.run("S2")
+    assert (s1["manual_priority"], s1["status"]) == (4, "cancelled")
+    assert (s2["manual_priority"], s2["status"]) == (0, "queued")
+
+
+async def test_restart_loses_no_assignment_and_gives_none_twice(factory: Factory) -> None:
+    store = factory.scheduler_store()
+    store.add_run(parse_run(_spec("A1", quantity=30)))
+    store.add_run(parse_run(_spec("A2", quantity=2)))
+    first = await factory.scheduler(store)
+    cell = await factory.cell("cut-01", "cut", cycle_s=0.03)
+    await wait_until(lambda: store.run("A1")["steps"][0]["status"] == "running", 10, "A1 runs")
+    await first.stop()
+    factory.started.remove(first)
+    first.store.close()
+    await asyncio.sleep(0.3)  # the cell keeps working with no scheduler at all
+
+    second = await factory.scheduler(factory.scheduler_store())
+    await wait_until(
+        lambda: all(r["status"] == "done" for r in second.store.runs()), 20, "both runs done"
+    )
+    accepted = [e for e in cell.store.events() if e.type == "assignment_accepted"]
+    declined = [e for e in cell.store.events() if e.type == "assignment_declined"]
+    assert [(e.payload["run_id"]) for e in accepted] == ["A1", "A2"]
+    assert declined == []
+    assert isinstance(second, Scheduler) and second.dispatch_log[0][2] == "A2"
+    assert second.store.totals_by_cell()["cut-01"] == cell.totals()
+
+
+async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory) -> None:
+    store = factory.scheduler_store()
+    store.add_run(parse_run(_spec("D1", quantity=40, cycle_s=0.5)))
+    await factory.scheduler(store)
+    a = await factory.cell("cut-01", "cut", cycle_s=0.03)
+    await wait_until(lambda: store.run("D1")["steps"][0]["status"] == "running", 10, "D1 on A")
+    b = await factory.cell("cut-02", "cut", cycle_s=0.005)
+    a.link.update_status(state="down")  # the machinist reports a breakdown
+    await wait_until(lambda: store.run("D1")["status"] == "done", 15, "D1 finished on B")
+    assert store.run("D1")["steps"][0]["cell"] == "cut-02"
+    released = [e for e in a.store.events() if e.type == "run_step_released"]
+    assert [e.payload["reason"] for e in released] == ["withdrawn"]
+    await wait_until(lambda: a.link.backlog == 0 and b.link.backlog == 0, 10, "drained")
+    await wait_until(
+        lambda: store.totals_by_cell() == {"cut-01": a.totals(), "cut-02": b.totals()},
+        10,
+        "totals equal",
+    )
+    good = store.run("D1")["steps"][0]["good"]
+    assert good == a.totals()[("D1", 0)][0] + b.totals()[("D1", 0)][0] >= 40
