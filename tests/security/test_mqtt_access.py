@@ -217,10 +217,38 @@ async def test_the_board_may_only_send_scheduler_commands(secure_broker: SecureB
         body = {"v": 1, "assign_id": "A-1", "run_id": "R-1", "step": 0, "quantity": 1}
         await board.publish(f"{BASE}/cells/cut-01/assign", encode(body), qos=1)
         await board.publish(f"{BASE}/cells/cut-01/status", encode({"v": 1}), qos=1)
+        await board.publish(f"{BASE}/runs/submit", encode({"v": 1}), qos=1)
+        await board.publish(f"{BASE}/board/ack/cell_stale/cut-01", encode({"v": 1}), qos=1)
         await board.publish(
             command,
             encode({"v": 1, "action": "cancel", "badge": "OP-SAM", "run_id": "R-1"}),
             qos=1,
         )
         topics = await asyncio.wait_for(_collect_until(sched, command), 10)
-    assert topics == [command]
+    assert topics == [f"{BASE}/board/ack/cell_stale/cut-01", command]
+
+
+async def test_the_board_feed_sees_cells_over_tls(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    from cellctl.services.board_feed import BoardFeed
+
+    store = StationStore(tmp_path / "cut-01.db", "cut-01")
+    link = CellLink(store, site="demo", kind="cut", mqtt=secure_broker.mqtt("cut-01"))
+    board = BoardFeed("demo", secure_broker.mqtt("board"))
+    await board.start()
+    await link.start()
+    try:
+        await board.wait_connected(10)
+        await link.wait_connected(10)
+        stored = store.append(Event("cell_started", "cut-01", {}))
+        link.notify()
+        await until(
+            lambda: "cut-01" in board.cells and any(e.id == stored[0].id for e in board.events),
+            what="the board to see cut-01 and its event",
+        )
+        assert board.cells["cut-01"].online
+    finally:
+        await link.stop()
+        await board.stop()
+        store.close()
