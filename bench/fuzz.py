@@ -502,6 +502,49 @@ KIOSK_SCANS = st.one_of(
 )
 
 
+class _Board:
+    """The supervisors' board feed, fed one message per call (topic and payload)."""
+
+    def __init__(self) -> None:
+        self.feed: Any = None
+
+    def __call__(self, message: tuple[str, bytes]) -> object:
+        if self.feed is None:
+            import logging
+
+            from cellctl.services.board_feed import BoardFeed
+
+            logging.getLogger("cellctl.services.board_feed").setLevel(logging.CRITICAL)
+            self.feed = BoardFeed("demo")
+        topic, raw = message
+        self.feed.handle(topic, raw)
+        self.feed.tick()
+        return self.feed.version
+
+
+def _board_messages() -> st.SearchStrategy[tuple[str, bytes]]:
+    base = "cellctl/v1/demo"
+    status = {
+        "v": VERSION, "cell": st.sampled_from(["cut-01", "qa-01"]), "kind": WILD_TEXT,
+        "state": st.sampled_from(["idle", "running", "down", "offline", "x"]),
+        "online": st.booleans(), "last_seq": SMALL_INT, "backlog": SMALL_INT,
+        "run": WILD_TEXT, "good": SMALL_INT, "scrap": SMALL_INT,
+    }  # fmt: skip
+    queue = {"v": VERSION, "runs": st.lists(JSONISH, max_size=3), "time": ISO_TIME}
+    return st.one_of(
+        st.tuples(st.sampled_from([f"{base}/cells/cut-01/status", f"{base}/cells/qa-01/status"]),
+                  payload_bytes(status)),
+        st.tuples(st.just(f"{base}/cells/cut-01/events"), event_messages()),
+        st.tuples(st.sampled_from([f"{base}/scheduler/queue", f"{base}/scheduler/status"]),
+                  st.one_of(payload_bytes(queue), st.just(b""))),
+        st.tuples(
+            st.sampled_from([f"{base}/board/ack/cell_stale/cut-01", f"{base}/board/ack/x",
+                             f"{base}/board/ack/"]),
+            st.one_of(payload_bytes({"v": VERSION, "by": WILD_TEXT}), st.just(b"")),
+        ),
+    )  # fmt: skip
+
+
 # -- the table -----------------------------------------------------------------------
 
 
@@ -760,6 +803,7 @@ TARGETS: list[Target] = [
     ),
     Target("codes.decode", lambda: SCAN_TEXT, _code, _code_error),
     Target("station.handle_scan", lambda: KIOSK_SCANS, _Station(), _refused),
+    Target("board.handle", _board_messages, _Board(), lambda: ()),
     Target(
         "config.load_site",
         lambda: toml_texts(SITE_DOC, DEMO / "site.toml"),
