@@ -137,10 +137,31 @@ def _kiosk(demo, cell: str, duration: float | None) -> int:  # noqa: ANN001
 
 
 def _board(demo, duration: float | None) -> int:  # noqa: ANN001
-    try:
-        from cellctl.tui.board.app import demo_board
-    except ImportError:
-        from cellctl.errors import CliError
+    import asyncio
 
-        raise CliError("the supervisor board is not installed in this build") from None
-    return demo_board(demo, duration)
+    from textual.binding import Binding
+
+    from cellctl.config.load import load_site
+    from cellctl.services.board_feed import feed_for_site
+    from cellctl.tui.board.app import BoardApp
+
+    class DemoBoard(BoardApp):
+        # In the demo Ctrl-C stops everything, as a person at a terminal expects.
+        BINDINGS = [*BoardApp.BINDINGS, Binding("ctrl+c", "quit", "Stop the demo", priority=True)]
+
+    async def main() -> None:
+        await demo.start()
+        try:
+            site_path = demo.site_dir / "site.toml"
+            feed = feed_for_site(load_site(site_path), site_path, demo.broker.url)
+            app = DemoBoard(feed, badge="OP-SAM")
+            app.sub_title = f"demo · labels in {demo.labels_dir}"
+            if duration:
+                app.call_later(lambda: app.set_timer(duration, app.exit))
+            await app.run_async()
+        finally:
+            await demo.stop()
+
+    asyncio.run(main())
+    print(f"demo stopped; its files (stores, labels, log) are in {demo.workdir}")
+    return 0

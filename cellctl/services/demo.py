@@ -68,6 +68,7 @@ class DemoOptions:
     down_cell: str | None = "print-01"
     down_after_s: float = 20.0
     reject_batch: str | None = "B-HARB-01"
+    plan_every_s: float = 10.0
     log: Callable[[str], None] = field(default=print)
 
 
@@ -131,6 +132,17 @@ def prepare_site(workdir: Path) -> Path:
         shutil.rmtree(site_dir)
     shutil.copytree(DEMO_SOURCE, site_dir, ignore=shutil.ignore_patterns("var", "__pycache__"))
     add_signing_key(site_dir)
+    # The demo runs whenever someone starts it, so its copy works around the clock.
+    site = site_dir / "site.toml"
+    text = site.read_text()
+    day_shift = text[text.index("[[shifts]]") :]
+    site.write_text(
+        text.replace(
+            day_shift,
+            '[[shifts]]\nname = "demo"\nstart = "00:00"\nend = "23:59"\n'
+            'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n',
+        )
+    )
     return site_dir
 
 
@@ -194,8 +206,32 @@ class Demo:
                 self.operators[controller.cell] = op
                 self._tasks.append(asyncio.create_task(op.run(), name=f"op-{controller.cell}"))
         self.o.log(f"cells: {', '.join(self.controllers)}; labels in {self.labels_dir}")
+        self._tasks.append(asyncio.create_task(self._planner(), name="planner"))
         if self.o.down_cell in self.controllers and self.o.down_cell != self.o.kiosk:
             self._tasks.append(asyncio.create_task(self._take_down(self.o.down_cell)))
+
+    async def _planner(self) -> None:
+        """A planner keeps the queue fed, so the shift goes on as long as the demo runs."""
+        from cellctl.domain.run_spec import parse_run
+
+        rng = __import__("random").Random(self.o.seed)
+        templates = sample_runs(datetime.now(UTC))
+        n = 0
+        while True:
+            await asyncio.sleep(self.o.plan_every_s)
+            queued = [r for r in self.scheduler.store.runs() if r["status"] == "queued"]
+            if len(queued) >= 2:
+                continue
+            n += 1
+            base = dict(rng.choice(templates))
+            base.update(
+                id=f"{base['id']}-{n:03d}",
+                batch=f"{base['batch'][:-3]}-{n + 2:02d}",
+                due=datetime.now(UTC) + timedelta(hours=rng.uniform(1, 30)),
+                quantity=rng.randint(8, 16),
+            )
+            self.scheduler.store.add_run(parse_run(base), source="planner")
+            self.o.log(f"planner: run {base['id']} submitted")
 
     async def _take_down(self, cell: str) -> None:
         """One cell breaks down mid-shift; the scheduler moves its step elsewhere."""

@@ -727,7 +727,6 @@ class StationController:
             "step": v.assignment.step if v.assignment and v.assignment_accepted else None,
             "good": v.good,
             "scrap": v.scrap,
-            "outbox": v.outbox,
             "printer": v.printer,
             "scanner": v.scanner,
             "machine": v.machine.get("state"),

@@ -280,7 +280,7 @@ class StationRuntime:
                 try:
                     await asyncio.to_thread(self.labels.retry)
                     state = self.labels.printer_state()
-                    text = state.message
+                    text = "ready" if state.ok else state.message
                     if state.waiting_jobs:
                         text += f" ({state.waiting_jobs} waiting)"
                     if text != c.printer_state:

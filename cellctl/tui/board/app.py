@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -32,7 +33,7 @@ def _clock(ts: float | None) -> str:
 
 
 class BoardApp(App[None]):
-    CSS_PATH = "board.tcss"
+    CSS_PATH = Path(__file__).parent / "board.tcss"
     TITLE = "cellctl board"
     ENABLE_COMMAND_PALETTE = False
 
