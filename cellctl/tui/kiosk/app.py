@@ -79,6 +79,8 @@ class KioskApp(App[None]):
         self.scan_buffer = ""
         self.scan_times: list[float] = []
         self._refused = False
+        self._redraw_queued = False
+        self._view_ready = False
         controller.subscribe(self._on_controller_change)
 
     # -- layout ----------------------------------------------------------------------
@@ -107,6 +109,7 @@ class KioskApp(App[None]):
             self.query_one("#qa").border_title = "Inspection (ISO 2859-1)"
         else:
             self.query_one("#machine").border_title = "Machine"
+        self._view_ready = True
         self.refresh_view()
         self.set_interval(1.0, self.refresh_view)
 
@@ -118,7 +121,17 @@ class KioskApp(App[None]):
         self.screen.set_class(event.size.width >= 110, "-wide")
 
     def _on_controller_change(self) -> None:
-        if self.is_running:
+        # The controller may change from a task or thread outside the app's context
+        # (a scanner, the broker link, the machine): redraw on the app's own turn,
+        # and only once however many changes came in meanwhile.
+        if self._redraw_queued or not self.is_running:
+            return
+        self._redraw_queued = True
+        self.call_later(self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_queued = False
+        if self._view_ready:
             self.refresh_view()
 
     def refresh_view(self) -> None:
