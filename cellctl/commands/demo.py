@@ -120,12 +120,17 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
 def _kiosk(demo, cell: str, duration: float | None) -> int:  # noqa: ANN001
     import asyncio
 
+    from textual.binding import Binding
+
     from cellctl.tui.kiosk.app import KioskApp
+
+    class DemoKiosk(KioskApp):
+        BINDINGS = [*KioskApp.BINDINGS, Binding("ctrl+c", "quit", "Stop the demo", priority=True)]
 
     async def main() -> None:
         await demo.start()
         try:
-            app = KioskApp(demo.controllers[cell], runtime=demo.runtimes[cell])
+            app = DemoKiosk(demo.controllers[cell], runtime=demo.runtimes[cell])
             if duration:
                 app.call_later(lambda: app.set_timer(duration, app.exit))
             await app.run_async()

@@ -159,4 +159,4 @@ def test_status_payload(cut: StationController) -> None:
     cut.count_good()
     status = cut.status()
     assert status["state"] == "running" and status["run_id"] == "R-100"
-    assert status["good"] == 1 and status["outbox"] == cut.store.outbox_count() > 0
+    assert status["good"] == 1 and status["scrap"] == 0 and status["operator"] == "OP-ADA"

@@ -23,9 +23,15 @@ from textual.widgets import Footer, Static
 from cellctl.domain.states import CellState
 from cellctl.services.station import Refused, StationController
 from cellctl.tui.kiosk.dialogs import NoteDialog, PickDialog, PinDialog
-from cellctl.tui.kiosk.widgets import AssignmentPanel, CountsPanel, MachinePanel, status_line
+from cellctl.tui.kiosk.widgets import (
+    AssignmentPanel,
+    CountsPanel,
+    MachinePanel,
+    QAPanel,
+    status_line,
+)
 
-HOTKEYS = set("adspcgxuftrlhm?")
+HOTKEYS = set("adspcgxuftrlhm?ynok")
 SCAN_IDLE_RESET_S = 2.0
 WEDGE_MAX_GAP_S = 0.035
 
@@ -52,6 +58,10 @@ class KioskApp(App[None]):
         Binding("d", "decline", "Decline", show=False),
         Binding("r", "back_up", "Back up", show=False),
         Binding("h", "hold", "Hold", show=False),
+        Binding("o", "qa_open", "Open batch"),
+        Binding("y", "qa_pass", "Pass unit"),
+        Binding("n", "qa_fail", "Fail unit"),
+        Binding("k", "qa_ncr", "Sign off NCR"),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -69,6 +79,8 @@ class KioskApp(App[None]):
         self.scan_buffer = ""
         self.scan_times: list[float] = []
         self._refused = False
+        self._redraw_queued = False
+        self._view_ready = False
         controller.subscribe(self._on_controller_change)
 
     # -- layout ----------------------------------------------------------------------
@@ -81,7 +93,10 @@ class KioskApp(App[None]):
             yield AssignmentPanel(id="assignment")
             with Vertical(id="side"):
                 yield CountsPanel(id="counts")
-                yield MachinePanel(id="machine")
+                if self._qa is not None:
+                    yield QAPanel(id="qa")
+                else:
+                    yield MachinePanel(id="machine")
         yield Static(id="message")
         yield Static(id="status")
         yield Footer()
@@ -90,7 +105,11 @@ class KioskApp(App[None]):
         if self.runtime is not None:
             await self.runtime.start()
         self.query_one("#counts").border_title = "Counts"
-        self.query_one("#machine").border_title = "Machine"
+        if self._qa is not None:
+            self.query_one("#qa").border_title = "Inspection (ISO 2859-1)"
+        else:
+            self.query_one("#machine").border_title = "Machine"
+        self._view_ready = True
         self.refresh_view()
         self.set_interval(1.0, self.refresh_view)
 
@@ -102,7 +121,17 @@ class KioskApp(App[None]):
         self.screen.set_class(event.size.width >= 110, "-wide")
 
     def _on_controller_change(self) -> None:
-        if self.is_running:
+        # The controller may change from a task or thread outside the app's context
+        # (a scanner, the broker link, the machine): redraw on the app's own turn,
+        # and only once however many changes came in meanwhile.
+        if self._redraw_queued or not self.is_running:
+            return
+        self._redraw_queued = True
+        self.call_later(self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_queued = False
+        if self._view_ready:
             self.refresh_view()
 
     def refresh_view(self) -> None:
@@ -115,7 +144,10 @@ class KioskApp(App[None]):
         self.query_one("#who", Static).update(who)
         self.query_one(AssignmentPanel).show(v)
         self.query_one(CountsPanel).show(v)
-        self.query_one(MachinePanel).show(v)
+        if self._qa is not None:
+            self.query_one(QAPanel).show_qa(self._qa.view())
+        else:
+            self.query_one(MachinePanel).show(v)
         message = self.query_one("#message", Static)
         text = v.message
         if self.scan_buffer:
@@ -123,6 +155,18 @@ class KioskApp(App[None]):
         message.update(text)
         message.set_class(self._refused and not self.scan_buffer, "refused")
         self.query_one("#status", Static).update(status_line(v))
+
+    @property
+    def _qa(self) -> Any:
+        return getattr(self.runtime, "qa", None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Show each cell only the keys that mean something there.
+        if action.startswith("qa_"):
+            return self._qa is not None
+        if action == "machine":
+            return self._qa is None
+        return True
 
     # -- doing things through the controller -------------------------------------------
 
@@ -376,6 +420,102 @@ class KioskApp(App[None]):
         )
         self._refused = False
         self.refresh_view()
+
+    # -- the QA cell -------------------------------------------------------------------
+
+    def action_qa_open(self) -> None:
+        a = self.controller.assignment
+        if a is None or not a.batch:
+            self._refuse("no assigned batch: scan a batch traveller (CB:…)")
+            return
+        self._do(lambda: self._qa.open_batch(a.batch))
+
+    def action_qa_pass(self) -> None:
+        view = self._qa.view()
+        if view.current is None:
+            self._refuse("scan the unit to inspect first")
+            return
+        items = list(view.checklist)
+        results: dict[str, bool | float] = {}
+
+        def ask(index: int) -> None:
+            while index < len(items) and items[index].kind != "measure":
+                results[items[index].id] = True
+                index += 1
+            if index == len(items):
+                self._do(lambda: self._qa.record_pass(results))
+                return
+            item = items[index]
+
+            def answered(value: str | None) -> None:
+                if value is None:
+                    return
+                try:
+                    results[item.id] = float(value.replace(",", "."))
+                except ValueError:
+                    self._refuse(f"{value!r} is not a number: measure {item.text} again")
+                    return
+                ask(index + 1)
+
+            self.push_screen(
+                NoteDialog(f"{item.text} ({item.unit}), nominal {item.nominal:g}",
+                           "measured value", allow_empty=False),
+                answered,
+            )  # fmt: skip
+
+        ask(0)
+
+    def action_qa_fail(self) -> None:
+        if self._qa.view().current is None:
+            self._refuse("scan the unit to inspect first")
+            return
+
+        def picked(code: str | None) -> None:
+            if not code:
+                return
+
+            def noted(note: str | None) -> None:
+                if note is None:
+                    return
+                photo = None
+                if self.runtime is not None and hasattr(self.runtime, "snapshot"):
+                    photo = self.runtime.snapshot()
+                self._do(lambda: self._qa.record_fail([code], note=note or None, photo=photo))
+
+            self.push_screen(NoteDialog(f"{code}: a note?", "optional note"), noted)
+
+        self.push_screen(PickDialog("Fail: which defect?", self._reason_options()), picked)
+
+    def action_qa_ncr(self) -> None:
+        ncrs = self._qa.open_ncrs()
+        if not ncrs:
+            self._refuse("no open non-conformance to sign off")
+            return
+        choices = [(n["ncr_id"], f"{n['ncr_id']}: {n['reason']}"[:60]) for n in ncrs]
+        dispositions = [
+            ("rework", "Rework (releases the batch)"),
+            ("use_as_is", "Use as is (releases the batch)"),
+            ("scrap", "Scrap (keeps the hold)"),
+            ("return_to_supplier", "Return to supplier (keeps the hold)"),
+        ]
+
+        def picked(ncr_id: str | None) -> None:
+            if not ncr_id:
+                return
+
+            def disposed(disposition: str | None) -> None:
+                if not disposition:
+                    return
+
+                def noted(note: str | None) -> None:
+                    if note:
+                        self._do(lambda: self._qa.close_ncr(ncr_id, disposition, note))
+
+                self.push_screen(NoteDialog("Sign-off note", allow_empty=False), noted)
+
+            self.push_screen(PickDialog(f"{ncr_id}: disposition", dispositions), disposed)
+
+        self.push_screen(PickDialog("Sign off a non-conformance", choices), picked)
 
     @work(exclusive=False)
     async def run_coroutine(self, coro: Awaitable[object]) -> None:

@@ -105,3 +105,41 @@ def status_line(v: StationView) -> str:
     else:
         broker = f"offline — {v.outbox} events waiting" if v.outbox else "offline"
     return f"{v.station} │ {op} │ broker {broker} │ scanner {v.scanner} │ printer {v.printer}"
+
+
+class QAPanel(Static):
+    """The QA cell's inspection: plan, sample, current unit and checklist, verdict."""
+
+    def show_qa(self, view: object) -> None:
+        v = view
+        lines: list[str] = []
+        if v.batch is None:
+            lines.append("[b]No batch open[/b]")
+            lines.append("Scan a batch traveller, or O to open the assigned batch")
+        else:
+            p = v.plan
+            lines.append(f"[b]batch {v.batch}[/b] · {v.sku} · {v.severity}")
+            if p is not None:
+                lines.append(f"plan {p.plan_letter}: n={p.sample_size} Ac={p.ac} Re={p.re}")
+            done = len(v.inspected)
+            bad = sum(1 for n in v.inspected.values() if n)
+            lines.append(f"inspected {done}/{len(v.sample)} · nonconforming {bad}")
+            if v.current:
+                lines.append(f"[b reverse] unit {v.current} [/]  Y pass · N fail")
+                for item in v.checklist:
+                    limits = ""
+                    if item.kind == "measure":
+                        low = item.nominal - item.tol_minus
+                        high = item.nominal + item.tol_plus
+                        limits = f" [{low:g}..{high:g} {item.unit}]"
+                    lines.append(f"  □ {item.text}{limits}")
+            elif v.remaining:
+                shown = ", ".join(v.remaining[:3]) + (" …" if len(v.remaining) > 3 else "")
+                lines.append(f"next: scan {shown}")
+        if v.last_verdict:
+            verdict = "ACCEPTED" if v.last_verdict.get("accepted") else "REJECTED"
+            colour = "green" if v.last_verdict.get("accepted") else "red"
+            lines.append(f"last lot {v.last_verdict.get('batch')}: [b {colour}]{verdict}[/]")
+        if v.open_ncrs:
+            lines.append(f"[b]{len(v.open_ncrs)} open NCR[/b] · K to sign off")
+        self.update("\n".join(lines))
