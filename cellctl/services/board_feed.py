@@ -36,6 +36,7 @@ from cellctl.bus.codec import (
     encode,
 )
 from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import metrics
@@ -730,11 +731,9 @@ class BoardFeed:
         await asyncio.wait_for(self._connected_event.wait(), timeout)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        # aiomqtt on 3.11 can swallow one cancel: keep cancelling until it is done.
+        await cancel_and_wait(self._task)
+        self._task = None
         self.connected = False
 
     async def _run(self) -> None:

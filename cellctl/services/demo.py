@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cellctl.bus.broker_process import Mosquitto, free_port, mosquitto_path
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.domain.states import CellState
 from cellctl.services.sim_operator import Habits, SimInspector, SimOperator
 from cellctl.services.station import StationController
@@ -251,10 +252,7 @@ class Demo:
         for op in self.operators.values():
             op.stop()
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         for runtime in self.runtimes.values():
             with contextlib.suppress(Exception):
                 await runtime.stop()

@@ -9,13 +9,13 @@ store, so it stays testable without any of these parts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.config.load import load_station
 from cellctl.config.models import MqttConfig
 from cellctl.domain.assignment import Assignment
@@ -184,10 +184,7 @@ class StationRuntime:
             return
         self._started = False
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
         if self.scans is not None:
             self.scans.close()

@@ -66,7 +66,10 @@ class RunScreen(DrillScreen):
         self.run_id = run_id
 
     def fill(self, table: DataTable) -> None:
-        table.add_columns("step", "status", "cells", "good", "scrap", "first event", "last event")
+        # Fixed widths: a live table re-filled twice a second must not jitter or cut ids.
+        for label, width in (("step", 4), ("status", 8), ("cells", 24), ("good", 6),
+                             ("scrap", 6), ("first event", 24), ("last event", 24)):  # fmt: skip
+            table.add_column(label, width=width)
         for s in self.feed.run_progress(self.run_id):
             table.add_row(
                 str(s["step"]), s["status"], ", ".join(s["cells"]) or "-", str(s["good"]),
