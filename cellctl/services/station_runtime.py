@@ -219,6 +219,22 @@ class StationRuntime:
             log.warning("%s: public key unusable (%s); unit signatures not checked", path, exc)
             return None
 
+    def snapshot(self) -> str | None:
+        """The camera's newest frame saved as a JPEG for a defect record; None if no camera."""
+        if self.scans is None or not self.scans.cameras:
+            return None
+        import cv2
+
+        frame = self.scans.cameras[0].grabber.latest(timeout=0.5)
+        if frame is None:
+            return None
+        folder = self.loaded.path.parent / "var" / "photos" / self.controller.cell
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.jpg"
+        if not cv2.imwrite(str(path), frame.image):
+            return None
+        return str(path)
+
     def _scanner_status(self, origin: str, state: str, detail: str) -> None:
         c = self.controller
         c.scanner_state = state if not detail else f"{state}: {detail}"[:40]

@@ -31,7 +31,7 @@ from cellctl.tui.kiosk.widgets import (
     status_line,
 )
 
-HOTKEYS = set("adspcgxuftrlhm?ynok")
+HOTKEYS = set("adspcgxuftrlhm?ynoke")
 SCAN_IDLE_RESET_S = 2.0
 WEDGE_MAX_GAP_S = 0.035
 
@@ -58,6 +58,7 @@ class KioskApp(App[None]):
         Binding("d", "decline", "Decline", show=False),
         Binding("r", "back_up", "Back up", show=False),
         Binding("h", "hold", "Hold", show=False),
+        Binding("e", "scrap_override", "Scrap override", show=False),
         Binding("o", "qa_open", "Open batch"),
         Binding("y", "qa_pass", "Pass unit"),
         Binding("n", "qa_fail", "Fail unit"),
@@ -81,6 +82,7 @@ class KioskApp(App[None]):
         self._refused = False
         self._redraw_queued = False
         self._view_ready = False
+        self._asking_downtime = False
         controller.subscribe(self._on_controller_change)
 
     # -- layout ----------------------------------------------------------------------
@@ -155,6 +157,9 @@ class KioskApp(App[None]):
         message.update(text)
         message.set_class(self._refused and not self.scan_buffer, "refused")
         self.query_one("#status", Static).update(status_line(v))
+        if v.downtime_reason_needed and len(self.screen_stack) == 1 and not self._asking_downtime:
+            self._asking_downtime = True
+            self.call_later(self.action_downtime)
 
     @property
     def _qa(self) -> Any:
@@ -295,6 +300,18 @@ class KioskApp(App[None]):
         if self._precheck_count():
             self.push_screen(PickDialog("+1 scrap: why?", self._reason_options()), done)
 
+    def action_scrap_override(self) -> None:
+        """QA or a supervisor turns a counted good unit into scrap (role-checked)."""
+
+        def done(code: str | None) -> None:
+            if code:
+                self._do(lambda: self.controller.reclassify_good_as_scrap(code))
+
+        self.push_screen(
+            PickDialog("Scrap override: a good unit becomes scrap. Why?", self._reason_options()),
+            done,
+        )
+
     def _precheck_count(self) -> bool:
         c = self.controller
         if c.operator is None:
@@ -330,6 +347,7 @@ class KioskApp(App[None]):
 
     def action_downtime(self) -> None:
         def done(code: str | None) -> None:
+            self._asking_downtime = False
             if code:
                 self._do(lambda: self.controller.record_downtime(code))
 
