@@ -137,6 +137,11 @@ def check_paths(paths: list[str | Path]) -> list[str]:
                 problems.extend(TemplateBook(inspection_dir(path), site).check_all())
             else:
                 loaded = load_station(path)
+                from stations.kinds import check_driver
+
+                reason = check_driver(loaded.config.station.kind, loaded.config.machine.driver)
+                if reason:
+                    problems.append(f"{path}: machine.driver: {reason}")
                 if loaded.config.printer is not None:
                     from cellctl.labels.service import check_printer
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from cellctl.domain.states import CellState
 from cellctl.services.station import Refused
 from cellctl.services.station_runtime import StationRuntime
+from stations.kinds import spec
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class SimOperator:
         if self.runtime.labels is not None and a is not None:
             # Units get their serial labels at the last step before QA; earlier steps
             # send the batch on with a traveller.
-            what = "units" if a.next_kind == "qa" else "batch"
+            what = spec(c.kind).labels_before_qa if a.next_kind == "qa" else "batch"
             try:
                 await self.runtime.print_labels(what)
             except Refused as exc:

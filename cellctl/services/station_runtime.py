@@ -23,6 +23,7 @@ from cellctl.errors import CliError, ConfigError
 from cellctl.services.station import Refused, StationController
 from cellctl.store.db import StoreError
 from cellctl.store.station_store import StationStore
+from stations.kinds import GCODE_DRIVERS, spec
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class StationRuntime:
         self._app: Any = None
         self._started = False
         self._open_labels()
-        if controller.kind == "qa":
+        if spec(controller.kind).inspects:
             self._open_qa()
 
     # -- parts -----------------------------------------------------------------------
@@ -264,7 +265,8 @@ class StationRuntime:
             md = base / "instructions" / f"{a.sku}-{a.kind}.md"
             if md.is_file():
                 a = Assignment.from_dict({**a.to_dict(), "instructions": md.read_text()})
-        if not a.job:
+        driver = self.loaded.config.machine.driver
+        if not a.job and spec(self.controller.kind).streams_job and driver in GCODE_DRIVERS:
             for ext in ("gcode", "nc", "txt"):
                 job = base / "jobs" / f"{a.sku}-{a.kind}.{ext}"
                 if job.is_file():
@@ -316,7 +318,8 @@ class StationRuntime:
         a = c.assignment
         if self.machine is None or a is None:
             return
-        if not a.job:
+        kind = spec(c.kind)
+        if not a.job or not kind.streams_job:
             if self.loaded.config.machine.driver == "line" and not resuming:
                 await self.machine_action("start_cycles")
             return
