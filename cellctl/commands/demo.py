@@ -117,49 +117,24 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
     return 0 if settled and errors.count == 0 else 1
 
 
-def _kiosk(demo, cell: str, duration: float | None) -> int:  # noqa: ANN001
+def _with_demo(demo, app_class, make_args, duration: float | None) -> int:  # noqa: ANN001
+    """Start the factory, run a Textual app over it, stop everything when it exits.
+
+    In the demo Ctrl-C stops everything, as a person at a terminal expects."""
     import asyncio
 
     from textual.binding import Binding
 
-    from cellctl.tui.kiosk.app import KioskApp
-
-    class DemoKiosk(KioskApp):
-        BINDINGS = [*KioskApp.BINDINGS, Binding("ctrl+c", "quit", "Stop the demo", priority=True)]
-
-    async def main() -> None:
-        await demo.start()
-        try:
-            app = DemoKiosk(demo.controllers[cell], runtime=demo.runtimes[cell])
-            if duration:
-                app.call_later(lambda: app.set_timer(duration, app.exit))
-            await app.run_async()
-        finally:
-            await demo.stop()
-
-    asyncio.run(main())
-    return 0
-
-
-def _board(demo, duration: float | None) -> int:  # noqa: ANN001
-    import asyncio
-
-    from textual.binding import Binding
-
-    from cellctl.config.load import load_site
-    from cellctl.services.board_feed import feed_for_site
-    from cellctl.tui.board.app import BoardApp
-
-    class DemoBoard(BoardApp):
-        # In the demo Ctrl-C stops everything, as a person at a terminal expects.
-        BINDINGS = [*BoardApp.BINDINGS, Binding("ctrl+c", "quit", "Stop the demo", priority=True)]
+    stop_key = Binding("ctrl+c", "quit", "Stop the demo", priority=True)
+    demo_class = type(
+        f"Demo{app_class.__name__}", (app_class,), {"BINDINGS": [*app_class.BINDINGS, stop_key]}
+    )
 
     async def main() -> None:
         await demo.start()
         try:
-            site_path = demo.site_dir / "site.toml"
-            feed = feed_for_site(load_site(site_path), site_path, demo.broker.url)
-            app = DemoBoard(feed, badge="OP-SAM")
+            args, kwargs = make_args()
+            app = demo_class(*args, **kwargs)
             app.sub_title = f"demo · labels in {demo.labels_dir}"
             if duration:
                 app.call_later(lambda: app.set_timer(duration, app.exit))
@@ -170,3 +145,26 @@ def _board(demo, duration: float | None) -> int:  # noqa: ANN001
     asyncio.run(main())
     print(f"demo stopped; its files (stores, labels, log) are in {demo.workdir}")
     return 0
+
+
+def _kiosk(demo, cell: str, duration: float | None) -> int:  # noqa: ANN001
+    from cellctl.tui.kiosk.app import KioskApp
+
+    def make_args():  # noqa: ANN202
+        return (demo.controllers[cell],), {"runtime": demo.runtimes[cell]}
+
+    return _with_demo(demo, KioskApp, make_args, duration)
+
+
+def _board(demo, duration: float | None) -> int:  # noqa: ANN001
+    from cellctl.config.load import load_site
+    from cellctl.services.board_feed import feed_for_site
+    from cellctl.tui.board.app import BoardApp
+
+    def make_args():  # noqa: ANN202
+        site_path = demo.site_dir / "site.toml"
+        return (feed_for_site(load_site(site_path), site_path, demo.broker.url),), {
+            "badge": "OP-SAM"
+        }
+
+    return _with_demo(demo, BoardApp, make_args, duration)

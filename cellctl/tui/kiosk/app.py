@@ -322,7 +322,11 @@ class KioskApp(App[None]):
             return False
         return True
 
-    def action_defect(self) -> None:
+    def _defect_then(
+        self, title: str, record: Callable[[str, str | None, str | None], object]
+    ) -> None:
+        """Pick a defect code, take an optional note, snap the camera, then record."""
+
         def picked(code: str | None) -> None:
             if not code:
                 return
@@ -333,16 +337,19 @@ class KioskApp(App[None]):
                 photo = None
                 if self.runtime is not None and hasattr(self.runtime, "snapshot"):
                     photo = self.runtime.snapshot()
-                self._do(lambda: self.controller.record_defect(code, note=note, photo=photo))
+                self._do(lambda: record(code, note or None, photo))
 
-            self.push_screen(NoteDialog(f"Defect {code}: a note?", "optional note"), noted)
+            self.push_screen(NoteDialog(f"{code}: a note?", "optional note"), noted)
 
+        self.push_screen(PickDialog(title, self._reason_options()), picked)
+
+    def action_defect(self) -> None:
         if self.controller.operator is None:
             self._refuse("sign in first: scan your badge (or F2 for a PIN)")
             return
-        self.push_screen(
-            PickDialog("Record a defect (or scan a defect-code card)", self._reason_options()),
-            picked,
+        self._defect_then(
+            "Record a defect (or scan a defect-code card)",
+            lambda code, note, photo: self.controller.record_defect(code, note=note, photo=photo),
         )
 
     def action_downtime(self) -> None:
@@ -487,22 +494,10 @@ class KioskApp(App[None]):
         if self._qa.view().current is None:
             self._refuse("scan the unit to inspect first")
             return
-
-        def picked(code: str | None) -> None:
-            if not code:
-                return
-
-            def noted(note: str | None) -> None:
-                if note is None:
-                    return
-                photo = None
-                if self.runtime is not None and hasattr(self.runtime, "snapshot"):
-                    photo = self.runtime.snapshot()
-                self._do(lambda: self._qa.record_fail([code], note=note or None, photo=photo))
-
-            self.push_screen(NoteDialog(f"{code}: a note?", "optional note"), noted)
-
-        self.push_screen(PickDialog("Fail: which defect?", self._reason_options()), picked)
+        self._defect_then(
+            "Fail: which defect?",
+            lambda code, note, photo: self._qa.record_fail([code], note=note, photo=photo),
+        )
 
     def action_qa_ncr(self) -> None:
         ncrs = self._qa.open_ncrs()
