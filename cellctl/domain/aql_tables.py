@@ -70,7 +70,12 @@ drops the arrows; a port of an Excel VBA calculator whose II-C rows are one shif
 C# (a GOST simulator that collapses arrows to 0/1 on the code letter's own n; an ABNT NBR 5426
 engine its author marks as reconstructed and unchecked). None is a transcription of II-C. The
 scanned copies of the standard found (MIL-STD-105E on studylib, ISO 2859-1:1989, Farnum's
-tables) hold II-C, but only their opening pages could be read here.
+tables) hold II-C, but only their opening pages could be read here. The one independent
+machine-readable copy found is CRAN package Planesmuestra 0.1 (E. Marroquin), data
+milstd105eplans (1274 rows = 49 table rows x 26 AQLs, "t"/"r"/"n", transcribed from
+Montgomery, Introduction to SQC, 5th ed.): it holds n and Ac but no Re (its f_milstd105e
+prints Re = Ac + 1, wrong for II-C), and it is stored as binary .rda that needs R and CRAN,
+neither reachable from this workplace. Encoding it would check n and Ac of II-C, not Re.
 The full transcription (1) is kept as tests/quality/data/z14_single_resolved.txt.
 4. Table I also against AQLSchemes (SSCodeLetters) and the full Table I of "Plan-Ilha"
    (pt.scribd.com/document/212342834): all 105 cells agree.
