@@ -63,6 +63,19 @@ Transcriptions checked against (every cell of the three resolved tables, 16 x 26
    1/4) and ISO 2859-1:1999 normal plans (Jenkins, Peck, Fernando, figshare 22583454).
 So II-A and II-B rest on two transcriptions plus the structure; II-C (reduced) on one full
 transcription (1) plus the structure and spot values: no second full copy was found.
+Searched for one (Nov 2026) and rejected, so nobody repeats it: open-source calculators in
+TypeScript (ISO 2859-1:2026 Ac-only tables, another edition with no Ac/Re gap), VB.NET
+(GB/T 2828.1-style reduced plans with Re = Ac + 1), JavaScript (a "qc-checklist" module that
+drops the arrows; a port of an Excel VBA calculator whose II-C rows are one shifted copy) and
+C# (a GOST simulator that collapses arrows to 0/1 on the code letter's own n; an ABNT NBR 5426
+engine its author marks as reconstructed and unchecked). None is a transcription of II-C. The
+scanned copies of the standard found (MIL-STD-105E on studylib, ISO 2859-1:1989, Farnum's
+tables) hold II-C, but only their opening pages could be read here. The one independent
+machine-readable copy found is CRAN package Planesmuestra 0.1 (E. Marroquin), data
+milstd105eplans (1274 rows = 49 table rows x 26 AQLs, "t"/"r"/"n", transcribed from
+Montgomery, Introduction to SQC, 5th ed.): it holds n and Ac but no Re (its f_milstd105e
+prints Re = Ac + 1, wrong for II-C), and it is stored as binary .rda that needs R and CRAN,
+neither reachable from this workplace. Encoding it would check n and Ac of II-C, not Re.
 The full transcription (1) is kept as tests/quality/data/z14_single_resolved.txt.
 4. Table I also against AQLSchemes (SSCodeLetters) and the full Table I of "Plan-Ilha"
    (pt.scribd.com/document/212342834): all 105 cells agree.
