@@ -122,7 +122,8 @@ async def test_settings_and_messages_are_parsed(machines) -> None:
 
 async def test_homing_only_on_explicit_action(machines) -> None:
     m, events = await connect(machines, "grbl", {"time_scale": 0.1, "homing": True})
-    assert m.state.status == "Alarm"  # a homing machine starts locked...
+    # A homing machine starts locked (its first status report may trail the banner)...
+    assert await wait_for(lambda: m.state.status == "Alarm", 5.0), m.state.status
     await asyncio.sleep(0.3)
     assert m.sim.state == "Alarm"  # ...and the bridge does not home or unlock it by itself
     sent = [e.text for e in m.link.log if e.direction == ">"]
