@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from cellctl.domain import clock
 from cellctl.domain.ids import is_valid_id, new_id
 
 SCHEMA_VERSION = 1
@@ -64,7 +65,8 @@ class EventError(ValueError):
 
 
 def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = datetime.fromtimestamp(clock.wall_time(), UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

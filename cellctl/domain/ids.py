@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
+
+from cellctl.domain import clock
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -20,7 +21,7 @@ def new_id(now_ms: int | None = None) -> str:
     """
     global _last_ms, _counter
     with _lock:
-        ms = int(time.time() * 1000) if now_ms is None else now_ms
+        ms = int(clock.wall_time() * 1000) if now_ms is None else now_ms
         if ms <= _last_ms:
             ms = _last_ms
             _counter += 1
