@@ -758,6 +758,29 @@ TARGETS: list[Target] = [
         _payload_error,
     ),
     Target(
+        "mqtt.decode_holds",
+        lambda: payload_bytes(
+            {
+                "v": VERSION,
+                "holds": st.one_of(
+                    JSONISH,
+                    st.dictionaries(
+                        WILD_TEXT,
+                        st.one_of(
+                            JSONISH,
+                            st.fixed_dictionaries(
+                                {"held": st.one_of(st.booleans(), JSONISH), "reason": WILD_TEXT}
+                            ),
+                        ),
+                        max_size=4,
+                    ),
+                ),
+            }
+        ),
+        _codec("decode_holds"),
+        _payload_error,
+    ),
+    Target(
         "mqtt.decode_command",
         lambda: payload_bytes(
             {

@@ -23,6 +23,7 @@ from cellctl.bus.codec import (
     PAYLOAD_VERSION,
     PayloadError,
     decode_assign,
+    decode_holds,
     decode_resend,
     encode,
     encode_event,
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # Called with the assignment dict, or None when the scheduler withdraws it.
 AssignHandler = Callable[[dict[str, Any] | None], Awaitable[None] | None]
+HoldsHandler = Callable[[dict[str, tuple[bool, str]]], None]
 
 
 class CellLink:
@@ -49,6 +51,7 @@ class CellLink:
         kind: str,
         mqtt: MqttConfig,
         on_assign: AssignHandler | None = None,
+        on_holds: HoldsHandler | None = None,
         status: dict[str, Any] | None = None,
         drain_batch: int = 200,
         publish_timeout_s: float = 5.0,
@@ -61,6 +64,7 @@ class CellLink:
         self.mqtt = mqtt
         self.topics = Topics(site)
         self.on_assign = on_assign
+        self.on_holds = on_holds
         self.drain_batch = drain_batch
         self.publish_timeout_s = publish_timeout_s
         self.heartbeat_s = heartbeat_s
@@ -190,6 +194,8 @@ class CellLink:
                     self.backoff.reset()
                     await client.subscribe(self.topics.cell_assign(self.cell), qos=1)
                     await client.subscribe(self.topics.cell_resend(self.cell), qos=1)
+                    if self.on_holds is not None:
+                        await client.subscribe(self.topics.holds, qos=1)
                     await self._publish_status(client)
                     self._connected_event.set()
                     async with asyncio.TaskGroup() as tg:
@@ -270,6 +276,8 @@ class CellLink:
                     n = self.store.requeue(first, last)
                     log.info("%s: resend %d..%d requested, %d queued", self.cell, first, last, n)
                     self.notify()
+                elif topic == self.topics.holds and self.on_holds is not None:
+                    self.on_holds(decode_holds(payload))
             except PayloadError as exc:
                 log.warning("%s: dropped a malformed message on %s: %s", self.cell, topic, exc)
             except (aiomqtt.MqttError, asyncio.CancelledError):

@@ -111,6 +111,23 @@ def decode_assign(raw: bytes | bytearray | str | None) -> dict[str, Any] | None:
     return data
 
 
+def decode_holds(raw: bytes | bytearray | str | None) -> dict[str, tuple[bool, str]]:
+    """The scheduler's retained holds: batch -> (held, reason)."""
+    if raw is None or len(raw) == 0:
+        return {}
+    holds = decode(raw).get("holds")
+    if not isinstance(holds, dict):
+        raise PayloadError("holds must be an object of batch -> {held, reason}")
+    out: dict[str, tuple[bool, str]] = {}
+    for batch, entry in holds.items():
+        if not isinstance(entry, dict) or not batch or len(batch) > 64:
+            raise PayloadError(f"hold of batch {batch[:64]!r} is not an object")
+        if not isinstance(entry.get("held"), bool):
+            raise PayloadError(f"hold of batch {batch!r}: held must be true or false")
+        out[batch] = (entry["held"], _str(entry, "reason", limit=500))
+    return out
+
+
 def decode_command(raw: bytes | bytearray | str | None) -> dict[str, Any]:
     data = decode(raw)
     action = _str(data, "action", limit=32)

@@ -49,6 +49,11 @@ class Topics:
         return f"{self.base}/scheduler/command"
 
     @property
+    def holds(self) -> str:
+        """Retained by the scheduler: the batches on QC hold, and recent releases."""
+        return f"{self.base}/holds"
+
+    @property
     def runs_submit(self) -> str:
         return f"{self.base}/runs/submit"
 

@@ -164,6 +164,7 @@ class StationRuntime:
                 kind=c.kind,
                 mqtt=self.mqtt,
                 on_assign=self._on_assign,
+                on_holds=self._on_holds,
                 status=c.status(),
             )
             c.subscribe(self._sync_link)
@@ -273,6 +274,12 @@ class StationRuntime:
                     a = Assignment.from_dict({**a.to_dict(), "job": str(job)})
                     break
         return a
+
+    def _on_holds(self, holds: dict[str, tuple[bool, str]]) -> None:
+        c = self.controller
+        for batch, (held, reason) in holds.items():
+            if held != (batch in c.held_batches) or (held and c.held_batches[batch] != reason):
+                c.note_hold(batch, held, reason)
 
     async def _on_assign(self, data: dict[str, Any] | None) -> None:
         c = self.controller

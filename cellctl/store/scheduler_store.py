@@ -421,6 +421,16 @@ class SchedulerStore:
     def holds(self) -> dict[str, bool]:
         return {b: bool(h) for b, h in self.conn.execute("SELECT batch, held FROM holds")}
 
+    def holds_snapshot(self, releases: int = 200) -> dict[str, dict[str, Any]]:
+        """Every batch on hold and the latest releases, for the retained holds topic."""
+        rows = self.conn.execute(
+            "SELECT batch, held, reason, since, by FROM holds WHERE held = 1 UNION ALL "
+            "SELECT * FROM (SELECT batch, held, reason, since, by FROM holds WHERE held = 0 "
+            "ORDER BY since DESC LIMIT ?)",
+            (releases,),
+        )
+        return {b: {"held": bool(h), "reason": r, "since": s, "by": by} for b, h, r, s, by in rows}
+
     def log_command(self, action: str, badge: str | None, accepted: bool, detail: str) -> None:
         with transaction(self.conn):
             self.conn.execute(

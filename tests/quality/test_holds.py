@@ -126,3 +126,69 @@ def test_only_other_cells_holds_are_noted(site: Site) -> None:
     assert note_remote_event(cut, own) is False and cut.held_batches == {}
     assert note_remote_event(cut, counted) is False
     assert note_remote_event(cut, other) is True and cut.held_batches == {"B2": "lot rejected"}
+
+
+async def test_hold_reaches_other_stations_through_the_scheduler_and_release_lifts_it(
+    site: Site, mosquitto: Mosquitto, tmp_path
+) -> None:
+    """No test relay: the QA cell's link publishes the hold, the scheduler keeps the
+    retained holds topic, another station's runtime hears it; a supervisor's release
+    sent to the scheduler reaches that station the same way."""
+    from cellctl.bus.cell_link import CellLink
+    from cellctl.bus.codec import encode
+    from cellctl.bus.topics import Topics
+    from cellctl.config.load import load_site
+    from cellctl.config.models import MqttConfig
+    from cellctl.services.scheduler import Scheduler
+    from cellctl.services.station_runtime import StationRuntime
+    from cellctl.store.scheduler_store import SchedulerStore
+    from tests.bus.conftest import wait_until
+    from tests.quality.conftest import passing
+
+    mqtt = MqttConfig(url=mosquitto.url, keepalive_s=2)
+    sched = Scheduler(
+        SchedulerStore(tmp_path / "sched.db"), site=load_site(site.site_path), mqtt=mqtt
+    )
+    finish = site.controller("finish-01")
+    runtime = StationRuntime(finish, broker_url=mosquitto.url, poll_s=0.05)
+    qa = site.controller("qa-01")
+    qa_link = CellLink(qa.store, site="demo", kind="qa", mqtt=mqtt)
+    await sched.start()
+    await runtime.start()
+    try:
+        await sched.wait_connected()
+        await runtime.link.wait_connected()
+        site.make_batch("B1", "MUG-ENAMEL", 50)
+        finish.sign_in_badge("OP-ADA")
+        finish.offer_assignment(_assignment("finish", "B1", step=2))
+
+        qa.sign_in_badge("OP-QUINN")
+        flow = site.qa_flow()
+        flow.scan("CB:B1")
+        flow.scan(site.unit_code(flow.view().sample[0]))
+        flow.record_fail(["SCRATCH"], note="chipped", results=passing(flow) | {"enamel": False})
+        reason = qa.held_batches["B1"]
+        await qa_link.start()
+        await wait_until(lambda: "B1" in finish.held_batches, 10, "the hold at finish-01")
+        assert finish.held_batches == {"B1": reason}
+        assert sched.store.holds() == {"B1": True}
+        with pytest.raises(Refused, match=r"batch B1 is on QC hold"):
+            finish.accept_assignment()
+
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="board") as board:
+            command = {"v": 1, "action": "release_hold", "badge": "OP-ADA", "batch": "B1"}
+            await board.publish(Topics("demo").scheduler_command, encode(command), qos=1)
+            await board.publish(
+                Topics("demo").scheduler_command,
+                encode({**command, "badge": "OP-SAM", "reason": "reworked and re-inspected"}),
+                qos=1,
+            )
+        await wait_until(lambda: "B1" not in finish.held_batches, 10, "the release at finish-01")
+        refused = [c for c in sched.store.command_log() if not c[3]]
+        assert [c[2] for c in refused] == ["OP-ADA"], "a machinist may not release a hold"
+        finish.accept_assignment()
+        assert finish.assignment_accepted
+    finally:
+        await qa_link.stop()
+        await runtime.stop()
+        await sched.stop()

@@ -173,6 +173,7 @@ async def test_a_cell_cannot_publish_another_cells_topics(secure_broker: SecureB
             "run_id": "R-1",
         },
         f"{BASE}/scheduler/queue": {"v": 1, "runs": []},
+        f"{BASE}/holds": {"v": 1, "holds": {"B1": {"held": False, "reason": "forged"}}},
         f"{BASE}/runs/submit": {"v": 1, "sku": "X"},
     }
     legit = f"{BASE}/cells/cut-01/status"
@@ -192,19 +193,24 @@ async def test_a_cell_cannot_publish_another_cells_topics(secure_broker: SecureB
     assert topics == [legit]
 
 
-async def test_a_cell_reads_only_its_own_assignments(secure_broker: SecureBroker) -> None:
+async def test_a_cell_reads_only_its_own_assignments_and_the_holds(
+    secure_broker: SecureBroker,
+) -> None:
     async with (
         client(secure_broker.mqtt("scheduler"), "sched") as sched,
         client(secure_broker.mqtt("cut-01"), "cut") as cut,
     ):
         await cut.subscribe(f"{BASE}/cells/+/assign", qos=1)
         await cut.subscribe(f"{BASE}/cells/+/resend", qos=1)
+        await cut.subscribe(f"{BASE}/holds", qos=1)
         body = {"v": 1, "assign_id": "A-1", "run_id": "R-1", "step": 0, "quantity": 1}
         await sched.publish(f"{BASE}/cells/print-01/assign", encode(body), qos=1)
         await sched.publish(f"{BASE}/cells/print-01/resend", encode({"v": 1}), qos=1)
+        await sched.publish(f"{BASE}/holds", encode({"v": 1, "holds": {}}), qos=1)
         await sched.publish(f"{BASE}/cells/cut-01/assign", encode(body), qos=1)
         topics = await asyncio.wait_for(_collect_until(cut, f"{BASE}/cells/cut-01/assign"), 10)
-    assert topics == [f"{BASE}/cells/cut-01/assign"]
+    # Every cell hears the holds; only its own assignments.
+    assert topics == [f"{BASE}/holds", f"{BASE}/cells/cut-01/assign"]
 
 
 async def test_the_board_may_only_send_scheduler_commands(secure_broker: SecureBroker) -> None:

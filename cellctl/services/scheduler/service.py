@@ -188,6 +188,12 @@ class Scheduler:
         for body in self.store.active_assignments():
             await self._publish(client, self.topics.cell_assign(body["cell"]), encode(body), True)
         await self._publish_status(client)
+        await self._publish_holds(client)
+
+    async def _publish_holds(self, client: aiomqtt.Client) -> None:
+        """Cells learn holds and releases from here, so every kiosk refuses a held batch."""
+        body = {"v": PAYLOAD_VERSION, "time": utc_now_iso(), "holds": self.store.holds_snapshot()}
+        await self._publish(client, self.topics.holds, encode(body), True)
 
     async def _publish(
         self, client: aiomqtt.Client, topic: str, payload: bytes, retain: bool = False
@@ -235,6 +241,8 @@ class Scheduler:
                 await self._publish(client, self.topics.cell_assign(cell), b"", True)
             if result.queue_changed:
                 self._dirty = True
+            if any(e.type in ("batch_held", "batch_released") for e in result.applied):
+                await self._publish_holds(client)
             if self.on_applied is not None and result.applied:
                 self.on_applied(result.applied)
             self._check_gaps(client_ok=True)
@@ -312,6 +320,7 @@ class Scheduler:
             if not isinstance(batch, str) or not batch:
                 raise PayloadError("release_hold needs a batch")
             self.store.set_hold(batch, False, str(cmd.get("reason") or "released"), badge)
+            await self._publish_holds(client)
             detail = f"batch {batch} released"
         self.store.log_command(action, badge, True, detail)
         self._dirty = True
