@@ -118,33 +118,9 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
 
 
 def _with_demo(demo, app_class, make_args, duration: float | None) -> int:  # noqa: ANN001
-    """Start the factory, run a Textual app over it, stop everything when it exits.
+    from cellctl.tui.demo_shell import run_over_demo
 
-    In the demo Ctrl-C stops everything, as a person at a terminal expects."""
-    import asyncio
-
-    from textual.binding import Binding
-
-    stop_key = Binding("ctrl+c", "quit", "Stop the demo", priority=True)
-    demo_class = type(
-        f"Demo{app_class.__name__}", (app_class,), {"BINDINGS": [*app_class.BINDINGS, stop_key]}
-    )
-
-    async def main() -> None:
-        await demo.start()
-        try:
-            args, kwargs = make_args()
-            app = demo_class(*args, **kwargs)
-            app.sub_title = f"demo · labels in {demo.labels_dir}"
-            if duration:
-                app.call_later(lambda: app.set_timer(duration, app.exit))
-            await app.run_async()
-        finally:
-            await demo.stop()
-
-    asyncio.run(main())
-    print(f"demo stopped; its files (stores, labels, log) are in {demo.workdir}")
-    return 0
+    return run_over_demo(demo, app_class, make_args, duration)
 
 
 def _kiosk(demo, cell: str, duration: float | None) -> int:  # noqa: ANN001
