@@ -23,6 +23,7 @@ Invariants, after every fault:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
@@ -168,10 +169,11 @@ class Check:
     labels_twice: int = 0
     settle_s: float = 0.0
     note: str = ""
+    took_effect: bool = True  # False: the fault was injected but did not bite
 
     @property
     def ok(self) -> bool:
-        return not (
+        return self.took_effect and not (
             self.events_lost
             or self.events_duplicated
             or self.serials_reused
@@ -199,6 +201,7 @@ class Shift:
         self.cells: dict[str, CellProc] = {}
         self.disk: Path | None = None
         self.disk_note = ""
+        self.missed: list[str] = []  # faults that did not bite, said by the fault itself
         self._runs = 0
 
     # -- set-up ---------------------------------------------------------------------
@@ -328,12 +331,37 @@ class Shift:
         self.broker.start()
         return f"broker unreachable for {seconds:.0f} s while the cells kept working"
 
+    def _last_event(self, cell: str, etype: str) -> tuple[int, dict[str, Any]]:
+        """(seq, payload) of the cell's newest event of a type; (0, {}) when none."""
+        uri = f"file:{self.cells[cell].db}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
+            row = conn.execute(
+                "SELECT seq, payload FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1", (etype,)
+            ).fetchone()
+        return (row[0], json.loads(row[1])) if row else (0, {})
+
     def pull_cable(self, cell: str = "cut-01", seconds: float = 3.0) -> str:
+        """Pulled while the machine runs a job: the job stops with what was acknowledged."""
+
+        def streaming() -> bool:
+            started, _ = self._last_event(cell, "machine_job_started")
+            return started > self._last_event(cell, "machine_job_finished")[0]
+
+        wait_for(streaming, 90, 0.2)
+        before, _ = self._last_event(cell, "machine_job_finished")
         sim = self.machines[cell]
         sim.unplug()
         time.sleep(seconds)  # the fault itself: the cable stays out this long
         sim.plug()
-        return f"{cell}'s serial cable pulled for {seconds:.0f} s, plugged back"
+        ended = wait_for(lambda: self._last_event(cell, "machine_job_finished")[0] > before, 30)
+        _, job = self._last_event(cell, "machine_job_finished")
+        if not ended or job.get("outcome") == "done":
+            self.missed.append("no job was cut short by the pulled cable")
+            return f"{cell}'s serial cable pulled for {seconds:.0f} s; no job was cut short"
+        return (
+            f"{cell}'s serial cable pulled for {seconds:.0f} s mid-job: job {job.get('job')} "
+            f"{job.get('outcome')} with {job.get('lines_acked')} lines acknowledged; plugged back"
+        )
 
     def _queue_states(self, cell: str) -> Counter[str]:
         qdb = self.cells[cell].db.with_suffix(".labels.db")
@@ -348,13 +376,17 @@ class Shift:
         printer = self.printers[cell]
         roll = printer.roll
         printer.load(None)
+        # Out of labels until the cell wants to print, and a while longer.
+        wait_for(lambda: self._queue_states(cell)["waiting"] > 0, 90, 0.2)
         time.sleep(seconds)  # the fault itself: nobody refills the printer for a while
         waiting = self._queue_states(cell)["waiting"]
         pages = printer.pages_printed
         printer.load(roll)
         drained = wait_for(lambda: self._queue_states(cell)["waiting"] == 0, 30, 0.2)
+        if not waiting or not drained:
+            self.missed.append("no job waited for labels, or waiting jobs never printed")
         return (
-            f"{cell}'s printer out of labels for {seconds:.0f} s with {waiting} jobs waiting; "
+            f"{cell}'s printer out of labels until {waiting} jobs waited ({seconds:.0f} s more); "
             f"refilled: {printer.pages_printed - pages} pages printed"
             + ("" if drained else ", but jobs still wait 30 s later")
         )
@@ -373,6 +405,7 @@ class Shift:
 
     def disk_full(self, seconds: float) -> str:
         if self.disk is None:
+            self.missed.append(self.disk_note)
             return f"skipped: {self.disk_note}"
         before = self._log_mentions(DISK_CELL, "disk is full")
         # SQLite would first fill the room its WAL file already has (minutes, at a
@@ -387,6 +420,7 @@ class Shift:
         refused = self._log_mentions(DISK_CELL, "disk is full") - before
         self.fill_disk(False)
         if not hit:
+            self.missed.append("the full disk never refused a write")
             return f"{DISK_CELL}'s disk filled, but the cell was never refused a write"
         return (
             f"{DISK_CELL}'s disk full for {seconds:.0f} s: {refused} actions refused with "
@@ -550,9 +584,13 @@ def run_suite(
         for name, inject in faults:
             time.sleep(rng.uniform(*plan.gap_s))  # a random moment in the shift
             shift.feed_queue()
+            shift.missed.clear()
             detail = inject()
             time.sleep(rng.uniform(*plan.gap_s))  # work goes on after the fault
             check = shift.check(name, detail)
+            if shift.missed:
+                check.took_effect = False
+                check.note = "; ".join([check.note, *shift.missed]).strip("; ")
             checks.append(check)
             log(
                 f"{'ok  ' if check.ok else 'FAIL'} {name}: {detail}; lost {check.events_lost}, "
