@@ -181,9 +181,14 @@ class GrblMachine(Machine):
         if "Bf" in f:
             st.planner_free, st.rx_free = (int(x) for x in f["Bf"].split(","))
         if "FS" in f:
-            st.feed = float(f["FS"].split(",")[0])
+            feed, _, spindle = f["FS"].partition(",")
+            st.feed = float(feed)
+            st.spindle = float(spindle) if spindle else st.spindle
         elif "F" in f:
             st.feed = float(f["F"])
+        if "Ov" in f:  # GRBL sends overrides only now and then; keep the last ones
+            feed_ov, rapid_ov, spindle_ov = (int(x) for x in f["Ov"].split(","))
+            st.overrides = (feed_ov, rapid_ov, spindle_ov)
         if name != "Alarm" and st.alarm is not None and not self._critical:
             st.alarm = None
         if name == "Alarm" and st.alarm is None:

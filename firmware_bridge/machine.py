@@ -41,6 +41,8 @@ class MachineState:
     position: tuple[float, ...] | None = None
     work_position: tuple[float, ...] | None = None
     feed: float | None = None
+    spindle: float | None = None
+    overrides: tuple[int, int, int] | None = None  # GRBL feed, rapid, spindle, in %
     planner_free: int | None = None
     rx_free: int | None = None
     alarm: tuple[int, str] | None = None
