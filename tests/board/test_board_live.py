@@ -172,3 +172,50 @@ async def test_an_acknowledgement_reaches_every_board(publisher, broker_mqtt) ->
     finally:
         for b in boards:
             await b.stop()
+
+
+async def test_cancel_and_release_round_trip_through_the_scheduler(floor: Floor) -> None:
+    """A supervisor's cancel and hold release go board -> scheduler; the release comes
+    back on the retained holds topic that every station applies."""
+    import asyncio
+
+    import aiomqtt
+
+    from cellctl.bus.codec import decode_holds
+    from cellctl.bus.topics import Topics
+
+    store = floor.scheduler_store()
+    store.add_run(parse_run(run_spec("R-A", "print")))
+    store.add_run(parse_run(run_spec("R-B", "print", batch="B-7")))
+    store.set_hold("B-7", True, "lot rejected at QA", "OP-QUINN")
+    sched = await floor.scheduler(store)
+    feed = BoardFeed(floor.site, scheduler_db=floor.db)
+    await feed.start()
+    heard: list[dict[str, tuple[bool, str]]] = []
+    async with aiomqtt.Client("127.0.0.1", floor.broker.port, identifier="a-station") as station:
+        await station.subscribe(Topics(SITE).holds, qos=1)
+
+        async def listen() -> None:
+            async for message in station.messages:
+                heard.append(decode_holds(message.payload))
+                if heard[-1].get("B-7", (True, ""))[0] is False:
+                    return
+
+        listener = asyncio.create_task(listen())
+        try:
+            await feed.wait_connected()
+            await feed.command("cancel", "OP-SAM", run_id="R-A")
+            await feed.command("release_hold", "OP-SAM", batch="B-7", reason="reworked")
+            await asyncio.wait_for(listener, 10)
+        finally:
+            listener.cancel()
+            await feed.stop()
+    assert heard[0]["B-7"] == (True, "lot rejected at QA")  # the retained copy first
+    assert heard[-1]["B-7"] == (False, "reworked")
+    assert store.run("R-A")["status"] == "cancelled"
+    assert store.holds() == {"B-7": False}
+    assert [(a, b, ok) for _, a, b, ok, _ in store.command_log()] == [
+        ("cancel", "OP-SAM", 1),
+        ("release_hold", "OP-SAM", 1),
+    ]
+    assert sched.dropped == 0
