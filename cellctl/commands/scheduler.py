@@ -20,11 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         sp.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
         sp.set_defaults(func=func)
         if name == "run":
+            from cellctl.domain.dispatch import ROLLOUT_WIDTH
+
             sp.add_argument(
                 "--rollout",
                 type=int,
-                default=0,
-                help="try the rule's N best steps by simulation (small queues); 0: plain rule",
+                default=ROLLOUT_WIDTH,
+                help="try the index's N best steps by simulation while the queue is small "
+                f"(default {ROLLOUT_WIDTH}); 0: the ATC index alone",
             )
 
 

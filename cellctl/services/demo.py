@@ -241,6 +241,9 @@ class Demo:
         c = self.controllers[cell]
         if op is None:
             return
+        # Break down in the middle of a step, so there is a step to move elsewhere.
+        while not (c.state == CellState.RUNNING and c.assignment_accepted):
+            await asyncio.sleep(0.2)
         op.stop()
         with contextlib.suppress(Exception):
             if c.state != CellState.DOWN:

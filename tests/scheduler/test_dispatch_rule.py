@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cellctl.domain import dispatch
 from cellctl.domain.dispatch import Candidate, Job
 from cellctl.domain.run_spec import parse_run
+from cellctl.store.scheduler_store import SchedulerStore
 from tests.bus.conftest import Factory, wait_until
 
 
@@ -64,7 +67,8 @@ async def test_a_20_run_queue_is_dispatched_in_the_rules_order(factory: Factory)
         )
         store.add_run(spec)
         specs.append(spec)
-    sched = await factory.scheduler(store)
+    # rollout=0: the ATC index alone, so each choice can be checked with choose().
+    sched = await factory.scheduler(store, rollout=0)
     await factory.cell("cut-01", "cut", cycle_s=0.002)
     await wait_until(lambda: len(sched.dispatch_log) == 20, 30, "all 20 dispatched")
 
@@ -102,7 +106,7 @@ def test_rollout_choice_matches_the_rollout_simulation_and_beats_the_plain_rule(
                            j.due_s, 0, i) for i, j in enumerate(jobs)]  # fmt: skip
         picked = dispatch.choose_by_rollout("cut-01", cands, jobs, cells, 0.0, width=5)
         assert (first.cell, first.job) == ("cut-01", picked.run_id)
-        plain = dispatch.weighted_tardiness(jobs, dispatch.simulate(jobs, cells)[1])
+        plain = dispatch.weighted_tardiness(jobs, dispatch.simulate(jobs, cells, rollout=0)[1])
         rolled = dispatch.weighted_tardiness(jobs, completion)
         assert rolled <= plain + 1e-9
         better += rolled < plain
@@ -118,7 +122,8 @@ async def test_scheduler_with_rollout_runs_a_mixed_queue(factory: Factory) -> No
             "due": (now + timedelta(seconds=5 * i)).isoformat(),
             "routing": "cut>print" if i % 2 else "print>cut", "cycle_s": 0.5,
         }))  # fmt: skip
-    sched = await factory.scheduler(store, rollout=5)
+    sched = await factory.scheduler(store)  # the default: the rollout on a small queue
+    assert sched.rollout == dispatch.ROLLOUT_WIDTH
     cut = await factory.cell("cut-01", "cut", cycle_s=0.005)
     prn = await factory.cell("print-01", "print", cycle_s=0.005)
     await wait_until(lambda: all(r["status"] == "done" for r in store.runs()), 20, "all done")
@@ -129,3 +134,107 @@ async def test_scheduler_with_rollout_runs_a_mixed_queue(factory: Factory) -> No
         10,
         "totals equal",
     )
+
+
+def test_the_documented_order_on_a_20_run_queue() -> None:
+    """Every step 10 s of work, so p̄ = 10 and k·p̄ = 20: a slack of 20·ln 2 halves the
+    index. Hand-checkable: overdue runs rank by w/p, the others by (w/p)·2^−m."""
+    now, half = 1000.0, 20 * math.log(2)
+
+    def run(name: str, w: float, m: int | None, prio: int = 0, order: int = 0) -> Candidate:
+        due = now + 30 + (half * m if m is not None else -50)  # m None: overdue
+        return Candidate(name, 0, "cut", w, 10, 30, due, prio, order)
+
+    queue = [
+        run("P1", 1, 5, prio=2), run("P2", 50, None, prio=1),  # the supervisor's
+        run("O1", 80, None), run("O2", 60, None), run("O3", 40, None),  # w/p 8, 6, 4
+        run("O4", 20, None), run("O5", 10, None),  # w/p 2, 1
+        run("S1", 100, 1),  # 10 / 2 = 5
+        run("S2", 100, 2),  # 10 / 4 = 2.5
+        run("S3", 100, 3),  # 1.25
+        run("S4", 60, 1),  # 3
+        run("S5", 12, 0, order=1),  # 1.2, due earlier than S6 (same index)
+        run("S6", 24, 1, order=2),  # 1.2
+        run("S7", 8, 0),  # 0.8
+        run("S8", 32, 3),  # 0.4
+        run("S9", 100, 6),  # 0.15625
+        run("S10", 5, 0),  # 0.5
+        run("S11", 2, 0),  # 0.2
+        run("S12", 4, 2),  # 0.1
+        run("S13", 1, 0),  # 0.1, due earlier than S12
+    ]  # fmt: skip
+    assert len(queue) == 20
+    expected = ["P1", "P2", "O1", "O2", "S1", "O3", "S4", "S2", "O4", "S3", "S5", "S6",
+                "O5", "S7", "S10", "S8", "S11", "S9", "S13", "S12"]  # fmt: skip
+    assert [c.run_id for c in dispatch.rank(queue, now)] == expected
+    assert dispatch.choose(list(reversed(queue)), now).run_id == "P1"
+
+
+def test_the_rollout_never_overrules_the_manual_priority() -> None:
+    cells = {"cut-01": "cut", "qa-01": "qa"}
+    # The pinned run has no margin at stake: any schedule would rather skip it.
+    jobs = [Job("pinned", (("cut", 9.0),), 0.01, 1000.0, manual_priority=1)] + [
+        Job(f"J{i}", (("cut", 2.0), ("qa", 2.0)), 5.0, 4.0) for i in range(5)
+    ]
+    cands = [
+        Candidate(j.id, 0, "cut", j.weight, j.steps[0][1], sum(w for _, w in j.steps),
+                  j.due_s, j.manual_priority, i)
+        for i, j in enumerate(jobs)
+    ]  # fmt: skip
+    assert dispatch.choose_by_rollout("cut-01", cands, jobs, cells, 0.0).run_id == "pinned"
+    schedule, _ = dispatch.simulate(jobs, cells)
+    assert schedule[0].job == "pinned"
+
+
+def test_the_default_rule_uses_the_rollout_only_on_a_small_queue() -> None:
+    rng = random.Random(5)
+    cells = {"cut-01": "cut", "qa-01": "qa"}
+
+    def jobs(n: int) -> list[Job]:
+        return [
+            Job(f"J{i:02}", (("cut", float(rng.randint(1, 9))), ("qa", float(rng.randint(1, 9)))),
+                rng.uniform(1, 9), float(rng.randint(5, 20 * n)))
+            for i in range(n)
+        ]  # fmt: skip
+
+    small = jobs(12)
+    default = dispatch.weighted_tardiness(small, dispatch.simulate(small, cells)[1])
+    plain = dispatch.weighted_tardiness(small, dispatch.simulate(small, cells, rollout=0)[1])
+    assert default <= plain + 1e-9
+    # Above ROLLOUT_MAX_READY ready steps the first decisions are the index's own.
+    large = jobs(dispatch.ROLLOUT_MAX_READY + 5)
+    first = dispatch.simulate(large, cells)[0][:3]
+    assert first == dispatch.simulate(large, cells, rollout=0)[0][:3]
+
+
+def test_the_ready_query_reads_again_only_what_changed(tmp_path: Path) -> None:
+    path = tmp_path / "scheduler.db"
+    store, other = SchedulerStore(path), SchedulerStore(path)
+    now = datetime.now(UTC)
+    for i in range(30):
+        store.add_run(parse_run({
+            "id": f"R{i:02}", "sku": "BOX", "quantity": 1 + i % 3, "unit_margin": 1.0,
+            "due": (now + timedelta(hours=i)).isoformat(), "routing": "cut>qa",
+            "cycle_s": 2.0, **({"batch": "B1"} if i % 5 == 0 else {}),
+        }))  # fmt: skip
+
+    def fresh() -> list[tuple[Candidate, str | None]]:
+        return sorted(other._read_ready("").values(), key=lambda cb: cb[0].run_id)
+
+    def cached() -> list[tuple[Candidate, str | None]]:
+        return sorted(store.ready(), key=lambda cb: cb[0].run_id)
+
+    assert cached() == fresh() and len(fresh()) == 30
+    store.assign("R03", 0, "cut-01", "A1")  # our own writes
+    assert cached() == fresh() and len(fresh()) == 29
+    store.release_cell("cut-01")
+    store.set_priority("R07", 4)
+    assert cached() == fresh()
+    store.set_hold("B1", True, "QA", "badge")  # a hold changes a whole batch
+    assert cached() == fresh() and len(fresh()) == 24
+    other.set_priority("R08", 2)  # another connection's commit (the CLI)
+    other.add_run(parse_run({"id": "X1", "sku": "BOX", "quantity": 1, "unit_margin": 1.0,
+                             "due": now.isoformat(), "routing": "qa", "cycle_s": 1.0}))  # fmt: skip
+    assert cached() == fresh() and len(fresh()) == 25
+    store.close()
+    other.close()
