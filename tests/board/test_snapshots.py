@@ -7,11 +7,14 @@ read the diff of tests/board/snapshots/ before committing it.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from cellctl.bus.codec import encode
 from cellctl.config.models import MqttConfig
@@ -81,28 +84,63 @@ async def feed_the_floor(p: Publisher) -> int:
     return len(events)
 
 
+TABS = {"floor": "Floor", "queue": "Queue", "metrics": "Metrics", "alerts": "Alerts"}
+
+
+def underlined(text: str, tab: str) -> bool:
+    """Does the tab bar's underline (its third line) sit under `tab`'s label?"""
+    lines = text.splitlines()
+    if len(lines) < 3:
+        return False
+    col = lines[1].find(f" {TABS[tab]}") + 1
+    bar = lines[2]
+    end = col + len(TABS[tab])
+    return col > 0 and end < len(bar) and bar[col - 1] == "╸" and bar[end] == "╺"
+
+
+async def screen_showing(pilot: Pilot, app: BoardApp, tab: str, *needles: str) -> str:
+    """The screen's text once the board has drawn what the feed holds now.
+
+    The app draws the feed on a timer and the tab underline slides over, so this
+    waits for one full board refresh after the feed got its state, then until the
+    screen shows the active tab underlined and every needle (no event exists for
+    "drawn"; the screen itself is the condition).
+    """
+    renders = app.renders
+    await wait_until(lambda: app.renders > renders, 5, "a board refresh")
+    deadline = time.monotonic() + 10
+    while True:
+        await pilot.pause()
+        text = svg_text(app.export_screenshot())
+        if underlined(text, tab) and all(n in text for n in needles):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the {tab} screen never showed {needles}:\n{text}")
+        await asyncio.sleep(0.02)
+
+
 async def test_board_screens_match_their_snapshots(
     publisher: Publisher, broker_mqtt: MqttConfig
 ) -> None:
     site = site_config(broker_mqtt.url)
     feed = BoardFeed(site, broker_mqtt, clock=lambda: 500.0, wall=lambda: WALL)
     app = BoardApp(feed, badge="OP-SAM")
+    summary = "4 cells: 1 down, 1 idle, 1 offline, 1 running  queue 2  alerts 4"
     async with app.run_test(size=(120, 32)) as pilot:
         await feed.wait_connected()
         n = await feed_the_floor(publisher)  # events are not retained: after we subscribed
         await wait_until(lambda: len(feed.events) == n and len(feed.cells) == 4
-                         and feed.queue_snapshot is not None, 10, "the floor fed")  # fmt: skip
-        await pilot.pause(0.2)
-        check("floor", svg_text(app.export_screenshot()))
+                         and feed.queue_snapshot is not None and len(feed.queue()) == 2
+                         and len(feed.alerts.open()) == 4, 10, "the floor fed")  # fmt: skip
+        tiles = ("cut-01 RUNNING", "finish-01 DOWN", "print-01 IDLE", "qa-01 OFFLINE")
+        check("floor", await screen_showing(pilot, app, "floor", summary, *tiles))
         await pilot.press("2")
-        await pilot.pause(0.2)
-        check("queue", svg_text(app.export_screenshot()))
+        check("queue", await screen_showing(pilot, app, "queue", summary, "R-101", "R-102"))
         await pilot.press("3")
-        await pilot.pause(0.2)
-        check("metrics", svg_text(app.export_screenshot()))
+        check("metrics", await screen_showing(pilot, app, "metrics", "SCRATCH 100%", "08:00"))
         await pilot.press("4")
-        await pilot.pause(0.2)
-        check("alerts", svg_text(app.export_screenshot()))
+        check("alerts", await screen_showing(pilot, app, "alerts", summary, "B-7", "cell_down"))
         await pilot.press("a")  # acknowledge the newest alert
-        await pilot.pause(0.2)
-        check("alerts_acked", svg_text(app.export_screenshot()))
+        assert feed.alerts.items[("hold", "B-7")].acked_by == "OP-SAM"
+        acked = "queue 2  alerts 3"
+        check("alerts_acked", await screen_showing(pilot, app, "alerts", acked, "ack OP-SAM"))

@@ -9,6 +9,7 @@ import pytest
 from firmware_bridge import JobError, JobRefused
 from firmware_bridge.machine import wait_for
 from tests.bridge.conftest import cam_lines, connect
+from tests.bridge.linelog import Mark, last_entry
 
 
 def squeeze(lines: list[str]) -> list[str]:
@@ -26,9 +27,14 @@ async def test_alarm_mid_job_aborts_and_reports_the_acknowledged_lines(machines)
     assert m.sim.executed == squeeze(lines[:250])
     alarm = next(e for e in events if e.kind == "alarm")
     assert alarm.data["code"] == 1 and "home it again" in alarm.message
-    # Nothing is sent on its own, and a new job is refused with the reason.
-    await asyncio.sleep(0.3)
+    # Nothing is sent on its own: two status round trips after the alarm prove the
+    # link and the bridge are alive, and the link's log shows no line went out.
+    quiet = Mark(m.link, after=last_entry(m.link, "<", "ALARM:1"))
+    assert await quiet.status_round_trips(2), quiet.received()
+    quiet.assert_only_status_polls_sent()
+    assert all(r.startswith("<Alarm") for r in quiet.status_reports())
     assert len(m.sim.executed) == 250
+    # A new job is refused with the reason.
     with pytest.raises(JobRefused, match="alarm 1"):
         await m.start_job(cam_lines(5))
     # Only the operator's explicit unlock clears it.
@@ -57,8 +63,12 @@ async def test_cable_pulled_mid_job_then_reconnect_sends_nothing(machines) -> No
     sim.plug()
     assert await wait_for(lambda: m.link_up and m.state.status != "Offline", 10.0)
     assert any(e.kind == "link_up" for e in events[1:])
-    await asyncio.sleep(0.3)
-    assert len(sim.executed) == len(executed)  # no resume, no queued lines after reconnect
+    # No resume, no queued lines after reconnect: the controller answers status polls
+    # on the new connection, and nothing but those polls has been written to it.
+    quiet = Mark(m.link, after=last_entry(m.link, "!", "link up"))
+    assert await quiet.status_round_trips(2), quiet.received()
+    quiet.assert_only_status_polls_sent()
+    assert sim.executed == executed
 
 
 async def test_controller_reset_mid_job_aborts_and_marks_position_lost(machines) -> None:
@@ -175,7 +185,11 @@ async def test_marlin_long_commands_with_busy_are_not_a_hang(machines) -> None:
 
 async def test_marlin_emergency_stop_halts_and_sends_nothing_more(machines) -> None:
     lines = cam_lines(2000)
-    m, events = await connect(machines, "marlin", {"time_scale": 0.0})
+    # Short answer timeouts, so a driver that wrongly re-sends the line that was in
+    # flight would do it well inside the window below.
+    m, events = await connect(
+        machines, "marlin", {"time_scale": 0.0}, timeout=0.3, uncertain_timeout=0.2
+    )
     await m.start_job(lines)
     assert await wait_for(lambda: m.job.acked >= 20, 10.0)
     await m.emergency_stop()
@@ -183,10 +197,15 @@ async def test_marlin_emergency_stop_halts_and_sends_nothing_more(machines) -> N
     assert result.outcome == "aborted" and "halted" in result.reason
     assert await wait_for(lambda: m.sim.halted, 2.0)
     count = len(m.sim.executed)
-    await asyncio.sleep(0.3)
+    received = m.sim.bytes_received
+    quiet = Mark(m.link, after=last_entry(m.link, ">", "M112"))
+    # A halted printer answers nothing, so no round trip can prove time has passed:
+    # this window is the chance for a wrong driver to send (over 3 answer timeouts).
+    await asyncio.sleep(1.0)
+    assert quiet.sent() == []  # the bridge sent nothing after the emergency stop
+    assert quiet.bytes_since() == 0
+    assert m.sim.bytes_received == received
     assert len(m.sim.executed) == count
-    sent = [e.text for e in m.link.log if e.direction == ">"]
-    assert sent[-1] == "M112"  # the bridge sent nothing after the emergency stop
     assert any(e.kind == "alarm" for e in events)
     with pytest.raises(JobRefused):
         await m.start_job(cam_lines(3))
@@ -211,10 +230,16 @@ async def test_marlin_hold_stops_feeding_and_resume_finishes_exactly_once(machin
     await m.start_job(lines)
     assert await wait_for(lambda: m.job.acked >= 30, 10.0)
     await m.hold()
-    await asyncio.sleep(0.1)
+    # The hold has settled once the line in flight is answered and none follows it.
+    assert await wait_for(lambda: m.job.acked == m.job.next, 5.0)
     held = m.job.acked
-    await asyncio.sleep(0.3)
-    assert m.job.acked == held <= 32 and m.job.active  # at most the line in flight
+    assert held <= 32  # at most the line in flight was still acknowledged
+    # The printer reports its temperatures on its own (M155): three fresh reports
+    # while held, and not one line was sent meanwhile.
+    quiet = Mark(m.link)
+    assert await wait_for(lambda: sum(t.startswith("T:") for t in quiet.received()) >= 3, 5.0)
+    assert quiet.sent() == []
+    assert m.job.acked == held and m.job.active
     await m.resume()
     result = await m.wait_job(timeout=30)
     assert result.outcome == "finished"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from firmware_bridge import JobRefused
 from firmware_bridge.machine import wait_for
 from tests.bridge.conftest import cam_lines, connect, final_xy
+from tests.bridge.linelog import Mark
 
 
 async def test_5000_line_job_streams_to_completion_at_the_right_position(machines) -> None:
@@ -83,8 +82,12 @@ async def test_feed_hold_and_resume(machines) -> None:
     assert await wait_for(lambda: m.state.status == "Hold" and m.state.detail == "0", 3.0)
     held_at = m.state.position
     acked = m.job.acked
-    await asyncio.sleep(0.4)
-    assert m.state.position == held_at  # the machine stands still
+    # The machine stands still: three fresh status reports all show the same place.
+    quiet = Mark(m.link)
+    assert await quiet.status_round_trips(3), quiet.received()
+    places = {r.split("|")[1] for r in quiet.status_reports()}  # "MPos:x,y,z"
+    assert len(places) == 1, places
+    assert m.state.position == held_at and m.state.status == "Hold"
     assert m.job.active and m.job.acked <= acked + 15  # at most the planner fills up
     await m.resume()
     result = await m.wait_job(timeout=30)
@@ -104,9 +107,14 @@ async def test_stop_cancels_the_job_and_keeps_position(machines) -> None:
     result = await m.wait_job(timeout=5)
     assert result.outcome == "stopped"
     assert m.state.alarm is None and not m.state.position_lost
-    executed = len(m.sim.executed)
-    await asyncio.sleep(0.3)
-    assert len(m.sim.executed) == executed  # nothing more was sent
+    executed = list(m.sim.executed)
+    # Nothing more was sent: the reset controller answers status polls, and the link's
+    # log shows nothing but those polls went out (its ring was emptied by the reset, so
+    # a line sent now would run).
+    quiet = Mark(m.link)
+    assert await quiet.status_round_trips(2), quiet.received()
+    quiet.assert_only_status_polls_sent()
+    assert m.sim.executed == executed
     await m.start_job(cam_lines(10))  # and the machine takes the next job
     assert (await m.wait_job(timeout=10)).outcome == "finished"
 
@@ -124,10 +132,11 @@ async def test_homing_only_on_explicit_action(machines) -> None:
     m, events = await connect(machines, "grbl", {"time_scale": 0.1, "homing": True})
     # A homing machine starts locked (its first status report may trail the banner)...
     assert await wait_for(lambda: m.state.status == "Alarm", 5.0), m.state.status
-    await asyncio.sleep(0.3)
-    assert m.sim.state == "Alarm"  # ...and the bridge does not home or unlock it by itself
-    sent = [e.text for e in m.link.log if e.direction == ">"]
-    assert "$H" not in sent and "$X" not in sent
+    # ...and the bridge does not home or unlock it by itself: two more status round
+    # trips, and since the port opened nothing but status polls was ever written.
+    assert await Mark(m.link).status_round_trips(2)
+    Mark(m.link, from_start=True).assert_only_status_polls_sent()
+    assert m.sim.state == "Alarm"
     with pytest.raises(JobRefused, match="alarm"):
         await m.start_job(cam_lines(5))
     await m.home()

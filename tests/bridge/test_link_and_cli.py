@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
 
 from cellctl.cli import main
 from firmware_bridge import SerialLink
+from firmware_bridge.link import LogEntry
 from firmware_bridge.machine import wait_for
 from firmware_bridge.sim import make_sim
 from tests.bridge.conftest import cam_lines
@@ -60,9 +60,17 @@ async def test_reconnects_with_backoff_when_the_device_comes_back() -> None:
         await link.open()
         sim.unplug()
         assert await wait_for(lambda: not link.up, 3.0)
-        await asyncio.sleep(0.5)  # several failed attempts while unplugged
-        failures = [e for e in link.log if e.text.startswith("reconnect failed")]
-        assert len(failures) >= 2
+
+        def failures() -> list[LogEntry]:
+            return [e for e in link.log if e.text.startswith("reconnect failed")]
+
+        # Several failed attempts while unplugged, each logged with its reason...
+        assert await wait_for(lambda: len(failures()) >= 2, 3.0), list(link.log)[-5:]
+        assert all(e.direction == "!" and sim.path in e.text for e in failures())
+        # ...spaced by a growing back-off (0.05 s, then 0.1 s, capped at 0.4 s).
+        first, second = failures()[:2]
+        assert second.time - first.time >= 0.1 * 0.9
+        assert not link.up and len(ups) == 1
         sim.plug()
         assert await wait_for(lambda: link.up, 3.0)
         assert len(ups) == 2

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from cellctl.domain.run_spec import parse_run
 from cellctl.store.station_store import StationStore
@@ -17,6 +18,25 @@ from tests.bus.conftest import SITE, Factory, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_S = float(os.environ.get("CELLCTL_TEST_OUTAGE_S", "30"))
+
+
+class ParkingGate(asyncio.Event):
+    """A closed `SimCell.paused` gate that counts the work loops waiting at it.
+
+    The cell's loop awaits the gate before each unit, so a loop parked here has
+    landed the unit it was making and will record nothing more.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parked = 0
+
+    async def wait(self) -> Literal[True]:
+        self.parked += 1
+        try:
+            return await super().wait()
+        finally:
+            self.parked -= 1
 
 
 def _run(run_id: str, routing: str, quantity: int) -> dict:
@@ -123,9 +143,13 @@ async def test_broker_down_while_cells_keep_recording(factory: Factory) -> None:
 
     await wait_until(lambda: all(c.link.connected for c in cells), 15, "links back")
     await wait_until(lambda: sched.connected, 15, "scheduler back")
-    for c in cells:
-        c.paused.clear()  # stop producing so the totals can settle
-    await asyncio.sleep(0.1)  # a unit already in its cycle may still land
+    # Stop producing so the totals can settle. A unit already in its cycle still lands;
+    # once each cell's work loop is parked on the closed gate, nothing more will.
+    gates = [ParkingGate() for _ in cells]
+    for c, gate in zip(cells, gates, strict=True):
+        c.paused = gate
+    await wait_until(lambda: all(g.parked for g in gates), 5, "every cell parked at its gate")
+    events = [c.store.event_count() for c in cells]
 
     def settled() -> bool:
         by_cell = store.totals_by_cell()
@@ -138,3 +162,4 @@ async def test_broker_down_while_cells_keep_recording(factory: Factory) -> None:
             "SELECT COUNT(*) FROM applied WHERE cell = ?", (c.cell,)
         ).fetchone()[0]
         assert applied == c.store.event_count()
+    assert [c.store.event_count() for c in cells] == events  # nothing landed after parking

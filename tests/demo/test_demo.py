@@ -1,14 +1,31 @@
-"""`cellctl demo --headless`: a whole factory runs, totals agree, nothing is left behind."""
+"""`cellctl demo --headless`: a whole factory runs, totals agree, nothing is left behind.
+
+One headless demo of 60 s runs once for the module; the tests read what it printed,
+its log, and the scheduler's and the cells' SQLite stores (read-only) after it ended.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO_SECONDS = 60  # the promise: within a minute a run goes through every kind of cell
+FOUR_KINDS = ["cut", "print", "finish", "qa"]
+REJECTED_BATCH = "B-HARB-01"  # DemoOptions.reject_batch: QA rejects this one lot
+DOWN_CELL, SPARE_CELL = "print-01", "print-02"  # DemoOptions.down_cell, and its twin
 
 
 def _children_of(pid: int) -> list[int]:
@@ -21,22 +38,237 @@ def _mosquittos_in(workdir: Path) -> list[str]:
     return [line for line in out.splitlines() if "mosquitto" in line and str(workdir) in line]
 
 
-def test_headless_demo_completes_runs_and_totals_agree(tmp_path: Path) -> None:
-    workdir = tmp_path / "demo"
+def _listening() -> dict[int, int]:
+    """Socket inode -> port of every TCP socket listening on this machine."""
+    out: dict[int, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            f = row.split()
+            if f[3] == "0A":  # TCP_LISTEN
+                out[int(f[9])] = int(f[1].rsplit(":", 1)[1], 16)
+    return out
+
+
+def _listening_ports_of(pids: list[int]) -> set[int]:
+    listening = _listening()
+    ports: set[int] = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = int(target[len("socket:[") : -1])
+                if inode in listening:
+                    ports.add(listening[inode])
+    return ports
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+@dataclass
+class Finished:
+    """A headless demo that has ended: what it printed and where its stores are."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    workdir: Path
+
+    @property
+    def site(self) -> Path:
+        return self.workdir / "site"
+
+    @property
+    def scheduler_db(self) -> Path:
+        site = tomllib.loads((self.site / "site.toml").read_text())
+        return self.site / site["scheduler_store"]
+
+    def cells(self) -> dict[str, tuple[str, Path]]:
+        """cell -> (kind, store path), from the demo site's station files."""
+        from cellctl.config.load import load_station
+
+        site = tomllib.loads((self.site / "site.toml").read_text())
+        out = {}
+        for name in site["stations"]:
+            loaded = load_station(self.site / name)
+            out[loaded.id] = (loaded.config.station.kind, loaded.store_path())
+        return out
+
+    def store(self, cell: str) -> Path:
+        return self.cells()[cell][1]
+
+    def events(self, cell: str, *types: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(seq, type, payload) of a cell's events of these types, in order."""
+        marks = ",".join("?" * len(types))
+        rows = _query(
+            self.store(cell),
+            f"SELECT seq, type, payload FROM events WHERE type IN ({marks}) ORDER BY seq",
+            *types,
+        )
+        return [(seq, t, json.loads(p)) for seq, t, p in rows]
+
+    def line(self, prefix: str) -> str:
+        return next(ln for ln in self.stdout.splitlines() if ln.startswith(prefix))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Finished:
+    workdir = tmp_path_factory.mktemp("headless") / "demo"
     r = subprocess.run(
-        [sys.executable, "-m", "cellctl", "demo", "--headless", "--duration", "30",
-         "--dir", str(workdir)],
+        [sys.executable, "-m", "cellctl", "demo", "--headless", "--duration",
+         str(DEMO_SECONDS), "--dir", str(workdir)],
         cwd=ROOT, capture_output=True, text=True, timeout=150,
     )  # fmt: skip
-    assert r.returncode == 0, r.stdout + r.stderr
-    out = r.stdout
-    done_line = next(line for line in out.splitlines() if line.startswith("runs completed"))
-    assert int(done_line.split(":")[1].split()[0]) >= 1, out
-    assert "totals at the scheduler equal the cells' totals: yes" in out
-    assert "errors logged: 0" in out
-    labels = list((workdir / "site" / "var" / "labels").rglob("*.png"))
+    return Finished(r.returncode, r.stdout, r.stderr, workdir)
+
+
+def test_headless_demo_ends_cleanly_with_nothing_logged_as_an_error(demo: Finished) -> None:
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert demo.line("errors logged:") == "errors logged: 0", demo.stdout
+    log = (demo.workdir / "demo.log").read_text()
+    assert log, "the demo writes its log to demo.log in its folder"
+    bad = [ln for ln in log.splitlines() if re.search(r" (ERROR|CRITICAL) |Traceback", ln)]
+    assert bad == []
+    assert "Traceback" not in demo.stderr, demo.stderr
+    labels = list((demo.site / "var" / "labels").rglob("*.png"))
     assert labels, "the demo should have printed labels as PNG files"
-    assert _mosquittos_in(workdir) == []
+    assert _mosquittos_in(demo.workdir) == []
+
+
+def test_a_run_went_through_all_four_kinds_of_cell(demo: Finished) -> None:
+    done = {r for (r,) in _query(demo.scheduler_db, "SELECT id FROM runs WHERE status = 'done'")}
+    m = re.fullmatch(r"runs completed through every step: (\d+) \((.*)\)", demo.line("runs comp"))
+    assert m is not None, demo.stdout
+    assert int(m.group(1)) == len(done) and set(m.group(2).split(", ")) == done
+
+    steps: dict[str, list[tuple[str, str, str]]] = {}
+    for run_id, _, kind, status, cell in _query(
+        demo.scheduler_db, "SELECT run_id, idx, kind, status, cell FROM steps ORDER BY run_id, idx"
+    ):
+        steps.setdefault(run_id, []).append((kind, status, cell))
+    through_all = [
+        r for r in sorted(done)
+        if [k for k, _, _ in steps[r]] == FOUR_KINDS and all(s == "done" for _, s, _ in steps[r])
+    ]  # fmt: skip
+    assert through_all, f"no run went cut>print>finish>qa in {DEMO_SECONDS} s: {steps}"
+    # Each of its steps was completed by a cell of that kind, as that cell's store says.
+    cells = demo.cells()
+    for run_id in through_all:
+        for idx, (kind, _, cell) in enumerate(steps[run_id]):
+            assert cells[cell][0] == kind
+            completed = [
+                p for _, _, p in demo.events(cell, "run_step_completed")
+                if (p["run_id"], p["step"]) == (run_id, idx)
+            ]  # fmt: skip
+            assert len(completed) == 1, (run_id, idx, cell)
+
+
+def test_the_scheduler_totals_equal_the_cells_totals(demo: Finished) -> None:
+    assert "totals at the scheduler equal the cells' totals: yes" in demo.stdout
+    at_scheduler: dict[str, dict[tuple[str, int], tuple[int, int]]] = {}
+    for run_id, step, cell, good, scrap in _query(
+        demo.scheduler_db, "SELECT run_id, step, cell, good, scrap FROM counts"
+    ):
+        if good or scrap:
+            at_scheduler.setdefault(cell, {})[(run_id, step)] = (good, scrap)
+    applied = dict(_query(demo.scheduler_db, "SELECT cell, COUNT(*) FROM applied GROUP BY cell"))
+    at_cells = {}
+    for cell, (_, store) in demo.cells().items():
+        rows = _query(store, "SELECT run_id, step, good, scrap FROM step_counts")
+        totals = {(r, s): (g, sc) for r, s, g, sc in rows if g or sc}
+        if totals:
+            at_cells[cell] = totals
+        assert _query(store, "SELECT COUNT(*) FROM outbox") == [(0,)], cell
+        # Every event of the cell was applied by the scheduler exactly once.
+        assert _query(store, "SELECT COUNT(*) FROM events")[0][0] == applied.get(cell, 0), cell
+    assert len(at_cells) == 5 and at_scheduler == at_cells
+
+
+def test_qa_rejects_one_lot_holds_it_opens_an_ncr_then_rework_releases_it(
+    demo: Finished,
+) -> None:
+    judged = demo.events("qa-01", "lot_judged")
+    rejected = [(seq, p) for seq, _, p in judged if not p["accepted"]]
+    assert len(rejected) == 1 and len(judged) > 1
+    judged_at, lot = rejected[0]
+    assert lot["batch"] == REJECTED_BATCH
+
+    kinds = ("batch_held", "nonconformance_opened", "nonconformance_closed", "batch_released")
+    story = [(s, t, p) for s, t, p in demo.events("qa-01", *kinds) if p["batch"] == REJECTED_BATCH]
+    assert [t for _, t, _ in story] == list(kinds)  # held, NCR opened, signed off, released
+    assert story[0][0] > judged_at
+    ncr_id = story[0][2]["ncr_id"]
+    assert all(p["ncr_id"] == ncr_id for _, _, p in story)
+    assert story[2][2]["disposition"] == "rework"
+
+    ncrs = _query(demo.store("qa-01"), "SELECT ncr_id, batch, status, disposition FROM ncrs")
+    assert ncrs == [(ncr_id, REJECTED_BATCH, "closed", "rework")]
+    assert _query(
+        demo.store("qa-01"), "SELECT held FROM holds WHERE batch = ?", REJECTED_BATCH
+    ) == [(0,)]
+    # The scheduler saw the release too.
+    assert _query(demo.scheduler_db, "SELECT held FROM holds WHERE batch = ?", REJECTED_BATCH) == [
+        (0,)
+    ]
+
+
+def test_print_01_goes_down_and_its_step_moves_to_print_02(demo: Finished) -> None:
+    changes = demo.events(DOWN_CELL, "state_changed")
+    down = [(seq, p) for seq, _, p in changes if p["to"] == "down"]
+    assert down and down[0][1]["reason"] == "spindle motor failure", changes
+    down_at = down[0][0]
+    assert [p["reason"] for _, _, p in demo.events(DOWN_CELL, "downtime_started")] == ["MAINT"]
+    status = _query(demo.store(DOWN_CELL), "SELECT state FROM cell_status")
+    assert status == [("down",)]  # and it stays down to the end
+    # It starts nothing after going down.
+    assert [s for s, _, _ in demo.events(DOWN_CELL, "run_step_started") if s > down_at] == []
+
+    released = [
+        (p["run_id"], p["step"])
+        for seq, _, p in demo.events(DOWN_CELL, "run_step_released")
+        if seq > down_at
+    ]
+    assert len(released) == 1, "print-01 should go down holding a step, and give it up"
+    run_id, step = released[0]
+    row = _query(
+        demo.scheduler_db,
+        "SELECT kind, status, cell FROM steps WHERE run_id = ? AND idx = ?",
+        run_id,
+        step,
+    )
+    assert row == [("print", "done", SPARE_CELL)]
+    completed = [
+        p for _, _, p in demo.events(SPARE_CELL, "run_step_completed")
+        if (p["run_id"], p["step"]) == (run_id, step)
+    ]  # fmt: skip
+    assert len(completed) == 1
+    assert not [
+        p for _, _, p in demo.events(DOWN_CELL, "run_step_completed")
+        if (p["run_id"], p["step"]) == (run_id, step)
+    ]  # fmt: skip
 
 
 def test_ctrl_c_stops_everything_and_a_second_demo_starts(tmp_path: Path) -> None:
@@ -46,25 +278,32 @@ def test_ctrl_c_stops_everything_and_a_second_demo_starts(tmp_path: Path) -> Non
             [sys.executable, "-m", "cellctl", "demo", "--headless", "--dir", str(workdir)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("[") and "runs done" in line:
-                break  # the factory is up and reporting
-        children = _children_of(proc.pid)
-        assert children, "the demo should have started a broker"
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        try:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if line.startswith("[") and "runs done" in line:
+                    break  # the factory is up and reporting
+            m = re.search(r"broker: \w+ on mqtt://127\.0\.0\.1:(\d+)", "".join(lines))
+            assert m is not None, "".join(lines)
+            broker_port = int(m.group(1))
+            children = _children_of(proc.pid)
+            assert children, "the demo should have started a broker"
+            ports = _listening_ports_of([proc.pid, *children])
+            assert broker_port in ports, (broker_port, ports)
+            proc.send_signal(signal.SIGINT)
+            rest, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         assert proc.returncode == 0, "".join(lines) + rest
         assert "totals at the scheduler equal the cells' totals: yes" in rest
         for child in children:
             assert not os.path.exists(f"/proc/{child}") or _is_zombie(child)
         assert _mosquittos_in(workdir) == []
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except FileNotFoundError:
-        return True
+        # No port the demo listened on is left open.
+        assert ports.isdisjoint(_listening().values()), ports
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", broker_port), timeout=2).close()
