@@ -19,12 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cellctl.services.station_runtime import StationRuntime, open_station
-    from cellctl.tui.kiosk.app import KioskApp
+    from cellctl.tui.kiosk.app import build_kiosk
 
-    controller = open_station(args.station, db=args.db)
-    runtime = StationRuntime(controller, broker_url=args.broker, connect_broker=not args.no_broker)
-    app = KioskApp(controller, runtime=runtime)
-    runtime.attach_app(app)
-    app.run()
+    build_kiosk(
+        args.station, db=args.db, broker_url=args.broker, connect_broker=not args.no_broker
+    ).run()
     return 0

@@ -21,7 +21,9 @@ class WedgeResult:
 
 @dataclass
 class WedgeDetector:
-    max_gap_s: float = 0.035  # scanners send keys every 1-20 ms; people >= 60 ms apart
+    # Scanners send keys every 1-20 ms, people >= 60 ms apart; a hotkey waits this long
+    # to be sure it is not the start of a scan, so it is kept near the scanners' end.
+    max_gap_s: float = 0.030
     min_length: int = 4
     _buffer: list[tuple[str, float]] = field(default_factory=list)
 

@@ -12,6 +12,7 @@ from cellctl.services.station import StationController
 from cellctl.services.station_runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import PickDialog
+from tests.kiosk.conftest import PacedClock
 from tests.kiosk.test_kiosk_pilot import message, type_scan
 from tests.station.conftest import assignment
 
@@ -30,9 +31,11 @@ def running(c: StationController) -> None:
     c.start_step()
 
 
-async def test_a_machine_stop_asks_for_the_downtime_reason(cut: StationController) -> None:
+async def test_a_machine_stop_asks_for_the_downtime_reason(
+    cut: StationController, keys_clock: PacedClock
+) -> None:
     running(cut)
-    app = KioskApp(cut)
+    app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         cut.machine_stopped("spindle stalled")
         await pilot.pause()
@@ -47,10 +50,12 @@ async def test_a_machine_stop_asks_for_the_downtime_reason(cut: StationControlle
     assert cut.store.read_tables()["downtime"][0][1] == "JAM"
 
 
-async def test_scrap_override_is_refused_to_a_machinist(cut: StationController) -> None:
+async def test_scrap_override_is_refused_to_a_machinist(
+    cut: StationController, keys_clock: PacedClock
+) -> None:
     running(cut)
     cut.count_good(3)
-    app = KioskApp(cut)
+    app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("e", "1")
         assert "needs QA or a supervisor" in message(app)
@@ -60,9 +65,11 @@ async def test_scrap_override_is_refused_to_a_machinist(cut: StationController) 
         assert cut.counts() == (2, 1)
 
 
-async def test_hold_and_release_from_the_kiosk(cut: StationController) -> None:
+async def test_hold_and_release_from_the_kiosk(
+    cut: StationController, keys_clock: PacedClock
+) -> None:
     running(cut)
-    app = KioskApp(cut)
+    app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("h", *"smear", "enter")
         assert cut.held_batches == {"B-100": "smear"}
@@ -74,11 +81,11 @@ async def test_hold_and_release_from_the_kiosk(cut: StationController) -> None:
         assert cut.held_batches == {}
 
 
-async def test_machine_menu_and_defect_snapshot(demo_dir: Path) -> None:
+async def test_machine_menu_and_defect_snapshot(demo_dir: Path, keys_clock: PacedClock) -> None:
     controller = open_station(demo_dir / "cut-01.toml")
     runtime = StationRuntime(controller, connect_broker=False, poll_s=0.1)
     job = str(demo_dir / "jobs" / "MUG-ENAMEL-cut.gcode")
-    app = KioskApp(controller, runtime=runtime)
+    app = KioskApp(controller, runtime=runtime, clock=keys_clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(lambda: controller.machine_info.get("link") == "up")
         controller.sign_in_badge("OP-ADA")

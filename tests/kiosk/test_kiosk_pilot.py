@@ -5,13 +5,20 @@ from __future__ import annotations
 from cellctl.domain.codes import BadgeCode, CommandCard, encode
 from cellctl.services.station import StationController
 from cellctl.tui.kiosk.app import KioskApp
+from tests.kiosk.conftest import PacedClock
 from tests.station.conftest import assignment
 
 
 async def type_scan(pilot, text: str) -> None:  # noqa: ANN001
+    """`text` and Enter at a wedge scanner's pace (the app's clock is a PacedClock)."""
+    with pilot.app.clock.scanner():
+        await type_keys(pilot, text)
+        await pilot.press("enter")
+
+
+async def type_keys(pilot, text: str) -> None:  # noqa: ANN001
     for ch in text:
         await pilot.press(ch if ch.isalnum() else _keyname(ch))
-    await pilot.press("enter")
 
 
 def _keyname(ch: str) -> str:
@@ -29,8 +36,10 @@ def message(app: KioskApp) -> str:
     return str(app.query_one("#message").render())
 
 
-async def test_sign_in_by_scan_count_and_undo(cut: StationController) -> None:
-    app = KioskApp(cut)
+async def test_sign_in_by_scan_count_and_undo(
+    cut: StationController, keys_clock: PacedClock
+) -> None:
+    app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await type_scan(pilot, encode(BadgeCode("OP-ADA")))
         assert cut.operator is not None and cut.operator.badge == "OP-ADA"
@@ -47,8 +56,10 @@ async def test_sign_in_by_scan_count_and_undo(cut: StationController) -> None:
         assert "GOOD      4" in str(app.query_one("#counts").render())
 
 
-async def test_refusal_is_shown_and_changes_nothing(cut: StationController) -> None:
-    app = KioskApp(cut)
+async def test_refusal_is_shown_and_changes_nothing(
+    cut: StationController, keys_clock: PacedClock
+) -> None:
+    app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("g")
         assert "sign in first" in message(app)
@@ -56,8 +67,8 @@ async def test_refusal_is_shown_and_changes_nothing(cut: StationController) -> N
         assert cut.store.event_count() == 0
 
 
-async def test_pin_sign_in_dialog(cut: StationController) -> None:
-    app = KioskApp(cut)
+async def test_pin_sign_in_dialog(cut: StationController, keys_clock: PacedClock) -> None:
+    app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f2")
         for ch in "OP-ADA":

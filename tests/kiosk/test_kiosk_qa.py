@@ -12,12 +12,15 @@ from cellctl.services.demo import add_signing_key
 from cellctl.services.station_runtime import StationRuntime, open_station
 from cellctl.store.station_store import StationStore
 from cellctl.tui.kiosk.app import KioskApp
+from tests.kiosk.conftest import PacedClock
 from tests.kiosk.snapshot import screen_text
 from tests.kiosk.test_kiosk_pilot import type_scan
 from tests.station.conftest import assignment
 
 
-async def test_qa_flow_on_the_kiosk_rejects_a_bad_lot(demo_dir: Path) -> None:
+async def test_qa_flow_on_the_kiosk_rejects_a_bad_lot(
+    demo_dir: Path, keys_clock: PacedClock
+) -> None:
     add_signing_key(demo_dir)
     key = keys.load_private(demo_dir / "keys" / "site.key")
     cut = StationStore(demo_dir / "var" / "cut-01.db", "cut-01")
@@ -29,7 +32,7 @@ async def test_qa_flow_on_the_kiosk_rejects_a_bad_lot(demo_dir: Path) -> None:
     controller = open_station(demo_dir / "qa-01.toml")
     runtime = StationRuntime(controller, connect_broker=False, poll_s=0.1)
     qa = runtime.qa
-    app = KioskApp(controller, runtime=runtime)
+    app = KioskApp(controller, runtime=runtime, clock=keys_clock)
     async with app.run_test(size=(100, 32)) as pilot:
         await type_scan(pilot, codes.encode(BadgeCode("OP-QUINN")))
         controller.offer_assignment(
@@ -42,6 +45,11 @@ async def test_qa_flow_on_the_kiosk_rejects_a_bad_lot(demo_dir: Path) -> None:
         assert len(view.sample) == plan.sample_size
         assert set(view.sample) <= set(serials)
         assert f"n={plan.sample_size} Ac={plan.ac} Re={plan.re}" in screen_text(app)
+        # The QA cell's key bar shows its own keys, and no machine menu.
+        bar = " ".join(screen_text(app).splitlines()[-2:])
+        for shown in (" O  Open batch", " Y  Pass", " N  Fail", " K  NCR sign-off", " H  Hold"):
+            assert shown in bar, f"{shown.strip()} missing from the key bar: {bar}"
+        assert "Machine" not in bar
 
         # A unit outside the sample is refused, and says why.
         outside = next(s for s in serials if s not in view.sample)

@@ -17,6 +17,7 @@ from cellctl.domain.codes import encode as encode_code
 from cellctl.services.demo import add_signing_key
 from cellctl.services.station_runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
+from tests.kiosk.conftest import PacedClock
 from tests.kiosk.test_kiosk_pilot import type_scan
 from tests.station.conftest import assignment
 
@@ -29,13 +30,15 @@ async def until(predicate, timeout: float = 20.0, why=lambda: "") -> None:  # no
         await asyncio.sleep(0.05)
 
 
-async def test_whole_shift_at_the_cut_cell(demo_dir: Path, mosquitto: Mosquitto) -> None:
+async def test_whole_shift_at_the_cut_cell(
+    demo_dir: Path, mosquitto: Mosquitto, keys_clock: PacedClock
+) -> None:
     add_signing_key(demo_dir)
     controller = open_station(demo_dir / "cut-01.toml")
     runtime = StationRuntime(controller, broker_url=mosquitto.url, poll_s=0.1)
     topics = Topics("demo")
     seen: list[str] = []
-    app = KioskApp(controller, runtime=runtime)
+    app = KioskApp(controller, runtime=runtime, clock=keys_clock)
     async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="shift-observer") as obs:
         await obs.subscribe(topics.cell_events("cut-01"), qos=1)
 
@@ -100,6 +103,14 @@ async def test_whole_shift_at_the_cut_cell(demo_dir: Path, mosquitto: Mosquitto)
                 await pilot.pause()
                 assert controller.operator is None
                 await until(lambda: controller.store.outbox_count() == 0)
+            # The broker acknowledged every event; wait, while still subscribed, until
+            # the observer has been handed as many as the cell recorded.
+            recorded = [e.id for e in controller.store.events()]
+            await until(
+                lambda: len(seen) >= len(recorded),
+                timeout=10,
+                why=lambda: f"{len(seen)} of {len(recorded)} events seen",
+            )
         finally:
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,8 +125,8 @@ async def test_whole_shift_at_the_cut_cell(demo_dir: Path, mosquitto: Mosquitto)
     assert kinds == ["printed", "printed"]
     assert len(list((demo_dir / "var" / "labels" / "cut-01").glob("*.bin"))) == 2
     ids = [e.id for e in store.events()]
-    await until(lambda: set(ids) <= set(seen), timeout=10)
-    assert len(seen) == len(set(seen)) or set(seen) == set(ids)
+    assert ids == recorded  # nothing was recorded after the kiosk closed
+    assert seen == ids  # every event reached the observer exactly once, in the cell's order
     assert store.check() == []
     completed = [e for e in store.events() if e.type == "run_step_completed"]
     assert completed and completed[0].payload["good"] == 50

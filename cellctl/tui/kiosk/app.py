@@ -2,38 +2,56 @@
 
 The kiosk owns no hardware and no broker connection: every key and scan goes
 through the controller, and the screen redraws from the controller's view.
-Keys that are not hotkeys (upper-case letters, digits, punctuation) start a scan
-buffer that Enter submits, so a keyboard-wedge scanner and a person typing a
-code both work; hotkeys act only while that buffer is empty.
+
+Keys on the main screen go through the shared `WedgeDetector` first: a burst of keys
+faster than a person ending in Enter is one scan from a keyboard-wedge scanner, and
+never a hotkey, even when it starts with a hotkey letter ("https://..." is not Hold).
+The detector holds each key until the next key or the scanner gap has passed, so a
+hotkey acts only once it is known to be a person's. Keys a person typed that are not
+hotkeys (upper-case letters, digits, punctuation) start a code typed by hand, which
+Enter submits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.timer import Timer
 
 from cellctl.domain.states import CellState
+from cellctl.scan.wedge import ENTER, WedgeDetector, WedgeResult
 from cellctl.services.station import Refused, StationController
-from cellctl.tui.kiosk.dialogs import NoteDialog, PickDialog, PinDialog
+from cellctl.tui.kiosk.dialogs import KeysDialog, NoteDialog, PickDialog, PinDialog
 from cellctl.tui.kiosk.widgets import (
     AssignmentPanel,
     CountsPanel,
+    KeyBar,
+    Line,
     MachinePanel,
     QAPanel,
+    key_label,
     status_line,
 )
 
-HOTKEYS = set("adspcgxuftrlhm?ynoke")
-SCAN_IDLE_RESET_S = 2.0
-WEDGE_MAX_GAP_S = 0.035
+TYPED_CODE_IDLE_RESET_S = 2.0  # a code half typed by hand and left is dropped
+# The key bar shows what a newcomer needs first, in this order; "?" lists every key.
+BAR_KEYS = ("f2", "a", "s", "g", "x", "u", "f", "t", "l", "m", "f3", "question_mark")
+QA_BAR_KEYS = ("f2", "a", "s", "o", "y", "n", "k", "h", "l", "t", "f3", "question_mark")
+
+
+class _HeldKey(NamedTuple):
+    key: str
+    character: str | None
+    t: float
 
 
 class KioskApp(App[None]):
@@ -41,28 +59,29 @@ class KioskApp(App[None]):
     TITLE = "cellctl kiosk"
     ENABLE_COMMAND_PALETTE = False
 
+    # Descriptions are what the key bar and the help list show: short, for arm's length.
     BINDINGS = [
-        Binding("f2", "pin", "PIN sign-in"),
+        Binding("f2", "pin", "Sign in"),
         Binding("f3", "sign_out", "Sign out"),
         Binding("a", "accept", "Accept"),
+        Binding("d", "decline", "Decline"),
         Binding("s", "start", "Start"),
-        Binding("g", "good", "+1 Good"),
-        Binding("x", "scrap", "+1 Scrap"),
+        Binding("p", "pause", "Pause"),
+        Binding("c", "complete", "Complete"),
+        Binding("g", "good", "Good +1"),
+        Binding("x", "scrap", "Scrap +1"),
         Binding("u", "undo", "Undo"),
         Binding("f", "defect", "Defect"),
         Binding("t", "downtime", "Downtime"),
+        Binding("r", "back_up", "Back up"),
         Binding("l", "labels", "Labels"),
         Binding("m", "machine", "Machine"),
-        Binding("p", "pause", "Pause", show=False),
-        Binding("c", "complete", "Complete", show=False),
-        Binding("d", "decline", "Decline", show=False),
-        Binding("r", "back_up", "Back up", show=False),
-        Binding("h", "hold", "Hold", show=False),
-        Binding("e", "scrap_override", "Scrap override", show=False),
+        Binding("h", "hold", "Hold"),
+        Binding("e", "scrap_override", "Scrap override"),
         Binding("o", "qa_open", "Open batch"),
-        Binding("y", "qa_pass", "Pass unit"),
-        Binding("n", "qa_fail", "Fail unit"),
-        Binding("k", "qa_ncr", "Sign off NCR"),
+        Binding("y", "qa_pass", "Pass"),
+        Binding("n", "qa_fail", "Fail"),
+        Binding("k", "qa_ncr", "NCR sign-off"),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -77,10 +96,16 @@ class KioskApp(App[None]):
         self.controller = controller
         self.runtime = runtime
         self.clock = clock
-        self.scan_buffer = ""
-        self.scan_times: list[float] = []
+        self.ready = asyncio.Event()  # set once the first interactive screen is drawn
+        self.wedge = WedgeDetector()
+        self.typed_code = ""  # a code a person is typing by hand; Enter submits it
+        self._typed_at = 0.0
+        self._held: deque[_HeldKey] = deque()  # the keys the detector holds, in order
+        self._wedge_timer: Timer | None = None
+        self._hotkeys = {b.key: b.action for b in self.BINDINGS if isinstance(b, Binding)}
         self._refused = False
         self._redraw_queued = False
+        self._stale = False
         self._view_ready = False
         self._asking_downtime = False
         controller.subscribe(self._on_controller_change)
@@ -89,8 +114,8 @@ class KioskApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
-            yield Static(id="andon")
-            yield Static(id="who")
+            yield Line(id="andon")
+            yield Line(id="who")
         with Horizontal(id="body"):
             yield AssignmentPanel(id="assignment")
             with Vertical(id="side"):
@@ -99,9 +124,9 @@ class KioskApp(App[None]):
                     yield QAPanel(id="qa")
                 else:
                     yield MachinePanel(id="machine")
-        yield Static(id="message")
-        yield Static(id="status")
-        yield Footer()
+        yield Line(id="message")
+        yield Line(id="status")
+        yield KeyBar(self._key_entries(QA_BAR_KEYS if self._qa is not None else BAR_KEYS))
 
     async def on_mount(self) -> None:
         if self.runtime is not None:
@@ -114,6 +139,7 @@ class KioskApp(App[None]):
         self._view_ready = True
         self.refresh_view()
         self.set_interval(1.0, self.refresh_view)
+        self.call_after_refresh(self.ready.set)
 
     async def on_unmount(self) -> None:
         if self.runtime is not None:
@@ -126,6 +152,7 @@ class KioskApp(App[None]):
         # The controller may change from a task or thread outside the app's context
         # (a scanner, the broker link, the machine): redraw on the app's own turn,
         # and only once however many changes came in meanwhile.
+        self._stale = True
         if self._redraw_queued or not self.is_running:
             return
         self._redraw_queued = True
@@ -133,33 +160,47 @@ class KioskApp(App[None]):
 
     def _redraw(self) -> None:
         self._redraw_queued = False
-        if self._view_ready:
+        if self._view_ready and self._stale:  # an action may have redrawn already
             self.refresh_view()
 
     def refresh_view(self) -> None:
+        self._stale = False
         v = self.controller.view()
-        andon = self.query_one("#andon", Static)
-        andon.update(v.state.value.upper())
-        andon.set_classes(f"state-{v.state.value}")
+        andon = self.query_one("#andon", Line)
+        andon.show_text(v.state.value.upper())
+        state_class = f"state-{v.state.value}"
+        if not andon.has_class(state_class):
+            andon.set_classes(state_class)
         who = f"[b]{v.station}[/b] · {v.kind} cell"
         who += f" · {v.operator.name}" if v.operator else " · [b]scan your badge or F2[/b]"
-        self.query_one("#who", Static).update(who)
+        self.query_one("#who", Line).show_text(who)
         self.query_one(AssignmentPanel).show(v)
         self.query_one(CountsPanel).show(v)
         if self._qa is not None:
             self.query_one(QAPanel).show_qa(self._qa.view())
         else:
             self.query_one(MachinePanel).show(v)
-        message = self.query_one("#message", Static)
+        message = self.query_one("#message", Line)
         text = v.message
-        if self.scan_buffer:
-            text = f"scanning: {self.scan_buffer}"
-        message.update(text)
-        message.set_class(self._refused and not self.scan_buffer, "refused")
-        self.query_one("#status", Static).update(status_line(v))
+        if self.typed_code:
+            text = f"typing a code: {self.typed_code}  (Enter sends it, Esc clears)"
+        message.show_text(text)
+        message.set_class(self._refused and not self.typed_code, "refused")
+        self.query_one("#status", Line).show_text(status_line(v))
         if v.downtime_reason_needed and len(self.screen_stack) == 1 and not self._asking_downtime:
             self._asking_downtime = True
             self.call_later(self.action_downtime)
+
+    def _key_entries(self, keys: tuple[str, ...] | None = None) -> list[tuple[str, str, str]]:
+        """(key as shown, description, action) of the bindings that mean something at
+        this cell: `keys` in that order, or every one."""
+        by_key = {b.key: b for b in self.BINDINGS if isinstance(b, Binding)}
+        chosen = [by_key[k] for k in keys] if keys else list(by_key.values())
+        return [
+            (key_label(b.key), b.description, b.action)
+            for b in chosen
+            if self.check_action(b.action, ())
+        ]
 
     @property
     def _qa(self) -> Any:
@@ -201,40 +242,77 @@ class KioskApp(App[None]):
         self.refresh_view()
         return result
 
-    # -- scanner input -------------------------------------------------------------------
+    # -- keys: a scanner's burst or a person's hotkeys ----------------------------------
 
-    def on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
         if len(self.screen_stack) > 1:
+            return  # a dialog reads its own keys
+        if event.key == "escape" and self.typed_code:
+            event.stop()
+            self.typed_code = ""
+            self.refresh_view()
             return
+        char = "\r" if event.key == "enter" else event.character
+        if char is None or not (char in ENTER or char.isprintable()):
+            return  # F-keys and the like: never part of a scan
+        # Every character waits for the detector's verdict, hotkeys included: acting on
+        # `h` now would hold the batch when "https://..." is being scanned.
+        event.stop()
+        event.prevent_default()
         now = self.clock()
-        if self.scan_buffer and self.scan_times and now - self.scan_times[-1] > SCAN_IDLE_RESET_S:
-            self.scan_buffer, self.scan_times = "", []
-        if event.key == "enter" and self.scan_buffer:
-            event.stop()
-            event.prevent_default()
-            self._submit_scan()
-            return
-        if event.key == "escape" and self.scan_buffer:
-            event.stop()
-            self.scan_buffer, self.scan_times = "", []
-            self.refresh_view()
-            return
-        char = event.character
-        if char is None or not char.isprintable() or (char == " " and not self.scan_buffer):
-            return
-        if self.scan_buffer or char not in HOTKEYS:
-            event.stop()
-            event.prevent_default()
-            self.scan_buffer += char
-            self.scan_times.append(now)
-            self.refresh_view()
+        self._held.append(_HeldKey(event.key, event.character, now))
+        await self._take(self.wedge.key(char, now))
+        # Asked again at once, so a key is not kept waiting when the clock already
+        # shows the scanner gap has passed; otherwise the timer asks.
+        await self._take(self.wedge.pending(self.clock()))
+        self._arm_wedge_timer()
 
-    def _submit_scan(self) -> None:
-        text, times = self.scan_buffer, self.scan_times
-        self.scan_buffer, self.scan_times = "", []
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        origin = "wedge" if gaps and max(gaps) <= WEDGE_MAX_GAP_S else "keyboard"
-        self.handle_scan(text, origin)
+    async def _wedge_timeout(self) -> None:
+        self._wedge_timer = None
+        await self._take(self.wedge.pending(self.clock()))
+        self._arm_wedge_timer()
+
+    def _arm_wedge_timer(self) -> None:
+        if not self._held:
+            if self._wedge_timer is not None:
+                self._wedge_timer.stop()
+                self._wedge_timer = None
+            return
+        if self._wedge_timer is None:
+            # Just past the gap: `pending` wants the last key strictly older than it.
+            self._wedge_timer = self.set_timer(self.wedge.max_gap_s + 0.001, self._wedge_timeout)
+
+    async def _take(self, result: WedgeResult) -> None:
+        if result.scan is not None:
+            self._held.clear()  # the burst and its Enter were the scan
+            self.handle_scan(result.scan, "wedge")
+        # `typed` answers for the oldest held keys, one character per key (Enter too).
+        for _ in range(min(len(result.typed), len(self._held))):
+            await self._person_key(self._held.popleft())
+
+    async def _person_key(self, held: _HeldKey) -> None:
+        if len(self.screen_stack) > 1:
+            # A hotkey just before this key opened a dialog: the key is the dialog's.
+            self.post_message(events.Key(held.key, held.character))
+            return
+        if self.typed_code and held.t - self._typed_at > TYPED_CODE_IDLE_RESET_S:
+            self.typed_code = ""
+            self.refresh_view()
+        if held.key == "enter":
+            if self.typed_code:
+                text, self.typed_code = self.typed_code, ""
+                self.handle_scan(text, "keyboard")
+            return
+        char = held.character or ""
+        if not self.typed_code:
+            if held.key in self._hotkeys:
+                await self.run_action(self._hotkeys[held.key])
+                return
+            if char == " ":
+                return
+        self.typed_code += char
+        self._typed_at = held.t
+        self.refresh_view()
 
     def handle_scan(self, text: str, origin: str) -> None:
         if self.runtime is not None and hasattr(self.runtime, "handle_scan"):
@@ -438,13 +516,7 @@ class KioskApp(App[None]):
         self.push_screen(PickDialog("Machine", options), chosen)
 
     def action_help(self) -> None:
-        self.controller.message = (
-            "Scan a badge or F2 to sign in · A accept · S start · G good · X scrap · "
-            "U undo · F defect · T downtime · R back up · L labels · M machine · H hold · "
-            "C complete · F3 sign out"
-        )
-        self._refused = False
-        self.refresh_view()
+        self.push_screen(KeysDialog(self._key_entries()))
 
     # -- the QA cell -------------------------------------------------------------------
 
@@ -533,3 +605,21 @@ class KioskApp(App[None]):
     @work(exclusive=False)
     async def run_coroutine(self, coro: Awaitable[object]) -> None:
         await coro
+
+
+def build_kiosk(
+    station: str | Path,
+    *,
+    db: str | Path | None = None,
+    broker_url: str | None = None,
+    connect_broker: bool = True,
+) -> KioskApp:
+    """The kiosk of one station file with its runtime (broker link, printer, machine,
+    scanners), as `cellctl kiosk --station FILE` runs it."""
+    from cellctl.services.station_runtime import StationRuntime, open_station
+
+    controller = open_station(station, db=db)
+    runtime = StationRuntime(controller, broker_url=broker_url, connect_broker=connect_broker)
+    app = KioskApp(controller, runtime=runtime)
+    runtime.attach_app(app)
+    return app

@@ -1,4 +1,5 @@
-"""Modal dialogs of the kiosk: sign in with a PIN, pick from a list, type a note."""
+"""Modal dialogs of the kiosk: sign in with a PIN, pick from a list, type a note, and
+the list of every key."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from cellctl.tui.kiosk.widgets import key_chip
 
 
 class PinDialog(ModalScreen[tuple[str, str] | None]):
@@ -101,4 +104,38 @@ class NoteDialog(ModalScreen[str | None]):
         self.dismiss(value)
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class KeysDialog(ModalScreen[None]):
+    """Every key of this cell, in two columns: the key bar shows only the first ones."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("enter", "close", "Close"),
+        Binding("question_mark", "close", "Close"),
+    ]
+
+    def __init__(self, entries: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def compose(self) -> ComposeResult:
+        chips = [key_chip(key, text) for key, text, _ in self.entries]
+        half = (len(chips) + 1) // 2
+        width = max((cells for _, cells in chips[:half]), default=0) + 3
+        rows = []
+        for i in range(half):
+            left, cells = chips[i]
+            right = chips[i + half][0] if i + half < len(chips) else ""
+            rows.append(left + " " * (width - cells) + right)
+        with Vertical(classes="dialog"):
+            yield Label("[b]Keys at this cell[/b]")
+            yield Static(
+                "Scan your badge to sign in; scan a run ticket, unit or batch label at any time."
+            )
+            yield Static("\n".join(rows), id="keys")
+            yield Label("Esc, Enter or ? closes.", classes="hint")
+
+    def action_close(self) -> None:
         self.dismiss(None)
