@@ -28,7 +28,7 @@ from cellctl.bus.codec import (
     encode,
     encode_event,
 )
-from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
@@ -146,6 +146,7 @@ class CellLink:
 
     async def start(self) -> None:
         if self._task is None:
+            tolerate_closed_socket_callbacks(asyncio.get_running_loop())
             self._task = asyncio.create_task(self._run(), name=f"cell-link-{self.cell}")
 
     async def stop(self) -> None:

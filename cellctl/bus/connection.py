@@ -6,12 +6,17 @@ and wait `Backoff.next()` between attempts.
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import logging
 import random
 from typing import Any
 
 import aiomqtt
 
 from cellctl.config.models import MqttConfig
+
+log = logging.getLogger(__name__)
 
 
 def client_kwargs(mqtt: MqttConfig) -> dict[str, Any]:
@@ -47,3 +52,31 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.first
+
+
+def tolerate_closed_socket_callbacks(loop: asyncio.AbstractEventLoop) -> None:
+    """paho, from its own thread, asks aiomqtt to watch the socket for writing; when the
+    broker has just dropped the link, that request can run after the socket closed, and
+    asyncio logs a traceback for the harmless EBADF. Say that one case in a line; every
+    other error in the loop still goes to the handler that was there before."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "tolerates_closed_sockets", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        callback = getattr(context.get("handle"), "_callback", None)
+        if (
+            isinstance(exc, OSError)
+            and exc.errno == errno.EBADF
+            and getattr(callback, "__name__", "") in ("add_writer", "add_reader")
+        ):
+            log.info("MQTT socket closed before the loop could watch it (the link was lost)")
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.tolerates_closed_sockets = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)

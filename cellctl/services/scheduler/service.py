@@ -28,7 +28,7 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
-from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
@@ -110,6 +110,7 @@ class Scheduler:
 
     async def start(self) -> None:
         if self._task is None:
+            tolerate_closed_socket_callbacks(asyncio.get_running_loop())
             self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
