@@ -203,6 +203,7 @@ class Shift:
         self.disk_note = ""
         self.missed: list[str] = []  # faults that did not bite, said by the fault itself
         self._runs = 0
+        self._planning_done = threading.Event()
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -257,6 +258,8 @@ class Shift:
             )
         for c in self.cells.values():
             c.start()
+        self.feed_queue()
+        threading.Thread(target=self._planner, name="planner", daemon=True).start()
 
     def _start_scheduler(self) -> None:
         err = open(self.logdir / "scheduler.stderr", "a")  # noqa: SIM115
@@ -269,6 +272,10 @@ class Shift:
         err.close()
         assert self.sched_proc.stdout is not None
         self.sched_proc.stdout.readline()  # "scheduler for site ...": it is subscribed
+
+    def _planner(self) -> None:
+        while not self._planning_done.wait(1.0):
+            self.feed_queue()
 
     def feed_queue(self) -> None:
         """A planner: keep a few runs queued so every cell has work all shift."""
@@ -288,6 +295,7 @@ class Shift:
                 queued.append(base)
 
     def stop(self) -> None:
+        self._planning_done.set()
         for c in self.cells.values():
             c.stop()
         if self.sched_proc is not None and self.sched_proc.poll() is None:
@@ -579,11 +587,9 @@ def run_suite(
     checks: list[Check] = []
     try:
         shift.start()
-        shift.feed_queue()
         log(f"shift started in {workdir}: {', '.join(CELLS)}, scheduler, {shift.broker.url}")
         for name, inject in faults:
             time.sleep(rng.uniform(*plan.gap_s))  # a random moment in the shift
-            shift.feed_queue()
             shift.missed.clear()
             detail = inject()
             time.sleep(rng.uniform(*plan.gap_s))  # work goes on after the fault
