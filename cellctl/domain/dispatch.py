@@ -293,6 +293,12 @@ def choose_by_rollout(
     """
     if len(allowed) <= 1:
         return choose(allowed, now, k)
+    # A run that still needs a kind of cell nobody has (not yet online, or all down)
+    # cannot be simulated to its end; it weighs the same whatever this cell takes.
+    kinds = set(cells.values())
+    jobs = [j for j in jobs if all(kind in kinds for kind, _ in j.steps)]
+    if not {c.run_id for c in allowed} <= {j.id for j in jobs}:
+        return choose(allowed, now, k)  # a candidate itself cannot be simulated
     sim = _Sim(jobs, cells, now, k)
     for busy_cell, (jid, ends) in (busy or {}).items():
         if jid not in sim.jobs or busy_cell not in sim.free_at:

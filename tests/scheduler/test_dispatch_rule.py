@@ -238,3 +238,22 @@ def test_the_ready_query_reads_again_only_what_changed(tmp_path: Path) -> None:
     assert cached() == fresh() and len(fresh()) == 25
     store.close()
     other.close()
+
+
+def test_rollout_with_a_kind_nobody_has_yet_falls_back_instead_of_failing() -> None:
+    """At start-up not every cell has said hello: a run needing QA, with no QA cell
+    online yet, must not make the scheduler fail (it did, in a loop, in the chaos suite)."""
+    from cellctl.domain.dispatch import Candidate, Job, choose, choose_by_rollout
+
+    cands = [
+        Candidate("R1", 0, "cut", 10.0, 60.0, 120.0, 3600.0, order=0),
+        Candidate("R2", 0, "cut", 5.0, 30.0, 60.0, 1800.0, order=1),
+    ]
+    jobs = [
+        Job("R1", (("cut", 60.0), ("qa", 60.0)), 10.0, 3600.0),
+        Job("R2", (("cut", 30.0), ("print", 30.0)), 5.0, 1800.0),
+    ]
+    only_cut = {"cut-01": "cut"}
+    assert choose_by_rollout("cut-01", cands, jobs, only_cut, 0.0) == choose(cands, 0.0)
+    both = {"cut-01": "cut", "print-01": "print", "qa-01": "qa"}
+    assert choose_by_rollout("cut-01", cands, jobs, both, 0.0) is not None

@@ -407,9 +407,13 @@ class Scheduler:
             if self.rollout > 1 and 1 < len(ready) <= dispatch.ROLLOUT_MAX_READY:
                 jobs, busy = self.store.shop(now)
                 kinds = {v.cell: v.kind for v in self.cells.values() if v.online and v.kind}
-                best = dispatch.choose_by_rollout(
-                    view.cell, cands, jobs, kinds, now, busy=busy, width=self.rollout
-                )
+                try:
+                    best = dispatch.choose_by_rollout(
+                        view.cell, cands, jobs, kinds, now, busy=busy, width=self.rollout
+                    )
+                except Exception:  # the refinement must never stop dispatch itself
+                    log.exception("scheduler: rollout failed; the ATC index decides")
+                    best = dispatch.choose(cands, now)
             else:
                 best = dispatch.choose(cands, now)
             if best is None:
