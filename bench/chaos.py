@@ -185,11 +185,10 @@ class Check:
 class Shift:
     """Four cells, the scheduler and Mosquitto, all on this machine."""
 
-    def __init__(self, workdir: Path, seed: int, seconds_per_unit: float = 0.2) -> None:
+    def __init__(self, workdir: Path, seed: int) -> None:
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.seed = seed
-        self.seconds_per_unit = seconds_per_unit
         self.broker = Mosquitto(workdir=workdir, die_with_parent=True)
         self.site_dir = prepare_site(workdir)
         self.logdir = workdir / "logs"
@@ -249,7 +248,6 @@ class Shift:
                 opts = {"time_scale": 0.05} if machine != "marlin" else {}
                 self.machines[cell] = make_sim(machine, **opts).start()
             self.printers[cell] = QLPrinterSim(model, Roll(62 if cell != "finish-01" else 29))
-            self.printers[cell].__enter__()
             folder = self.disk if (cell == DISK_CELL and self.disk) else self.site_dir / "var"
             db = folder / f"{cell}.db"
             station = self._station_file(cell, db)
