@@ -465,9 +465,9 @@ class Shift:
                     break
                 time.sleep(0.1)
             for cell, copy in last_copy.items():
-                ids = {e.id for e in copy.events()}
-                result.events_lost += len(acked[cell] - ids)
-                for e in copy.events():
+                events = copy.events()
+                result.events_lost += len(acked[cell] - {e.id for e in events})
+                for e in events:
                     if e.type == "serials_allocated":
                         serials.update(e.payload["serials"])
                 result.store_problems += [f"{cell}: {p}" for p in copy.check()]
