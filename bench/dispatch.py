@@ -8,18 +8,19 @@
    (the headline); `dispatch_rule_ms_p95` is the rule's choice alone;
    `ready_query_cold_ms` is the first, full read of the ready set (at start and
    after another process, e.g. the CLI, wrote the store). With 10,000 ready steps
-   the rule is the ATC index: the rollout only runs while at most
-   dispatch.ROLLOUT_MAX_READY steps are ready; `rollout_decision_ms` is one such
-   decision at that bound (40 runs × 4 cells).
+   the rule is the ATC index: the plan (plan.py) only runs while at most
+   dispatch.PLAN_MAX_READY steps are ready. At that bound (40 runs × 4 cells)
+   `plan_fresh_ms` is a decision with a fresh plan (the first, or after runs
+   were added) and `plan_continued_ms` one that continues the last plan.
 2. Quality: 10 random instances of 20 runs × 4 cells (one cell per kind, each
    run routed through an ordered subset of the kinds). The rule is simulated as
    the scheduler runs it online (non-delay: an idle cell always takes the best
-   ready step). The reference is OR-Tools CP-SAT minimising the same margin-
-   weighted tardiness Σ w·max(0, C − d), given the rule's schedule as a hint and
-   a time limit per instance. `tardiness_ratio` is the mean of rule ÷ CP-SAT for
-   the rule as the service runs it by default (the index with a rollout while
-   the queue is small); `tardiness_ratio_plain` is the ATC index alone
-   (`rollout=0`). Use `--seed` for instances the rule was not tuned on.
+   ready step, or waits when the plan says so). The reference is OR-Tools CP-SAT
+   minimising the same margin-weighted tardiness Σ w·max(0, C − d), given the
+   rule's schedule as a hint and a time limit per instance. `tardiness_ratio` is
+   the mean of rule ÷ CP-SAT for the rule as the service runs it by default (the
+   plan while the queue is small); `tardiness_ratio_plain` is the ATC index alone.
+   Use `--seed` for instances the rule was not tuned on.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from pathlib import Path
 from bench.report import Report, parser
 from cellctl.domain import dispatch
 from cellctl.domain.dispatch import Job
+from cellctl.domain.plan import Planner
 from cellctl.domain.run_spec import parse_run
+from cellctl.domain.simulation import simulate
 from cellctl.store.scheduler_store import SchedulerStore
 
 KINDS = ("cut", "print", "finish", "qa")
@@ -104,8 +107,8 @@ def _p95(values: list[float]) -> float:
     return sorted(values)[int(0.95 * (len(values) - 1))]
 
 
-def rollout_cost(report: Report, rng: random.Random) -> None:
-    jobs = instance(rng, dispatch.ROLLOUT_MAX_READY)
+def plan_cost(report: Report, rng: random.Random) -> None:
+    jobs = instance(rng, dispatch.PLAN_MAX_READY)
     cells = {f"{k}-01": k for k in KINDS}
     cands = [
         dispatch.Candidate(j.id, 0, j.steps[0][0], j.weight, j.steps[0][1],
@@ -113,12 +116,18 @@ def rollout_cost(report: Report, rng: random.Random) -> None:
         for i, j in enumerate(jobs)
         if j.steps[0][0] == "cut"
     ]  # fmt: skip
-    timings = []
-    for _ in range(5):
+    fresh, continued = [], []
+    for _ in range(3):
+        planner = Planner()
         t0 = time.perf_counter()
-        dispatch.choose_by_rollout("cut-01", cands, jobs, cells, 0.0)
-        timings.append((time.perf_counter() - t0) * 1000)
-    report.add("rollout_decision_ms", statistics.median(timings), "ms")
+        planner.advise("cut-01", cands, jobs, cells, 0.0)
+        t1 = time.perf_counter()
+        planner.advise("cut-01", cands, jobs, cells, 0.0)
+        t2 = time.perf_counter()
+        fresh.append((t1 - t0) * 1000)
+        continued.append((t2 - t1) * 1000)
+    report.add("plan_fresh_ms", statistics.median(fresh), "ms")
+    report.add("plan_continued_ms", statistics.median(continued), "ms")
 
 
 def instance(rng: random.Random, n: int = 20) -> list[Job]:
@@ -184,9 +193,9 @@ def quality(report: Report, instances: int, limit_s: float, rng: random.Random) 
         jobs = instance(rng)
         # Dues are whole numbers so CP-SAT and the simulation measure the same thing.
         jobs = [Job(j.id, j.steps, j.weight, float(int(j.due_s))) for j in jobs]
-        schedule, completion = dispatch.simulate(jobs, cells)
+        schedule, completion = simulate(jobs, cells, advisor=Planner())
         rule = dispatch.weighted_tardiness(jobs, completion)
-        _, completion = dispatch.simulate(jobs, cells, rollout=0)
+        _, completion = simulate(jobs, cells)
         plain = dispatch.weighted_tardiness(jobs, completion)
         ref, is_opt = cp_sat(jobs, schedule, limit_s)
         optimal += is_opt
@@ -211,7 +220,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     report = Report()
     quality(report, args.instances, args.limit, rng)
-    rollout_cost(report, rng)
+    plan_cost(report, rng)
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
         p95 = speed(report, args.runs, args.cells, Path(tmp), rng)
     report.emit(("dispatch_ms_p95", p95, "ms"), args.json)

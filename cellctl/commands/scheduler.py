@@ -20,14 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         sp.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
         sp.set_defaults(func=func)
         if name == "run":
-            from cellctl.domain.dispatch import ROLLOUT_WIDTH
-
             sp.add_argument(
-                "--rollout",
-                type=int,
-                default=ROLLOUT_WIDTH,
-                help="try the index's N best steps by simulation while the queue is small "
-                f"(default {ROLLOUT_WIDTH}); 0: the ATC index alone",
+                "--rule",
+                choices=("plan", "index"),
+                default="plan",
+                help="plan: the ATC index refined by a whole-shop plan while the queue is "
+                "small (the default); index: the ATC index alone",
             )
 
 
@@ -60,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     async def main() -> None:
-        sched = Scheduler(SchedulerStore(db), site=site, rollout=args.rollout)
+        sched = Scheduler(SchedulerStore(db), site=site, plan=args.rule == "plan")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

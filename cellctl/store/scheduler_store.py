@@ -356,7 +356,7 @@ class SchedulerStore:
 
     def shop(self, now_s: float) -> tuple[list[Job], dict[str, tuple[str, float]]]:
         """Open runs as simulation jobs (remaining steps, a step in progress first) and
-        the busy cells with the expected end of their step, for a rollout."""
+        the busy cells with the expected end of their step, for the plan."""
         holds = {b for b, h in self.holds().items() if h}
         jobs: list[Job] = []
         busy: dict[str, tuple[str, float]] = {}

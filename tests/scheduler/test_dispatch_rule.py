@@ -7,9 +7,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from cellctl.domain import dispatch
 from cellctl.domain.dispatch import Candidate, Job
+from cellctl.domain.plan import Planner
 from cellctl.domain.run_spec import parse_run
+from cellctl.domain.simulation import simulate
 from cellctl.store.scheduler_store import SchedulerStore
 from tests.bus.conftest import Factory, wait_until
 
@@ -36,8 +40,16 @@ def test_simulation_respects_routing_and_one_step_per_cell_at_a_time() -> None:
             (("cut", 1.0),), rng.uniform(1, 5), rng.uniform(5, 60))
         for i in range(20)
     ]  # fmt: skip
-    schedule, completion = dispatch.simulate(jobs, {f"{k}-01": k for k in kinds})
-    assert len(completion) == 20
+    cells = {f"{k}-01": k for k in kinds}
+    for advisor in (None, Planner(evals=2000, greedy_evals=2000, polish_evals=500)):
+        _check_schedule(jobs, *simulate(jobs, cells, advisor=advisor))
+
+
+def _check_schedule(
+    jobs: list[Job], schedule: list[dispatch.Scheduled], completion: dict[str, float]
+) -> None:
+    assert len(completion) == len(jobs)
+    assert len(schedule) == sum(len(j.steps) for j in jobs)
     for cell in {s.cell for s in schedule}:
         spans = sorted((s.start, s.end) for s in schedule if s.cell == cell)
         assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:], strict=False))
@@ -67,8 +79,8 @@ async def test_a_20_run_queue_is_dispatched_in_the_rules_order(factory: Factory)
         )
         store.add_run(spec)
         specs.append(spec)
-    # rollout=0: the ATC index alone, so each choice can be checked with choose().
-    sched = await factory.scheduler(store, rollout=0)
+    # plan=False: the ATC index alone, so each choice can be checked with choose().
+    sched = await factory.scheduler(store, plan=False)
     await factory.cell("cut-01", "cut", cycle_s=0.002)
     await wait_until(lambda: len(sched.dispatch_log) == 20, 30, "all 20 dispatched")
 
@@ -89,7 +101,20 @@ async def test_a_20_run_queue_is_dispatched_in_the_rules_order(factory: Factory)
     await wait_until(lambda: all(r["status"] == "done" for r in store.runs()), 20, "all done")
 
 
-def test_rollout_choice_matches_the_rollout_simulation_and_beats_the_plain_rule() -> None:
+# A smaller search than the service's, for speed; bench.dispatch measures the real one.
+QUICK = {"evals": 8000, "greedy_evals": 6000, "polish_evals": 2000}
+
+
+def _cands(jobs: list[Job], kind: str = "cut") -> list[Candidate]:
+    return [
+        Candidate(j.id, 0, kind, j.weight, j.steps[0][1], sum(w for _, w in j.steps), j.due_s,
+                  j.manual_priority, i)
+        for i, j in enumerate(jobs)
+        if j.steps[0][0] == kind
+    ]  # fmt: skip
+
+
+def test_the_plan_decides_as_simulated_and_beats_the_plain_index() -> None:
     rng = random.Random(11)
     kinds = ["cut", "print", "finish", "qa"]
     cells = {f"{k}-01": k for k in kinds}
@@ -100,20 +125,70 @@ def test_rollout_choice_matches_the_rollout_simulation_and_beats_the_plain_rule(
                 float(rng.randint(10, 60)))
             for i in range(12)
         ]  # fmt: skip
-        schedule, completion = dispatch.simulate(jobs, cells, rollout=5)
-        first = schedule[0]
-        cands = [Candidate(j.id, 0, "cut", j.weight, j.steps[0][1], sum(w for _, w in j.steps),
-                           j.due_s, 0, i) for i, j in enumerate(jobs)]  # fmt: skip
-        picked = dispatch.choose_by_rollout("cut-01", cands, jobs, cells, 0.0, width=5)
-        assert (first.cell, first.job) == ("cut-01", picked.run_id)
-        plain = dispatch.weighted_tardiness(jobs, dispatch.simulate(jobs, cells, rollout=0)[1])
-        rolled = dispatch.weighted_tardiness(jobs, completion)
-        assert rolled <= plain + 1e-9
-        better += rolled < plain
-    assert better >= 1
+        schedule, completion = simulate(jobs, cells, advisor=Planner(**QUICK))
+        first = next(s for s in schedule if s.cell == "cut-01")
+        # The service's call for the first decision gives the simulation's first step.
+        advice = Planner(**QUICK).advise("cut-01", _cands(jobs), jobs, cells, 0.0)
+        assert advice.take is not None and advice.take.run_id == first.job
+        plain = dispatch.weighted_tardiness(jobs, simulate(jobs, cells)[1])
+        planned = dispatch.weighted_tardiness(jobs, completion)
+        assert planned <= plain + 1e-9
+        better += planned < plain
+    assert better >= 3
 
 
-async def test_scheduler_with_rollout_runs_a_mixed_queue(factory: Factory) -> None:
+def test_the_plan_keeps_a_cell_free_for_a_heavy_run_about_to_arrive() -> None:
+    """The index never leaves a cell idle; a plan does when a run worth more is about to
+    be ready, unless a ready step fits in the gap."""
+    cells = {"cut-01": "cut", "print-01": "print"}
+    heavy = Job("heavy", (("cut", 2.0), ("print", 5.0)), 100.0, 7.0)
+    for light_work, waits in ((4.0, True), (2.0, False)):
+        light = Job("light", (("print", light_work),), 1.0, 100.0)
+        jobs = [heavy, light]
+        plain = dispatch.weighted_tardiness(jobs, simulate(jobs, cells)[1])
+        schedule, completion = simulate(jobs, cells, advisor=Planner())
+        assert dispatch.weighted_tardiness(jobs, completion) == 0.0
+        assert (plain > 0.0) == waits  # the index starts the light run and makes heavy late
+        # At 0 the heavy run is on the cutter: the print cell may only take the light one.
+        advice = Planner().advise("print-01", _cands([light], "print"), [heavy, light], cells,
+                                  0.0, busy={"cut-01": ("heavy", 2.0)})  # fmt: skip
+        if waits:
+            assert advice.take is None and advice.wake_at == 2.0
+        else:  # the light run fits before the heavy one arrives: no need to idle
+            assert advice.take is not None and advice.take.run_id == "light"
+        prints = [s.job for s in schedule if s.cell == "print-01"]
+        assert prints == (["heavy", "light"] if waits else ["light", "heavy"])
+
+
+def test_a_plan_is_the_same_for_the_same_shop_and_its_cost_is_the_schedules() -> None:
+    rng = random.Random(2)
+    kinds = ["cut", "print", "qa"]
+    cells = {"cut-01": "cut", "print-01": "print", "print-02": "print", "qa-01": "qa"}
+    jobs = [
+        Job(f"J{i:02}", tuple((k, float(rng.randint(1, 9))) for k in kinds if rng.random() < 0.8)
+            or (("qa", 3.0),), rng.uniform(1, 9), float(rng.randint(5, 40)))
+        for i in range(15)
+    ]  # fmt: skip
+    busy = {"print-02": ("J00", 4.0)}
+    one, two = Planner(evals=3000), Planner(evals=3000)
+    slots = one.plan(jobs, cells, 0.0, busy=busy)
+    assert slots == two.plan(jobs, cells, 0.0, busy=busy)
+    # Every step still to start has a slot on a cell of its kind, in order, no overlap.
+    assert len(slots) == sum(len(j.steps) for j in jobs) - 1
+    ends = {"J00": 4.0}
+    for s in slots:
+        assert s.start >= ends.get(s.run_id, 0.0)
+        ends[s.run_id] = s.end
+    for cell in cells:
+        spans = sorted([(s.start, s.end) for s in slots if s.cell == cell]
+                       + ([(0.0, 4.0)] if cell == "print-02" else []))  # fmt: skip
+        assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+    due = {j.id: j for j in jobs}
+    cost = sum(due[r].weight * max(0.0, c - due[r].due_s) for r, c in ends.items())
+    assert math.isclose(one.last_cost, cost)
+
+
+async def test_scheduler_with_the_plan_runs_a_mixed_queue(factory: Factory) -> None:
     now = datetime.now(UTC)
     store = factory.scheduler_store()
     for i in range(6):
@@ -122,8 +197,8 @@ async def test_scheduler_with_rollout_runs_a_mixed_queue(factory: Factory) -> No
             "due": (now + timedelta(seconds=5 * i)).isoformat(),
             "routing": "cut>print" if i % 2 else "print>cut", "cycle_s": 0.5,
         }))  # fmt: skip
-    sched = await factory.scheduler(store)  # the default: the rollout on a small queue
-    assert sched.rollout == dispatch.ROLLOUT_WIDTH
+    sched = await factory.scheduler(store)  # the default: the plan on a small queue
+    assert sched.planner is not None
     cut = await factory.cell("cut-01", "cut", cycle_s=0.005)
     prn = await factory.cell("print-01", "print", cycle_s=0.005)
     await wait_until(lambda: all(r["status"] == "done" for r in store.runs()), 20, "all done")
@@ -134,6 +209,33 @@ async def test_scheduler_with_rollout_runs_a_mixed_queue(factory: Factory) -> No
         10,
         "totals equal",
     )
+
+
+@pytest.mark.parametrize("plan", [True, False])
+async def test_the_scheduler_keeps_a_cell_free_for_the_planned_run(
+    factory: Factory, plan: bool
+) -> None:
+    now = datetime.now(UTC)
+    store = factory.scheduler_store()
+    for run_id, margin, due_s, routing, cycle_s in (
+        ("HEAVY", 50.0, 3, "cut>print", 1.0),  # 2 s of cutting planned, then 2 s of print
+        ("LIGHT", 0.1, 3600, "print", 4.0),
+    ):
+        store.add_run(parse_run({
+            "id": run_id, "sku": "BOX", "quantity": 2 if run_id == "HEAVY" else 1,
+            "unit_margin": margin, "due": (now + timedelta(seconds=due_s)).isoformat(),
+            "routing": routing, "cycle_s": cycle_s,
+        }))  # fmt: skip
+    sched = await factory.scheduler(store, plan=plan)
+    await factory.cell("cut-01", "cut", cycle_s=0.5)
+    await wait_until(lambda: len(sched.dispatch_log) == 1, 10, "HEAVY on the cutter")
+    # The print cell comes while HEAVY is being cut; only LIGHT is ready for it.
+    await factory.cell("print-01", "print", cycle_s=0.005)
+    await wait_until(lambda: all(r["status"] == "done" for r in store.runs()), 20, "all done")
+    prints = [run for _, cell, run, _ in sched.dispatch_log if cell == "print-01"]
+    # The plan keeps the printer for HEAVY (LIGHT's 4 s would make it late); the index
+    # never leaves a cell idle.
+    assert prints == (["HEAVY", "LIGHT"] if plan else ["LIGHT", "HEAVY"])
 
 
 def test_the_documented_order_on_a_20_run_queue() -> None:
@@ -170,23 +272,25 @@ def test_the_documented_order_on_a_20_run_queue() -> None:
     assert dispatch.choose(list(reversed(queue)), now).run_id == "P1"
 
 
-def test_the_rollout_never_overrules_the_manual_priority() -> None:
+def test_the_plan_never_overrules_the_manual_priority() -> None:
     cells = {"cut-01": "cut", "qa-01": "qa"}
     # The pinned run has no margin at stake: any schedule would rather skip it.
     jobs = [Job("pinned", (("cut", 9.0),), 0.01, 1000.0, manual_priority=1)] + [
         Job(f"J{i}", (("cut", 2.0), ("qa", 2.0)), 5.0, 4.0) for i in range(5)
     ]
-    cands = [
-        Candidate(j.id, 0, "cut", j.weight, j.steps[0][1], sum(w for _, w in j.steps),
-                  j.due_s, j.manual_priority, i)
-        for i, j in enumerate(jobs)
-    ]  # fmt: skip
-    assert dispatch.choose_by_rollout("cut-01", cands, jobs, cells, 0.0).run_id == "pinned"
-    schedule, _ = dispatch.simulate(jobs, cells)
+    advice = Planner().advise("cut-01", _cands(jobs), jobs, cells, 0.0)
+    assert advice.take is not None and advice.take.run_id == "pinned"
+    schedule, _ = simulate(jobs, cells, advisor=Planner())
     assert schedule[0].job == "pinned"
+    # Nor does it keep a cell waiting for a run of lower priority than one ready.
+    jobs = [Job("pinned", (("qa", 9.0),), 0.01, 1000.0, manual_priority=1),
+            Job("heavy", (("cut", 1.0), ("qa", 2.0)), 100.0, 3.0)]  # fmt: skip
+    advice = Planner().advise("qa-01", _cands(jobs[:1], "qa"), jobs, cells, 0.0,
+                              busy={"cut-01": ("heavy", 1.0)})  # fmt: skip
+    assert advice.take is not None and advice.take.run_id == "pinned"
 
 
-def test_the_default_rule_uses_the_rollout_only_on_a_small_queue() -> None:
+def test_the_default_rule_plans_only_on_a_small_queue() -> None:
     rng = random.Random(5)
     cells = {"cut-01": "cut", "qa-01": "qa"}
 
@@ -198,13 +302,13 @@ def test_the_default_rule_uses_the_rollout_only_on_a_small_queue() -> None:
         ]  # fmt: skip
 
     small = jobs(12)
-    default = dispatch.weighted_tardiness(small, dispatch.simulate(small, cells)[1])
-    plain = dispatch.weighted_tardiness(small, dispatch.simulate(small, cells, rollout=0)[1])
-    assert default <= plain + 1e-9
-    # Above ROLLOUT_MAX_READY ready steps the first decisions are the index's own.
-    large = jobs(dispatch.ROLLOUT_MAX_READY + 5)
-    first = dispatch.simulate(large, cells)[0][:3]
-    assert first == dispatch.simulate(large, cells, rollout=0)[0][:3]
+    planned = dispatch.weighted_tardiness(small, simulate(small, cells, advisor=Planner())[1])
+    plain = dispatch.weighted_tardiness(small, simulate(small, cells)[1])
+    assert planned <= plain + 1e-9
+    # Above PLAN_MAX_READY ready steps the first decisions are the index's own.
+    large = jobs(dispatch.PLAN_MAX_READY + 5)
+    first = simulate(large, cells, advisor=Planner())[0][:3]
+    assert first == simulate(large, cells)[0][:3]
 
 
 def test_the_ready_query_reads_again_only_what_changed(tmp_path: Path) -> None:
@@ -240,11 +344,9 @@ def test_the_ready_query_reads_again_only_what_changed(tmp_path: Path) -> None:
     other.close()
 
 
-def test_rollout_with_a_kind_nobody_has_yet_falls_back_instead_of_failing() -> None:
+def test_a_plan_with_a_kind_nobody_has_yet_falls_back_instead_of_failing() -> None:
     """At start-up not every cell has said hello: a run needing QA, with no QA cell
     online yet, must not make the scheduler fail (it did, in a loop, in the chaos suite)."""
-    from cellctl.domain.dispatch import Candidate, Job, choose, choose_by_rollout
-
     cands = [
         Candidate("R1", 0, "cut", 10.0, 60.0, 120.0, 3600.0, order=0),
         Candidate("R2", 0, "cut", 5.0, 30.0, 60.0, 1800.0, order=1),
@@ -254,6 +356,7 @@ def test_rollout_with_a_kind_nobody_has_yet_falls_back_instead_of_failing() -> N
         Job("R2", (("cut", 30.0), ("print", 30.0)), 5.0, 1800.0),
     ]
     only_cut = {"cut-01": "cut"}
-    assert choose_by_rollout("cut-01", cands, jobs, only_cut, 0.0) == choose(cands, 0.0)
+    advice = Planner().advise("cut-01", cands, jobs, only_cut, 0.0)
+    assert advice.take == dispatch.choose(cands, 0.0)
     both = {"cut-01": "cut", "print-01": "print", "qa-01": "qa"}
-    assert choose_by_rollout("cut-01", cands, jobs, both, 0.0) is not None
+    assert Planner().advise("cut-01", cands, jobs, both, 0.0).take is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from cellctl.domain import dispatch
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.ids import new_id
 from cellctl.domain.model import role_allows
+from cellctl.domain.plan import Planner
 from cellctl.domain.run_spec import RunSpecError, parse_run
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
@@ -74,7 +76,7 @@ class Scheduler:
         gap_grace_s: float = 1.0,
         tick_s: float = 0.2,
         on_applied: Callable[[list[Event]], None] | None = None,
-        rollout: int = dispatch.ROLLOUT_WIDTH,
+        plan: bool = True,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
@@ -85,10 +87,13 @@ class Scheduler:
         self.gap_grace_s = gap_grace_s
         self.tick_s = tick_s
         self.on_applied = on_applied
-        # The rule of dispatch.py: a `rollout`-wide rollout while at most
-        # dispatch.ROLLOUT_MAX_READY steps are ready, the ATC index otherwise.
-        # 0 or 1: the index alone (bench.dispatch: ≈1.45× CP-SAT; ≈1.17× with the rollout).
-        self.rollout = rollout
+        # The rule of dispatch.py: the plan of plan.py while at most
+        # dispatch.PLAN_MAX_READY steps are ready, the ATC index otherwise; without
+        # `plan`, the index alone (bench.dispatch: tardiness_ratio_plain).
+        self.planner = Planner() if plan else None
+        # A cell the plan keeps waiting for a step about to be ready is looked at
+        # again at the planned start at the latest.
+        self._wake_at = math.inf
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
         self.cells: dict[str, CellView] = {}
         self.gaps: dict[str, GapWatch] = {}
@@ -338,6 +343,9 @@ class Scheduler:
             for cell, (first, last) in self._check_gaps(client_ok=True).items():
                 body = {"v": PAYLOAD_VERSION, "from_seq": first, "to_seq": last}
                 await self._publish(client, self.topics.cell_resend(cell), encode(body))
+            if self.clock() >= self._wake_at:
+                self._wake_at = math.inf
+                self._dirty = True
             await self._dispatch(client)
             now = time.monotonic()
             if self._snapshot_due or now - last_status > 5.0:
@@ -404,16 +412,8 @@ class Scheduler:
                 for c in by_kind.get(view.kind or "", [])
                 if (c.run_id, c.step) not in taken and (c.run_id, c.step, view.cell) not in declined
             ]
-            if self.rollout > 1 and 1 < len(ready) <= dispatch.ROLLOUT_MAX_READY:
-                jobs, busy = self.store.shop(now)
-                kinds = {v.cell: v.kind for v in self.cells.values() if v.online and v.kind}
-                try:
-                    best = dispatch.choose_by_rollout(
-                        view.cell, cands, jobs, kinds, now, busy=busy, width=self.rollout
-                    )
-                except Exception:  # the refinement must never stop dispatch itself
-                    log.exception("scheduler: rollout failed; the ATC index decides")
-                    best = dispatch.choose(cands, now)
+            if self.planner is not None and len(ready) <= dispatch.PLAN_MAX_READY:
+                best = self._planned(view.cell, cands, now)
             else:
                 best = dispatch.choose(cands, now)
             if best is None:
@@ -423,6 +423,22 @@ class Scheduler:
             self.dispatch_log.append((now, view.cell, best.run_id, best.step))
             log.info("scheduler: %s step %d -> %s", best.run_id, best.step, view.cell)
             await self._publish(client, self.topics.cell_assign(view.cell), encode(body), True)
+
+    def _planned(
+        self, cell: str, cands: list[dispatch.Candidate], now: float
+    ) -> dispatch.Candidate | None:
+        assert self.planner is not None
+        jobs, busy = self.store.shop(now)
+        kinds = {v.cell: v.kind for v in self.cells.values() if v.online and v.kind}
+        try:
+            advice = self.planner.advise(cell, cands, jobs, kinds, now, busy=busy)
+        except Exception:  # the refinement must never stop dispatch itself
+            log.exception("scheduler: planning failed; the ATC index decides")
+            return dispatch.choose(cands, now)
+        if advice.take is None and advice.wake_at is not None:
+            self._wake_at = min(self._wake_at, advice.wake_at)
+            log.info("scheduler: %s waits for its planned step (due at %.0f)", cell, advice.wake_at)
+        return advice.take
 
     # -- what the scheduler tells the world -----------------------------------------------
 

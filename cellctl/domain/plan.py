@@ -1,0 +1,421 @@
+"""A plan for a small queue: the whole shop's sequence, improved by simulated annealing.
+
+The ATC index decides for one idle cell at a time. It cannot see that the step it
+picks starves a cell of another kind downstream, nor that a heavy run about to
+finish its cut is worth keeping the print cell free for. While the queue is small
+(dispatch.PLAN_MAX_READY ready steps), the scheduler therefore plans every open
+run's remaining steps on every online cell, and dispatches by the plan:
+
+- A plan is a sequence of run ids in which each run appears once per step still to
+  start; its k-th appearance is its k-th such step, so every ordering is a valid
+  plan. Decoding it (semi-active): in sequence order, each step starts when both
+  the run's previous step ends and the first cell of its kind is free. Its cost is
+  the rule's objective, the margin-weighted tardiness Σ w·max(0, C − d).
+- The search starts from the ATC index's own schedule (and from the last plan,
+  when the shop moved as planned) and improves it by simulated annealing over
+  moves (one step moved elsewhere in the sequence, or two swapped), for a fixed
+  number of decodings: deterministic, so the same shop gets the same plan. The
+  first plan gets PLAN_EVALS, a plan continued from the last one PLAN_EVALS_WARM.
+- The idle cell takes the planned step that starts first on it. When that step is
+  not ready yet (its run is still on another cell) the plan wants the cell to wait;
+  it does, unless a ready step fits in the gap without delaying the planned one,
+  and it is woken at the planned start if nothing else happens before.
+- Manual priority still comes first: the plan only chooses among the ready steps
+  of the highest manual priority, and never waits for a step of lower priority.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cellctl.domain.dispatch import Candidate, Job, choose
+from cellctl.domain.simulation import index_sequence
+
+# Decodings (≈ 10 µs each for 20 runs × 4 steps here) for a fresh plan: annealing
+# from the index's schedule; the iterated greedy over run orders; annealing its
+# result. A plan continued from the last one gets PLAN_EVALS_WARM.
+PLAN_EVALS = 30_000
+PLAN_GREEDY_EVALS = 20_000
+PLAN_POLISH_EVALS = 10_000
+PLAN_EVALS_WARM = 3_000
+# Annealing temperature, as a fraction of the starting cost: from T0 down to T1;
+# a plan continued (or polished) starts cooler, it only refines.
+T0_FRACTION = 0.02
+T0_WARM_FRACTION = 0.005
+T1_FRACTION = 0.0005
+# The iterated greedy takes out IG_DESTRUCT runs at a time and accepts a worse
+# order with the probability of a temperature of IG_TEMPERATURE × the cost.
+IG_DESTRUCT = 4
+IG_TEMPERATURE = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """What the plan says an idle cell should do now."""
+
+    take: Candidate | None
+    # When the cell should wait (take is None while steps are ready): the planned
+    # start of the step it waits for, to look again then at the latest.
+    wake_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    run_id: str
+    cell: str
+    start: float
+    end: float
+
+
+class _Model:
+    """A shop compiled to lists of numbers, for fast decoding."""
+
+    def __init__(
+        self,
+        jobs: Sequence[Job],
+        cells: dict[str, str],
+        now: float,
+        busy: dict[str, tuple[str, float]],
+        first_cell: str | None,
+    ) -> None:
+        kinds = sorted(set(cells.values()))
+        kind_index = {k: i for i, k in enumerate(kinds)}
+        in_progress = {jid: (cell, ends) for cell, (jid, ends) in busy.items() if cell in cells}
+        self.ids: list[str] = []
+        self.steps: list[list[tuple[int, float]]] = []
+        self.weight: list[float] = []
+        self.due: list[float] = []
+        self.ready: list[float] = []
+        self.count: list[int] = []
+        for job in jobs:
+            steps = list(job.steps)
+            ready = now
+            if job.id in in_progress:
+                ready = max(now, in_progress[job.id][1])
+                steps = steps[1:]
+            self.ids.append(job.id)
+            self.steps.append([(kind_index[k], w) for k, w in steps])
+            self.weight.append(job.weight)
+            self.due.append(job.due_s)
+            self.ready.append(ready)
+            self.count.append(len(steps))
+        # Each kind's cells, the asking cell first so that it wins a tie for a step.
+        order = sorted(cells, key=lambda c: (c != first_cell, c))
+        self.cells: list[list[str]] = [[c for c in order if cells[c] == k] for k in kinds]
+        self.free: list[list[float]] = [
+            [max(now, busy[c][1]) if c in busy else now for c in group] for group in self.cells
+        ]
+        self.base = sum(
+            w * max(0.0, r - d)
+            for w, r, d, n in zip(self.weight, self.ready, self.due, self.count, strict=True)
+            if n == 0
+        )
+
+    def cost(self, seq: Sequence[int]) -> float:
+        steps, ready = self.steps, list(self.ready)
+        nxt = [0] * len(steps)
+        free = [list(f) for f in self.free]
+        for j in seq:
+            i = nxt[j]
+            nxt[j] = i + 1
+            k, p = steps[j][i]
+            fk = free[k]
+            if len(fk) == 1:
+                f = fk[0]
+                e = (ready[j] if ready[j] > f else f) + p
+                fk[0] = e
+            else:
+                m = min(range(len(fk)), key=fk.__getitem__)
+                f = fk[m]
+                e = (ready[j] if ready[j] > f else f) + p
+                fk[m] = e
+            ready[j] = e
+        total = 0.0
+        for j, n in enumerate(self.count):
+            if n:
+                late = ready[j] - self.due[j]
+                if late > 0:
+                    total += self.weight[j] * late
+        return total + self.base
+
+    def slots(self, seq: Sequence[int]) -> list[Slot]:
+        ready = list(self.ready)
+        nxt = [0] * len(self.steps)
+        free = [list(f) for f in self.free]
+        out = []
+        for j in seq:
+            i = nxt[j]
+            nxt[j] = i + 1
+            k, p = self.steps[j][i]
+            m = min(range(len(free[k])), key=free[k].__getitem__)
+            start = max(ready[j], free[k][m])
+            free[k][m] = ready[j] = start + p
+            out.append(Slot(self.ids[j], self.cells[k][m], start, start + p))
+        return out
+
+
+def _anneal(
+    model: _Model, seq: list[int], evals: int, t0: float, rng: random.Random
+) -> tuple[list[int], float]:
+    cur, cur_cost = list(seq), model.cost(seq)
+    best, best_cost = list(cur), cur_cost
+    n = len(cur)
+    if n < 2 or best_cost <= model.base:
+        return best, best_cost
+    temp0 = max(cur_cost - model.base, 1e-9) * t0
+    cool = (T1_FRACTION / t0) ** (1.0 / max(evals, 1)) if t0 > T1_FRACTION else 1.0
+    temp = temp0
+    for _ in range(evals):
+        temp *= cool
+        a, b = rng.randrange(n), rng.randrange(n)
+        if cur[a] == cur[b]:
+            continue
+        cand = list(cur)
+        if rng.random() < 0.5:
+            cand.insert(b, cand.pop(a))
+        else:
+            cand[a], cand[b] = cand[b], cand[a]
+        cost = model.cost(cand)
+        if cost <= cur_cost or rng.random() < math.exp((cur_cost - cost) / temp):
+            cur, cur_cost = cand, cost
+            if cost < best_cost:
+                best, best_cost = list(cand), cost
+                if best_cost <= model.base:
+                    break
+    return best, best_cost
+
+
+class _Budget:
+    def __init__(self, model: _Model, evals: int) -> None:
+        self.model = model
+        self.left = evals
+
+    def cost(self, order: list[int]) -> float:
+        """The cost of a run order: each run's steps one after another (like a flow line)."""
+        self.left -= 1
+        count = self.model.count
+        return self.model.cost([j for j in order for _ in range(count[j])])
+
+
+def _best_insertion(budget: _Budget, order: list[int], j: int) -> tuple[list[int], float]:
+    best, best_cost = order, math.inf
+    for pos in range(len(order) + 1):
+        cand = order[:pos] + [j] + order[pos:]
+        cost = budget.cost(cand)
+        if cost < best_cost:
+            best, best_cost = cand, cost
+    return best, best_cost
+
+
+def _insertion_descent(
+    budget: _Budget, order: list[int], cost: float, rng: random.Random
+) -> tuple[list[int], float]:
+    improved = True
+    while improved and budget.left > 0:
+        improved = False
+        for j in rng.sample(order, len(order)):
+            cand, cand_cost = _best_insertion(budget, [x for x in order if x != j], j)
+            if cand_cost < cost - 1e-9:
+                order, cost, improved = cand, cand_cost, True
+            if budget.left <= 0:
+                break
+    return order, cost
+
+
+def _iterated_greedy(
+    model: _Model, order: list[int], evals: int, rng: random.Random
+) -> tuple[list[int], float]:
+    """Iterated greedy over run orders (Ruiz & Stützle): take a few runs out, put each
+    back where it costs least, descend by moving single runs; accept a worse order
+    now and then. Strong on flow lines, where every run visits the kinds in one order."""
+    budget = _Budget(model, evals)
+    if len(order) < 2:
+        return order, budget.cost(order)
+    cur, cur_cost = _insertion_descent(budget, order, budget.cost(order), rng)
+    best, best_cost = cur, cur_cost
+    temp = max(cur_cost - model.base, 1e-9) * IG_TEMPERATURE
+    while budget.left > 0 and best_cost > model.base:
+        out = rng.sample(cur, min(IG_DESTRUCT, len(cur) - 1))
+        cand = [x for x in cur if x not in out]
+        cost = math.inf
+        for j in out:
+            cand, cost = _best_insertion(budget, cand, j)
+        cand, cost = _insertion_descent(budget, cand, cost, rng)
+        if cost < cur_cost or rng.random() < math.exp((cur_cost - cost) / temp):
+            cur, cur_cost = cand, cost
+            if cost < best_cost:
+                best, best_cost = cand, cost
+    return best, best_cost
+
+
+class Planner:
+    """Keeps the last plan, so that each decision continues the search."""
+
+    def __init__(
+        self,
+        *,
+        evals: int = PLAN_EVALS,
+        greedy_evals: int = PLAN_GREEDY_EVALS,
+        polish_evals: int = PLAN_POLISH_EVALS,
+        warm_evals: int = PLAN_EVALS_WARM,
+        seed: int = 0,
+    ) -> None:
+        self.evals = evals
+        self.greedy_evals = greedy_evals
+        self.polish_evals = polish_evals
+        self.warm_evals = warm_evals
+        self.seed = seed
+        self._last: list[str] = []
+        self.last_cost = math.inf
+        self.decodings = 0
+
+    def plan(
+        self,
+        jobs: Sequence[Job],
+        cells: dict[str, str],
+        now: float,
+        *,
+        busy: dict[str, tuple[str, float]] | None = None,
+        seeds: Sequence[Sequence[str]] = (),
+        first_cell: str | None = None,
+    ) -> list[Slot]:
+        """The planned slot of every step still to start, in sequence order.
+
+        `jobs` hold each open run's remaining steps, a step in progress first;
+        `busy` maps a busy cell to (its run, the expected end of that step);
+        `seeds` are candidate sequences of run ids to start from (e.g. the index's
+        own schedule); the last plan, continued, is always one of them.
+        """
+        busy = busy or {}
+        model = _Model(jobs, cells, now, busy, first_cell)
+        index = {jid: j for j, jid in enumerate(model.ids)}
+        rng = random.Random(self.seed)
+        starts = [self._continue(self._last, model, index)]
+        starts += [self._complete(list(s), model, index) for s in seeds]
+        best_seq, best_cost = None, math.inf
+        for seq in starts:
+            if seq is None:
+                continue
+            cost = model.cost(seq)
+            if cost < best_cost:
+                best_seq, best_cost = seq, cost
+        if best_seq is None:
+            best_seq = self._complete([], model, index)
+            assert best_seq is not None
+        if starts[0] is not None and starts[0] == best_seq:  # the shop moved as planned
+            seq, cost = _anneal(model, best_seq, self.warm_evals, T0_WARM_FRACTION, rng)
+            self.decodings += self.warm_evals
+        else:
+            seq, cost = self._fresh(model, best_seq, rng)
+        self._last = [model.ids[j] for j in seq]
+        self.last_cost = cost
+        return model.slots(seq)
+
+    def _fresh(
+        self, model: _Model, start: list[int], rng: random.Random
+    ) -> tuple[list[int], float]:
+        """Two searches, the better kept: annealing single steps from `start`; and an
+        iterated greedy over run orders, its result then annealed step by step (a run
+        order alone cannot let a run overtake another between two kinds)."""
+        seq, cost = _anneal(model, start, self.evals, T0_FRACTION, rng)
+        order = list(dict.fromkeys(j for j in start))
+        order, _ = _iterated_greedy(model, order, self.greedy_evals, rng)
+        flat = [j for j in order for _ in range(model.count[j])]
+        flat, flat_cost = _anneal(model, flat, self.polish_evals, T0_WARM_FRACTION, rng)
+        self.decodings += self.evals + self.greedy_evals + self.polish_evals
+        return (flat, flat_cost) if flat_cost < cost else (seq, cost)
+
+    @staticmethod
+    def _continue(last: list[str], model: _Model, index: dict[str, int]) -> list[int] | None:
+        """The last plan without the steps started since; None when runs were added."""
+        if not last:
+            return None
+        wanted = {jid: model.count[j] for jid, j in index.items()}
+        have: dict[str, int] = {}
+        for jid in last:
+            have[jid] = have.get(jid, 0) + 1
+        if any(have.get(jid, 0) < n for jid, n in wanted.items()):
+            return None
+        skip = {jid: have.get(jid, 0) - n for jid, n in wanted.items()}
+        out = []
+        for jid in last:
+            if jid not in index:
+                continue
+            if skip[jid] > 0:
+                skip[jid] -= 1
+                continue
+            out.append(index[jid])
+        return out
+
+    @staticmethod
+    def _complete(seq: list[str], model: _Model, index: dict[str, int]) -> list[int] | None:
+        """A run-id sequence made to fit the shop: unknown runs dropped, each run's
+        count trimmed from the front, missing steps appended in run order."""
+        left = {jid: model.count[j] for jid, j in index.items()}
+        have: dict[str, int] = {}
+        for jid in seq:
+            have[jid] = have.get(jid, 0) + 1
+        skip = {jid: max(0, have.get(jid, 0) - n) for jid, n in left.items()}
+        out = []
+        for jid in seq:
+            if jid not in index:
+                continue
+            if skip[jid] > 0:
+                skip[jid] -= 1
+                continue
+            out.append(index[jid])
+            left[jid] -= 1
+        for jid, n in left.items():
+            out.extend([index[jid]] * n)
+        return out
+
+    def advise(
+        self,
+        cell: str,
+        allowed: Sequence[Candidate],
+        jobs: Sequence[Job],
+        cells: dict[str, str],
+        now: float,
+        *,
+        busy: dict[str, tuple[str, float]] | None = None,
+        seeds: Sequence[Sequence[str]] = (),
+    ) -> Advice:
+        """What `cell` should do now, by the plan. `allowed` are the ready steps it may
+        take (holds and its declines removed): the advice is one of them, or to wait."""
+        if not allowed:
+            return Advice(None)
+        # A run needing a kind of cell nobody has (not yet online, or all down) cannot
+        # be planned to its end; it weighs the same whatever this cell takes.
+        kinds = set(cells.values())
+        jobs = [j for j in jobs if all(kind in kinds for kind, _ in j.steps)]
+        if not {c.run_id for c in allowed} <= {j.id for j in jobs}:
+            return Advice(choose(allowed, now))
+        busy = {c: b for c, b in (busy or {}).items() if c in cells}
+        if not self._last:
+            seeds = [*seeds, index_sequence(jobs, cells, now, busy)]
+        top = max(c.manual_priority for c in allowed)
+        allowed = [c for c in allowed if c.manual_priority == top]
+        by_run = {c.run_id: c for c in allowed}
+        priority = {j.id: j.manual_priority for j in jobs}
+        slots = self.plan(jobs, cells, now, busy=busy, seeds=seeds, first_cell=cell)
+        mine = [s for s in slots if s.cell == cell]
+        # Ready steps in the plan's order for this cell's kind (another cell of the
+        # kind may hold some in the plan; an idle cell taking one now is no worse).
+        kind = cells[cell]
+        order = {s.run_id: n for n, s in enumerate(slots) if cells[s.cell] == kind}
+        ranked = sorted(allowed, key=lambda c: (order.get(c.run_id, math.inf), c.order))
+        if not mine:
+            return Advice(ranked[0])
+        first = mine[0]
+        if first.run_id in by_run:
+            return Advice(by_run[first.run_id])
+        if first.start <= now or priority.get(first.run_id, 0) < top:
+            return Advice(ranked[0])  # it is not coming (held, declined) or outranked
+        gap = first.start - now
+        for c in ranked:
+            if c.work_s <= gap:
+                return Advice(c)
+        return Advice(None, wake_at=first.start)
