@@ -403,11 +403,12 @@ class Shift:
         if not full:
             filler.unlink(missing_ok=True)
             return
-        with open(filler, "wb") as f, contextlib.suppress(OSError):
+        # Unbuffered: a buffered file keeps the part of a block that did not fit and
+        # fails again with ENOSPC when it is closed.
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
             block = b"\0" * (1 << 16)
             while True:
                 f.write(block)
-                f.flush()
 
     def disk_full(self, seconds: float) -> str:
         if self.disk is None:

@@ -50,6 +50,12 @@ T1_FRACTION = 0.0005
 # order with the probability of a temperature of IG_TEMPERATURE × the cost.
 IG_DESTRUCT = 4
 IG_TEMPERATURE = 0.01
+# The shop size (steps still to start) the budgets above are set for: bench.dispatch's
+# 20 runs × 4 cells. A bigger shop gets proportionally fewer decodings.
+REFERENCE_STEPS = 60
+# When more than this share of the open runs is new since the last plan, plan afresh
+# rather than fit the new runs into the last plan.
+NEW_RUNS_FOR_A_FRESH_PLAN = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +299,7 @@ class Planner:
         model = _Model(jobs, cells, now, busy, first_cell)
         index = {jid: j for j, jid in enumerate(model.ids)}
         rng = random.Random(self.seed)
-        starts = [self._continue(self._last, model, index)]
+        starts = [self._continue(model, index)]
         starts += [self._complete(list(s), model, index) for s in seeds]
         best_seq, best_cost = None, math.inf
         for seq in starts:
@@ -305,49 +311,61 @@ class Planner:
         if best_seq is None:
             best_seq = self._complete([], model, index)
             assert best_seq is not None
-        if starts[0] is not None and starts[0] == best_seq:  # the shop moved as planned
-            seq, cost = _anneal(model, best_seq, self.warm_evals, T0_WARM_FRACTION, rng)
-            self.decodings += self.warm_evals
+        # Budgets are set for a shop of REFERENCE_STEPS steps; a bigger one gets fewer
+        # decodings (each costs more), so that a decision takes about as long.
+        scale = min(1.0, REFERENCE_STEPS / max(1, len(best_seq)))
+        if starts[0] is not None and starts[0] == best_seq:  # continuing the last plan
+            evals = max(1, int(self.warm_evals * scale))
+            seq, cost = _anneal(model, best_seq, evals, T0_WARM_FRACTION, rng)
+            self.decodings += evals
         else:
-            seq, cost = self._fresh(model, best_seq, rng)
+            seq, cost = self._fresh(model, best_seq, rng, scale)
         self._last = [model.ids[j] for j in seq]
         self.last_cost = cost
         return model.slots(seq)
 
     def _fresh(
-        self, model: _Model, start: list[int], rng: random.Random
+        self, model: _Model, start: list[int], rng: random.Random, scale: float
     ) -> tuple[list[int], float]:
         """Two searches, the better kept: annealing single steps from `start`; and an
         iterated greedy over run orders, its result then annealed step by step (a run
         order alone cannot let a run overtake another between two kinds)."""
-        seq, cost = _anneal(model, start, self.evals, T0_FRACTION, rng)
-        order = list(dict.fromkeys(j for j in start))
-        order, _ = _iterated_greedy(model, order, self.greedy_evals, rng)
+        evals, greedy, polish = (
+            max(1, int(n * scale)) for n in (self.evals, self.greedy_evals, self.polish_evals)
+        )
+        seq, cost = _anneal(model, start, evals, T0_FRACTION, rng)
+        order = list(dict.fromkeys(start))
+        order, _ = _iterated_greedy(model, order, greedy, rng)
         flat = [j for j in order for _ in range(model.count[j])]
-        flat, flat_cost = _anneal(model, flat, self.polish_evals, T0_WARM_FRACTION, rng)
-        self.decodings += self.evals + self.greedy_evals + self.polish_evals
+        flat, flat_cost = _anneal(model, flat, polish, T0_WARM_FRACTION, rng)
+        self.decodings += evals + greedy + polish
         return (flat, flat_cost) if flat_cost < cost else (seq, cost)
 
-    @staticmethod
-    def _continue(last: list[str], model: _Model, index: dict[str, int]) -> list[int] | None:
-        """The last plan without the steps started since; None when runs were added."""
-        if not last:
+    def _continue(self, model: _Model, index: dict[str, int]) -> list[int] | None:
+        """The last plan without the steps started since, and with each run added since
+        put in where it costs least (its steps one after another); None for a fresh plan."""
+        if not self._last:
             return None
-        wanted = {jid: model.count[j] for jid, j in index.items()}
         have: dict[str, int] = {}
-        for jid in last:
+        for jid in self._last:
             have[jid] = have.get(jid, 0) + 1
-        if any(have.get(jid, 0) < n for jid, n in wanted.items()):
-            return None
-        skip = {jid: have.get(jid, 0) - n for jid, n in wanted.items()}
+        new = [jid for jid, j in index.items() if have.get(jid, 0) < model.count[j]]
+        if len(new) > len(index) * NEW_RUNS_FOR_A_FRESH_PLAN:
+            return None  # a different shop: plan it afresh
+        skip = {jid: have.get(jid, 0) - model.count[j] for jid, j in index.items()}
         out = []
-        for jid in last:
-            if jid not in index:
+        for jid in self._last:
+            if jid not in index or jid in new:
                 continue
             if skip[jid] > 0:
                 skip[jid] -= 1
                 continue
             out.append(index[jid])
+        for jid in new:
+            block = [index[jid]] * model.count[index[jid]]
+            options = [out[:pos] + block + out[pos:] for pos in range(len(out) + 1)]
+            self.decodings += len(options)
+            out = min(options, key=model.cost)
         return out
 
     @staticmethod

@@ -160,55 +160,66 @@ def test_the_plan_keeps_a_cell_free_for_a_heavy_run_about_to_arrive() -> None:
         assert prints == (["heavy", "light"] if waits else ["light", "heavy"])
 
 
-def test_a_plan_is_the_same_for_the_same_shop_and_its_cost_is_the_schedules() -> None:
-    rng = random.Random(2)
+def _shop(seed: int, n: int) -> tuple[list[Job], dict[str, str]]:
+    rng = random.Random(seed)
     kinds = ["cut", "print", "qa"]
     cells = {"cut-01": "cut", "print-01": "print", "print-02": "print", "qa-01": "qa"}
     jobs = [
         Job(f"J{i:02}", tuple((k, float(rng.randint(1, 9))) for k in kinds if rng.random() < 0.8)
             or (("qa", 3.0),), rng.uniform(1, 9), float(rng.randint(5, 40)))
-        for i in range(15)
+        for i in range(n)
     ]  # fmt: skip
-    busy = {"print-02": ("J00", 4.0)}
-    one, two = Planner(evals=3000), Planner(evals=3000)
-    slots = one.plan(jobs, cells, 0.0, busy=busy)
-    assert slots == two.plan(jobs, cells, 0.0, busy=busy)
-    # Every step still to start has a slot on a cell of its kind, in order, no overlap.
-    assert len(slots) == sum(len(j.steps) for j in jobs) - 1
-    ends = {"J00": 4.0}
+    return jobs, cells
+
+
+def _check_slots(
+    jobs: list[Job], cells: dict[str, str], busy: dict[str, tuple[str, float]], slots: list
+) -> float:
+    """Every step still to start has a slot on a cell of its kind, after the run's
+    previous step, with no overlap on a cell; returns the slots' weighted tardiness."""
+    ends = {jid: end for jid, end in busy.values()}
+    assert len(slots) == sum(len(j.steps) for j in jobs) - len(busy)
+    done: dict[str, int] = {jid: 1 for jid, _ in busy.values()}
+    by_id = {j.id: j for j in jobs}
     for s in slots:
-        assert s.start >= ends.get(s.run_id, 0.0)
-        ends[s.run_id] = s.end
+        step = done.get(s.run_id, 0)
+        assert cells[s.cell] == by_id[s.run_id].steps[step][0]
+        assert s.start >= ends.get(s.run_id, 0.0) - 1e-9
+        ends[s.run_id], done[s.run_id] = s.end, step + 1
     for cell in cells:
         spans = sorted([(s.start, s.end) for s in slots if s.cell == cell]
-                       + ([(0.0, 4.0)] if cell == "print-02" else []))  # fmt: skip
+                       + [(0.0, end) for c, (_, end) in busy.items() if c == cell])  # fmt: skip
         assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:], strict=False))
-    due = {j.id: j for j in jobs}
-    cost = sum(due[r].weight * max(0.0, c - due[r].due_s) for r, c in ends.items())
-    assert math.isclose(one.last_cost, cost)
+    return sum(by_id[r].weight * max(0.0, c - by_id[r].due_s) for r, c in ends.items())
 
 
-async def test_scheduler_with_the_plan_runs_a_mixed_queue(factory: Factory) -> None:
-    now = datetime.now(UTC)
-    store = factory.scheduler_store()
-    for i in range(6):
-        store.add_run(parse_run({
-            "id": f"M{i}", "sku": "BOX", "quantity": 2, "unit_margin": 1 + i,
-            "due": (now + timedelta(seconds=5 * i)).isoformat(),
-            "routing": "cut>print" if i % 2 else "print>cut", "cycle_s": 0.5,
-        }))  # fmt: skip
-    sched = await factory.scheduler(store)  # the default: the plan on a small queue
-    assert sched.planner is not None
-    cut = await factory.cell("cut-01", "cut", cycle_s=0.005)
-    prn = await factory.cell("print-01", "print", cycle_s=0.005)
-    await wait_until(lambda: all(r["status"] == "done" for r in store.runs()), 20, "all done")
-    assert len(sched.dispatch_log) == 12
-    await wait_until(lambda: cut.link.backlog == 0 and prn.link.backlog == 0, 10, "drained")
-    await wait_until(
-        lambda: store.totals_by_cell() == {"cut-01": cut.totals(), "print-01": prn.totals()},
-        10,
-        "totals equal",
-    )
+def test_a_plan_is_the_same_for_the_same_shop_and_its_cost_is_the_schedules() -> None:
+    jobs, cells = _shop(2, 15)
+    busy = {"print-02": ("J00", 4.0)}
+    one, two = Planner(**QUICK), Planner(**QUICK)
+    slots = one.plan(jobs, cells, 0.0, busy=busy)
+    assert slots == two.plan(jobs, cells, 0.0, busy=busy)
+    assert math.isclose(one.last_cost, _check_slots(jobs, cells, busy, slots))
+
+
+def test_a_run_added_is_fitted_into_the_last_plan_and_started_steps_leave_it() -> None:
+    jobs, cells = _shop(4, 12)
+    planner = Planner(**QUICK)
+    first = planner.plan(jobs, cells, 0.0)
+    fresh = planner.decodings
+    # The first planned step starts; a rush run arrives.
+    started = first[0]
+    rush = Job("RUSH", (("cut", 2.0), ("qa", 2.0)), 60.0, 6.0)
+    left = [Job(j.id, j.steps, j.weight, j.due_s) for j in jobs] + [
+        rush
+    ]  # the started step stays first in its run, now in progress
+    busy = {started.cell: (started.run_id, started.end)}
+    slots = planner.plan(left, cells, 0.0, busy=busy)
+    assert planner.decodings - fresh < fresh / 4  # continued, not planned afresh
+    assert [s.run_id for s in slots].count("RUSH") == 2
+    assert started not in slots
+    cost = _check_slots(left, cells, busy, slots)
+    assert math.isclose(planner.last_cost, cost)
 
 
 @pytest.mark.parametrize("plan", [True, False])
