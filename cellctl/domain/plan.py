@@ -278,6 +278,13 @@ class Planner:
         self.last_cost = math.inf
         self.decodings = 0
 
+    def planned_order(self) -> dict[str, int]:
+        """Each run of the last plan and the position of its next step in the plan."""
+        order: dict[str, int] = {}
+        for n, jid in enumerate(self._last):
+            order.setdefault(jid, n)
+        return order
+
     def plan(
         self,
         jobs: Sequence[Job],

@@ -249,6 +249,33 @@ async def test_the_scheduler_keeps_a_cell_free_for_the_planned_run(
     assert prints == (["HEAVY", "LIGHT"] if plan else ["LIGHT", "HEAVY"])
 
 
+def test_the_queue_snapshot_shows_the_order_dispatch_follows(tmp_path: Path) -> None:
+    from cellctl.services.scheduler.service import Scheduler
+
+    store = SchedulerStore(tmp_path / "scheduler.db")
+    now = datetime.now(UTC)
+    rng = random.Random(8)
+    for i in range(8):
+        due = now + timedelta(seconds=rng.randint(5, 60))
+        store.add_run(parse_run({
+            "id": f"R{i}", "sku": "BOX", "quantity": rng.randint(1, 4),
+            "unit_margin": rng.uniform(1, 9), "due": due.isoformat(),
+            "routing": rng.choice(["cut>qa", "cut", "qa"]), "cycle_s": 2.0,
+            "manual_priority": 3 if i == 5 else 0,
+        }))  # fmt: skip
+    sched = Scheduler(store, site="test-site")
+    assert sched.planner is not None
+    jobs, busy = store.shop(now.timestamp())
+    slots = sched.planner.plan(jobs, {"cut-01": "cut", "qa-01": "qa"}, now.timestamp(), busy=busy)
+    first_slot = {}
+    for n, s in enumerate(slots):
+        first_slot.setdefault(s.run_id, n)
+    order = [r["run_id"] for r in sched.queue_snapshot()["ready"]]
+    assert order[0] == "R5"  # the supervisor's pick, whatever the plan
+    assert order[1:] == sorted(order[1:], key=first_slot.__getitem__)
+    store.close()
+
+
 def test_the_documented_order_on_a_20_run_queue() -> None:
     """Every step 10 s of work, so p̄ = 10 and k·p̄ = 20: a slack of 20·ln 2 halves the
     index. Hand-checkable: overdue runs rank by w/p, the others by (w/p)·2^−m."""

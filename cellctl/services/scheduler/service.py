@@ -437,7 +437,11 @@ class Scheduler:
             return dispatch.choose(cands, now)
         if advice.take is None and advice.wake_at is not None:
             self._wake_at = min(self._wake_at, advice.wake_at)
-            log.info("scheduler: %s waits for its planned step (due at %.0f)", cell, advice.wake_at)
+            log.info(
+                "scheduler: %s kept free for a planned step ready in %.0f s",
+                cell,
+                advice.wake_at - now,
+            )
         return advice.take
 
     # -- what the scheduler tells the world -----------------------------------------------
@@ -457,6 +461,10 @@ class Scheduler:
     def queue_snapshot(self, limit: int = 200) -> dict[str, Any]:
         ready = self.store.ready()
         ranked = dispatch.rank([c for c, _ in ready], self.clock())
+        if self.planner is not None and len(ready) <= dispatch.PLAN_MAX_READY:
+            # The order dispatch follows: the plan's, the index's for runs it has not seen.
+            planned = self.planner.planned_order()
+            ranked.sort(key=lambda c: (-c.manual_priority, planned.get(c.run_id, math.inf)))
         holds = self.store.holds()
         active = self.store.runs(["queued", "active"])
         held = [r["id"] for r in active if r["batch"] and holds.get(r["batch"])]
