@@ -11,11 +11,16 @@ run's remaining steps on every online cell, and dispatches by the plan:
   plan. Decoding it (semi-active): in sequence order, each step starts when both
   the run's previous step ends and the first cell of its kind is free. Its cost is
   the rule's objective, the margin-weighted tardiness Σ w·max(0, C − d).
-- The search starts from the ATC index's own schedule (and from the last plan,
-  when the shop moved as planned) and improves it by simulated annealing over
-  moves (one step moved elsewhere in the sequence, or two swapped), for a fixed
-  number of decodings: deterministic, so the same shop gets the same plan. The
-  first plan gets PLAN_EVALS, a plan continued from the last one PLAN_EVALS_WARM.
+- A fresh plan (at start, or when much of the shop is new) runs two searches and
+  keeps the better: simulated annealing over moves of single steps (one moved
+  elsewhere in the sequence, or two swapped) from the ATC index's own schedule;
+  and an iterated greedy over run orders (Ruiz & Stützle: take a few runs out,
+  put each back where it costs least), its best order then annealed step by step.
+  Every later decision continues the last plan: the steps started since leave
+  it, runs added since go in where they cost least, and a short, cool annealing
+  refines it. Budgets count decodings, not seconds, so the same shop gets the
+  same plan on a busy machine; a bigger shop gets fewer, so a decision takes
+  about as long (bench.dispatch: plan_fresh_ms, plan_continued_ms).
 - The idle cell takes the planned step that starts first on it. When that step is
   not ready yet (its run is still on another cell) the plan wants the cell to wait;
   it does, unless a ready step fits in the gap without delaying the planned one,

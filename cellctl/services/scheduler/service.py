@@ -429,7 +429,9 @@ class Scheduler:
     ) -> dispatch.Candidate | None:
         assert self.planner is not None
         jobs, busy = self.store.shop(now)
-        kinds = {v.cell: v.kind for v in self.cells.values() if v.online and v.kind}
+        kinds = {
+            v.cell: v.kind for v in self.cells.values() if v.online and v.kind and v.state != "down"
+        }
         try:
             advice = self.planner.advise(cell, cands, jobs, kinds, now, busy=busy)
         except Exception:  # the refinement must never stop dispatch itself
