@@ -238,7 +238,7 @@ async def test_the_scheduler_keeps_a_cell_free_for_the_planned_run(
             "routing": routing, "cycle_s": cycle_s,
         }))  # fmt: skip
     sched = await factory.scheduler(store, plan=plan)
-    await factory.cell("cut-01", "cut", cycle_s=0.5)
+    await factory.cell("cut-01", "cut", cycle_s=1.0)  # 2 s: the printer comes meanwhile
     await wait_until(lambda: len(sched.dispatch_log) == 1, 10, "HEAVY on the cutter")
     # The print cell comes while HEAVY is being cut; only LIGHT is ready for it.
     await factory.cell("print-01", "print", cycle_s=0.005)
