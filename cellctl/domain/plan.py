@@ -68,8 +68,9 @@ class Advice:
     """What the plan says an idle cell should do now."""
 
     take: Candidate | None
-    # When the cell should wait (take is None while steps are ready): the planned
-    # start of the step it waits for, to look again then at the latest.
+    # When the cell should wait (take is None while steps are ready): the run it is
+    # kept free for, and that step's planned start, to look again then at the latest.
+    waits_for: str | None = None
     wake_at: float | None = None
 
 
@@ -448,4 +449,4 @@ class Planner:
         for c in ranked:
             if c.work_s <= gap:
                 return Advice(c)
-        return Advice(None, wake_at=first.start)
+        return Advice(None, waits_for=first.run_id, wake_at=first.start)

@@ -11,7 +11,7 @@ import pytest
 
 from cellctl.domain import dispatch
 from cellctl.domain.dispatch import Candidate, Job
-from cellctl.domain.plan import Planner
+from cellctl.domain.plan import Advice, Planner
 from cellctl.domain.run_spec import parse_run
 from cellctl.domain.simulation import simulate
 from cellctl.store.scheduler_store import SchedulerStore
@@ -153,7 +153,7 @@ def test_the_plan_keeps_a_cell_free_for_a_heavy_run_about_to_arrive() -> None:
         advice = Planner().advise("print-01", _cands([light], "print"), [heavy, light], cells,
                                   0.0, busy={"cut-01": ("heavy", 2.0)})  # fmt: skip
         if waits:
-            assert advice.take is None and advice.wake_at == 2.0
+            assert advice == Advice(None, waits_for="heavy", wake_at=2.0)
         else:  # the light run fits before the heavy one arrives: no need to idle
             assert advice.take is not None and advice.take.run_id == "light"
         prints = [s.job for s in schedule if s.cell == "print-01"]

@@ -94,6 +94,7 @@ class Scheduler:
         # A cell the plan keeps waiting for a step about to be ready is looked at
         # again at the planned start at the latest.
         self._wake_at = math.inf
+        self._kept_free: dict[str, str | None] = {}
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
         self.cells: dict[str, CellView] = {}
         self.gaps: dict[str, GapWatch] = {}
@@ -439,11 +440,16 @@ class Scheduler:
             return dispatch.choose(cands, now)
         if advice.take is None and advice.wake_at is not None:
             self._wake_at = min(self._wake_at, advice.wake_at)
-            log.info(
-                "scheduler: %s kept free for a planned step ready in %.0f s",
-                cell,
-                advice.wake_at - now,
-            )
+            if self._kept_free.get(cell) != advice.waits_for:  # once, not every round
+                log.info(
+                    "scheduler: %s kept free for %s, planned to be ready in %.0f s",
+                    cell,
+                    advice.waits_for,
+                    advice.wake_at - now,
+                )
+            self._kept_free[cell] = advice.waits_for
+        else:
+            self._kept_free.pop(cell, None)
         return advice.take
 
     # -- what the scheduler tells the world -----------------------------------------------
