@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cellctl.domain.dispatch import Candidate, Job, choose
@@ -56,11 +56,14 @@ T1_FRACTION = 0.0005
 IG_DESTRUCT = 4
 IG_TEMPERATURE = 0.01
 # The shop size (steps still to start) the budgets above are set for: bench.dispatch's
-# 20 runs × 4 cells. A bigger shop gets proportionally fewer decodings.
+# 20 runs × 4 cells. A shop of another size gets proportionally fewer decodings.
 REFERENCE_STEPS = 60
 # When more than this share of the open runs is new since the last plan, plan afresh
 # rather than fit the new runs into the last plan.
 NEW_RUNS_FOR_A_FRESH_PLAN = 0.25
+# The longest a decision may plan in the service, in seconds: on a quiet machine the
+# budgets end a fresh plan in about half that (bench.dispatch: plan_fresh_ms).
+SERVICE_MAX_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,9 @@ class Slot:
 
 class _Model:
     """A shop compiled to lists of numbers, for fast decoding."""
+
+    # Whether the decision's time is up (see Planner's max_s); checked now and then.
+    out_of_time: Callable[[], bool] = staticmethod(lambda: False)
 
     def __init__(
         self,
@@ -180,7 +186,9 @@ def _anneal(
     temp0 = max(cur_cost - model.base, 1e-9) * t0
     cool = (T1_FRACTION / t0) ** (1.0 / max(evals, 1)) if t0 > T1_FRACTION else 1.0
     temp = temp0
-    for _ in range(evals):
+    for i in range(evals):
+        if not i & 255 and model.out_of_time():
+            break
         temp *= cool
         a, b = rng.randrange(n), rng.randrange(n)
         if cur[a] == cur[b]:
@@ -208,6 +216,8 @@ class _Budget:
     def cost(self, order: list[int]) -> float:
         """The cost of a run order: each run's steps one after another (like a flow line)."""
         self.left -= 1
+        if not self.left & 63 and self.model.out_of_time():
+            self.left = 0
         count = self.model.count
         return self.model.cost([j for j in order for _ in range(count[j])])
 
@@ -274,7 +284,14 @@ class Planner:
         polish_evals: int = PLAN_POLISH_EVALS,
         warm_evals: int = PLAN_EVALS_WARM,
         seed: int = 0,
+        max_s: float | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`max_s` with `clock` (e.g. time.monotonic) bounds a decision's time on an
+        overloaded machine, at the cost of a plan that depends on the machine's load;
+        without them the budgets alone decide, and the same shop gets the same plan."""
+        self.max_s = max_s
+        self.clock = clock
         self.evals = evals
         self.greedy_evals = greedy_evals
         self.polish_evals = polish_evals
@@ -310,6 +327,9 @@ class Planner:
         """
         busy = busy or {}
         model = _Model(jobs, cells, now, busy, first_cell)
+        if self.max_s is not None and self.clock is not None:
+            clock, deadline = self.clock, self.clock() + self.max_s
+            model.out_of_time = lambda: clock() > deadline
         index = {jid: j for j, jid in enumerate(model.ids)}
         rng = random.Random(self.seed)
         starts = [self._continue(model, index)]
@@ -324,9 +344,11 @@ class Planner:
         if best_seq is None:
             best_seq = self._complete([], model, index)
             assert best_seq is not None
-        # Budgets are set for a shop of REFERENCE_STEPS steps; a bigger one gets fewer
-        # decodings (each costs more), so that a decision takes about as long.
-        scale = min(1.0, REFERENCE_STEPS / max(1, len(best_seq)))
+        # Budgets are set for a shop of REFERENCE_STEPS steps. A bigger one gets fewer
+        # decodings (each costs more), so that a decision takes about as long; a
+        # smaller one needs less search, and gets fewer too.
+        steps = max(1, len(best_seq))
+        scale = min(steps / REFERENCE_STEPS, REFERENCE_STEPS / steps)
         if starts[0] is not None and starts[0] == best_seq:  # continuing the last plan
             evals = max(1, int(self.warm_evals * scale))
             seq, cost = _anneal(model, best_seq, evals, T0_WARM_FRACTION, rng)
@@ -412,7 +434,6 @@ class Planner:
         now: float,
         *,
         busy: dict[str, tuple[str, float]] | None = None,
-        seeds: Sequence[Sequence[str]] = (),
     ) -> Advice:
         """What `cell` should do now, by the plan. `allowed` are the ready steps it may
         take (holds and its declines removed): the advice is one of them, or to wait."""
@@ -425,8 +446,7 @@ class Planner:
         if not {c.run_id for c in allowed} <= {j.id for j in jobs}:
             return Advice(choose(allowed, now))
         busy = {c: b for c, b in (busy or {}).items() if c in cells}
-        if not self._last:
-            seeds = [*seeds, index_sequence(jobs, cells, now, busy)]
+        seeds = [] if self._last else [index_sequence(jobs, cells, now, busy)]
         top = max(c.manual_priority for c in allowed)
         allowed = [c for c in allowed if c.manual_priority == top]
         by_run = {c.run_id: c for c in allowed}

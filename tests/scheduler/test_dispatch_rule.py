@@ -202,6 +202,19 @@ def test_a_plan_is_the_same_for_the_same_shop_and_its_cost_is_the_schedules() ->
     assert math.isclose(one.last_cost, _check_slots(jobs, cells, busy, slots))
 
 
+def test_a_decision_out_of_time_still_gives_a_whole_plan() -> None:
+    """On an overloaded machine the service's cap ends the search early: the plan is
+    then less searched, never broken."""
+    jobs, cells = _shop(6, 15)
+    ticks = iter(range(10**6))
+    capped = Planner(max_s=0.5, clock=lambda: float(next(ticks)))  # time is up at once
+    slots = capped.plan(jobs, cells, 0.0)
+    assert math.isclose(capped.last_cost, _check_slots(jobs, cells, {}, slots))
+    full = Planner(**QUICK)
+    full.plan(jobs, cells, 0.0)
+    assert full.last_cost < capped.last_cost  # the cap did cut the search short
+
+
 def test_a_run_added_is_fitted_into_the_last_plan_and_started_steps_leave_it() -> None:
     jobs, cells = _shop(4, 12)
     planner = Planner(**QUICK)

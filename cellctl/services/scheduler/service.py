@@ -37,7 +37,7 @@ from cellctl.domain import dispatch
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.ids import new_id
 from cellctl.domain.model import role_allows
-from cellctl.domain.plan import Planner
+from cellctl.domain.plan import SERVICE_MAX_S, Planner
 from cellctl.domain.run_spec import RunSpecError, parse_run
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
@@ -90,7 +90,7 @@ class Scheduler:
         # The rule of dispatch.py: the plan of plan.py while at most
         # dispatch.PLAN_MAX_READY steps are ready, the ATC index otherwise; without
         # `plan`, the index alone (bench.dispatch: tardiness_ratio_plain).
-        self.planner = Planner() if plan else None
+        self.planner = Planner(max_s=SERVICE_MAX_S, clock=time.monotonic) if plan else None
         # A cell the plan keeps waiting for a step about to be ready is looked at
         # again at the planned start at the latest.
         self._wake_at = math.inf
