@@ -121,3 +121,48 @@ async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory)
     )
     good = store.run("D1")["steps"][0]["good"]
     assert good == a.totals()[("D1", 0)][0] + b.totals()[("D1", 0)][0] >= 40
+
+
+class _SlowBroker:
+    """Stands in for the broker link: the first publish waits until released, as a
+    PUBACK does on a busy broker, so a second dispatch round can run meanwhile."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.published: list[str] = []
+
+    async def publish(self, topic: str, payload: bytes, **_: object) -> None:
+        self.published.append(topic)
+        if len(self.published) == 1:
+            await self.release.wait()
+
+
+async def test_two_dispatch_rounds_at_once_give_each_step_once(tmp_path) -> None:
+    """The consumer and the ticker both dispatch; a round that awaits a publish must not
+    let the other give out a step from the same snapshot (the scheduler once failed
+    with 'step … is not pending' and dropped its broker link)."""
+    from cellctl.services.scheduler.service import CellView
+    from cellctl.store.scheduler_store import SchedulerStore
+
+    store = SchedulerStore(tmp_path / "scheduler.db")
+    for run_id in ("S1", "S2"):
+        store.add_run(parse_run(_spec(run_id)))
+    for plan in (True, False):
+        sched = Scheduler(store, site=SITE, plan=plan)
+        for cell in ("cut-01", "cut-02"):
+            sched.cells[cell] = CellView(cell, "cut", online=True, state="idle")
+        broker = _SlowBroker()
+        first = asyncio.create_task(sched._dispatch(broker))  # blocks in its first publish
+        while not broker.published:
+            await asyncio.sleep(0)
+        sched._dirty = True  # an event arrived meanwhile
+        second = asyncio.create_task(sched._dispatch(broker))
+        await asyncio.sleep(0)
+        broker.release.set()
+        await asyncio.gather(first, second)
+        given = sorted((run, cell) for _, cell, run, _ in sched.dispatch_log)
+        assert len(given) == 2 and {r for r, _ in given} == {"S1", "S2"}
+        assert {c for _, c in given} == {"cut-01", "cut-02"}
+        for cell in ("cut-01", "cut-02"):
+            store.release_cell(cell)
+    store.close()

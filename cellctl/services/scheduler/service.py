@@ -111,6 +111,7 @@ class Scheduler:
         self._connected_event = asyncio.Event()
         self.backoff = Backoff()
         self._stopping = False
+        self._dispatch_lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -186,6 +187,9 @@ class Scheduler:
             await asyncio.sleep(self.backoff.next())
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
+        # Resend requests made while we were away reached nobody: ask again promptly
+        # rather than after the back-off the lost requests built up.
+        self.gaps.clear()
         # Re-publish every live assignment: the broker may have lost retained
         # messages; cells ignore an assign_id they already handled.
         for body in self.store.active_assignments():
@@ -277,6 +281,8 @@ class Scheduler:
             raise PayloadError(f"status of {status['cell']!r} on the topic of {cell!r}")
         view = self.cells.setdefault(cell, CellView(cell))
         before = (view.kind, view.online, view.state)
+        if status["online"] and not view.online:
+            self.gaps.pop(cell, None)  # back: requests it missed while away are void
         view.kind = status.get("kind") or view.kind
         view.online = status["online"]
         view.state = status["state"]
@@ -393,6 +399,12 @@ class Scheduler:
         ]
 
     async def _dispatch(self, client: aiomqtt.Client) -> None:
+        # The consumer and the ticker both dispatch. A round awaits its publishes, and
+        # the other round must not meanwhile give out a step from the same snapshot.
+        async with self._dispatch_lock:
+            await self._dispatch_round(client)
+
+    async def _dispatch_round(self, client: aiomqtt.Client) -> None:
         if not self._dirty:
             return
         self._dirty = False
@@ -420,7 +432,12 @@ class Scheduler:
             if best is None:
                 continue
             taken.add((best.run_id, best.step))
-            body = self.store.assign(best.run_id, best.step, view.cell, new_id())
+            try:
+                body = self.store.assign(best.run_id, best.step, view.cell, new_id())
+            except StoreError as exc:  # e.g. cancelled meanwhile: the next round decides
+                log.warning("scheduler: %s not given to %s: %s", best.run_id, view.cell, exc)
+                self._dirty = True
+                continue
             self.dispatch_log.append((now, view.cell, best.run_id, best.step))
             log.info("scheduler: %s step %d -> %s", best.run_id, best.step, view.cell)
             await self._publish(client, self.topics.cell_assign(view.cell), encode(body), True)
