@@ -228,7 +228,8 @@ def test_a_run_added_is_fitted_into_the_last_plan_and_started_steps_leave_it() -
     ]  # the started step stays first in its run, now in progress
     busy = {started.cell: (started.run_id, started.end)}
     slots = planner.plan(left, cells, 0.0, busy=busy)
-    assert planner.decodings - fresh < fresh / 4  # continued, not planned afresh
+    # Continued, not planned afresh: one annealing, and RUSH tried at each position.
+    assert planner.decodings - fresh <= planner.warm_evals + len(slots) + 1 < fresh
     assert [s.run_id for s in slots].count("RUSH") == 2
     assert started not in slots
     cost = _check_slots(left, cells, busy, slots)
