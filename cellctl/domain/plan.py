@@ -318,15 +318,13 @@ class Planner:
         now: float,
         *,
         busy: dict[str, tuple[str, float]] | None = None,
-        seeds: Sequence[Sequence[str]] = (),
         first_cell: str | None = None,
     ) -> list[Slot]:
         """The planned slot of every step still to start, in sequence order.
 
         `jobs` hold each open run's remaining steps, a step in progress first;
         `busy` maps a busy cell to (its run, the expected end of that step);
-        `seeds` are candidate sequences of run ids to start from (e.g. the index's
-        own schedule); the last plan, continued, is always one of them.
+        `first_cell` wins a tie between cells of one kind (the cell asking).
         """
         busy = busy or {}
         model = _Model(jobs, cells, now, busy, first_cell)
@@ -335,18 +333,10 @@ class Planner:
             model.out_of_time = lambda: clock() > deadline
         index = {jid: j for j, jid in enumerate(model.ids)}
         rng = random.Random(self.seed)
-        starts = [self._continue(model, index)]
-        starts += [self._complete(list(s), model, index) for s in seeds]
-        best_seq, best_cost = None, math.inf
-        for seq in starts:
-            if seq is None:
-                continue
-            cost = model.cost(seq)
-            if cost < best_cost:
-                best_seq, best_cost = seq, cost
-        if best_seq is None:
-            best_seq = self._complete([], model, index)
-            assert best_seq is not None
+        best_seq = self._continue(model, index)
+        continued = best_seq is not None
+        if best_seq is None:  # a fresh plan starts from the index's own schedule
+            best_seq = self._complete(index_sequence(jobs, cells, now, busy), model, index)
         # Budgets are set for a shop of REFERENCE_STEPS steps. A bigger one gets fewer
         # decodings (each costs more), so that a decision takes about as long. A fresh
         # plan of a smaller one needs less search and gets fewer too (it comes often
@@ -354,7 +344,7 @@ class Planner:
         # keeps its budget, which costs little there.
         steps = max(1, len(best_seq))
         big = min(1.0, REFERENCE_STEPS / steps)
-        if starts[0] is not None and starts[0] == best_seq:  # continuing the last plan
+        if continued:
             evals = max(1, int(self.warm_evals * big))
             seq, cost = _anneal(model, best_seq, evals, T0_WARM_FRACTION, rng)
             self.decodings += evals
@@ -409,7 +399,7 @@ class Planner:
         return out
 
     @staticmethod
-    def _complete(seq: list[str], model: _Model, index: dict[str, int]) -> list[int] | None:
+    def _complete(seq: Sequence[str], model: _Model, index: dict[str, int]) -> list[int]:
         """A run-id sequence made to fit the shop: unknown runs dropped, each run's
         count trimmed from the front, missing steps appended in run order."""
         left = {jid: model.count[j] for jid, j in index.items()}
@@ -451,17 +441,19 @@ class Planner:
         if not {c.run_id for c in allowed} <= {j.id for j in jobs}:
             return Advice(choose(allowed, now))
         busy = {c: b for c, b in (busy or {}).items() if c in cells}
-        seeds = [] if self._last else [index_sequence(jobs, cells, now, busy)]
         top = max(c.manual_priority for c in allowed)
         allowed = [c for c in allowed if c.manual_priority == top]
         by_run = {c.run_id: c for c in allowed}
         priority = {j.id: j.manual_priority for j in jobs}
-        slots = self.plan(jobs, cells, now, busy=busy, seeds=seeds, first_cell=cell)
+        slots = self.plan(jobs, cells, now, busy=busy, first_cell=cell)
         mine = [s for s in slots if s.cell == cell]
         # Ready steps in the plan's order for this cell's kind (another cell of the
         # kind may hold some in the plan; an idle cell taking one now is no worse).
         kind = cells[cell]
-        order = {s.run_id: n for n, s in enumerate(slots) if cells[s.cell] == kind}
+        order: dict[str, int] = {}
+        for n, s in enumerate(slots):
+            if cells[s.cell] == kind:
+                order.setdefault(s.run_id, n)
         ranked = sorted(allowed, key=lambda c: (order.get(c.run_id, math.inf), c.order))
         if not mine:
             return Advice(ranked[0])
