@@ -59,6 +59,10 @@ class CellView:
     seen: float = field(default_factory=time.monotonic)
 
 
+# The longest wait between two requests to re-send the same missing events.
+GAP_ASK_MAX_S = 5.0
+
+
 @dataclass
 class GapWatch:
     first_noticed: float
@@ -381,7 +385,11 @@ class Scheduler:
             watch = self.gaps.setdefault(cell, GapWatch(now))
             if now - watch.first_noticed < self.gap_grace_s:
                 continue
-            if now - watch.last_request >= max(self.gap_grace_s, 2.0 * watch.requests):
+            # Ask again at a growing interval, but at least every GAP_ASK_MAX_S: a
+            # request can reach a cell still reconnecting after a broker restart,
+            # and a long back-off then leaves the gap open for a minute.
+            every = max(self.gap_grace_s, min(GAP_ASK_MAX_S, 2.0 * watch.requests))
+            if now - watch.last_request >= every:
                 watch.last_request = now
                 watch.requests += 1
                 if watch.requests > 5 and cell not in self.flagged_gaps:
