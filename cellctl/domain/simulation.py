@@ -20,7 +20,7 @@ from cellctl.domain.dispatch import (
 )
 
 
-class Advice(Protocol):
+class AdviceLike(Protocol):
     take: Candidate | None
 
 
@@ -36,7 +36,7 @@ class Advisor(Protocol):
         now: float,
         *,
         busy: dict[str, tuple[str, float]] | None = None,
-    ) -> Advice: ...
+    ) -> AdviceLike: ...
 
 
 class _Sim:
