@@ -10,8 +10,8 @@
    after another process, e.g. the CLI, wrote the store). With 10,000 ready steps
    the rule is the ATC index: the plan (plan.py) only runs while at most
    dispatch.PLAN_MAX_READY steps are ready. At that bound (40 runs × 4 cells)
-   `plan_fresh_ms` is a decision with a fresh plan (the first, or after runs
-   were added) and `plan_continued_ms` one that continues the last plan.
+   `plan_fresh_ms` is a decision with a fresh plan (the first, or after many
+   runs were added) and `plan_continued_ms` one that continues the last plan.
 2. Quality: 10 random instances of 20 runs × 4 cells (one cell per kind, each
    run routed through an ordered subset of the kinds). The rule is simulated as
    the scheduler runs it online (non-delay: an idle cell always takes the best
@@ -19,7 +19,9 @@
    minimising the same margin-weighted tardiness Σ w·max(0, C − d), given the
    rule's schedule as a hint and a time limit per instance. `tardiness_ratio` is
    the mean of rule ÷ CP-SAT for the rule as the service runs it by default (the
-   plan while the queue is small); `tardiness_ratio_plain` is the ATC index alone.
+   plan while the queue is small; the service also caps a decision at
+   plan.SERVICE_MAX_S, which these plans stay well below on a quiet machine);
+   `tardiness_ratio_plain` is the ATC index alone.
    Use `--seed` for instances the rule was not tuned on.
 """
 
