@@ -20,7 +20,7 @@
    rule's schedule as a hint and a time limit per instance. `tardiness_ratio` is
    the mean of rule ÷ CP-SAT for the rule as the service runs it by default (the
    plan while the queue is small; the service also caps a decision at
-   plan.SERVICE_MAX_S, which these plans stay well below on a quiet machine);
+   plan.SERVICE_MAX_S, which these plans stay below on a quiet machine);
    `tardiness_ratio_plain` is the ATC index alone.
    Use `--seed` for instances the rule was not tuned on.
 """
