@@ -98,7 +98,12 @@ async def test_restart_loses_no_assignment_and_gives_none_twice(factory: Factory
     assert [(e.payload["run_id"]) for e in accepted] == ["A1", "A2"]
     assert declined == []
     assert isinstance(second, Scheduler) and second.dispatch_log[0][2] == "A2"
-    assert second.store.totals_by_cell()["cut-01"] == cell.totals()
+    # A count the first scheduler had received but not applied when it stopped comes
+    # back by a resend request: equal totals are the end state, not the first moment.
+    await wait_until(lambda: cell.link.backlog == 0, 10, "drained")
+    await wait_until(
+        lambda: second.store.totals_by_cell()["cut-01"] == cell.totals(), 10, "totals equal"
+    )
 
 
 async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory) -> None:
