@@ -104,7 +104,7 @@ class _Model:
     ) -> None:
         kinds = sorted(set(cells.values()))
         kind_index = {k: i for i, k in enumerate(kinds)}
-        in_progress = {jid: (cell, ends) for cell, (jid, ends) in busy.items() if cell in cells}
+        ends_at = {jid: ends for cell, (jid, ends) in busy.items() if cell in cells}
         self.ids: list[str] = []
         self.steps: list[list[tuple[int, float]]] = []
         self.weight: list[float] = []
@@ -114,8 +114,8 @@ class _Model:
         for job in jobs:
             steps = list(job.steps)
             ready = now
-            if job.id in in_progress:
-                ready = max(now, in_progress[job.id][1])
+            if job.id in ends_at:
+                ready = max(now, ends_at[job.id])
                 steps = steps[1:]
             self.ids.append(job.id)
             self.steps.append([(kind_index[k], w) for k, w in steps])

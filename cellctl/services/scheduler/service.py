@@ -191,9 +191,6 @@ class Scheduler:
             await asyncio.sleep(self.backoff.next())
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
-        # Resend requests made while we were away reached nobody: ask again promptly
-        # rather than after the back-off the lost requests built up.
-        self.gaps.clear()
         # Re-publish every live assignment: the broker may have lost retained
         # messages; cells ignore an assign_id they already handled.
         for body in self.store.active_assignments():
@@ -286,7 +283,9 @@ class Scheduler:
         view = self.cells.setdefault(cell, CellView(cell))
         before = (view.kind, view.online, view.state)
         if status["online"] and not view.online:
-            self.gaps.pop(cell, None)  # back: requests it missed while away are void
+            # Back (or we are: a lost link marks every cell offline). Resend requests
+            # made meanwhile reached nobody: ask again promptly, not after their back-off.
+            self.gaps.pop(cell, None)
         view.kind = status.get("kind") or view.kind
         view.online = status["online"]
         view.state = status["state"]
