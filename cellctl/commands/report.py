@@ -39,7 +39,7 @@ def _when(text: str, tz) -> object:
 
 def _run(args: argparse.Namespace) -> int:
     import sys
-    from datetime import UTC
+    from datetime import UTC, datetime
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
@@ -81,9 +81,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         events = [e for path in stores for e in read_station_events(path)]
         report = build_report(events, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal,
-                              planned_reasons=planned, tz=tz)  # fmt: skip
+                              planned_reasons=planned, tz=tz, now=datetime.now(UTC))  # fmt: skip
     except ReportError as exc:
         raise CliError(str(exc)) from None
+    for row in report["oee"]:
+        if row["problem"]:
+            # said on stderr too, so a person piping the table elsewhere still sees it
+            print(f"report: {row['problem']}", file=sys.stderr)
     text = (to_csv if args.format == "csv" else to_json)(report, args.table)
     if args.out:
         Path(args.out).write_text(text)

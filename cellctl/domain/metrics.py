@@ -10,17 +10,37 @@ counted good only after rework) minus `count_undone`:
   every step, respectively without any rework or scrap). A run with one step has the same
   figures as that step.
 
-OEE per cell over a period, OEE = availability x performance x quality:
-- planned production time = the cell's shift windows inside the period (shift calendar:
+OEE per cell over a period, after ISO 22400-2 (the names in brackets are the standard's):
+- the period is cut at now: the hours still to come are neither planned time nor downtime,
+  and a downtime still open runs to now;
+- planned busy time (PBT) = the cell's shift windows inside the period (shift calendar:
   start/end wall-clock times on given weekdays, overnight shifts allowed), minus the
-  shift's breaks (prorated when the period cuts a window), minus planned downtime (a
-  downtime whose reason is planned, e.g. scheduled maintenance) inside the windows;
-- run time = planned production time - unplanned downtime inside the windows;
-- availability = run time / planned production time;
-- performance = ideal cycle time x total count / run time (the station's `ideal_cycle_s`;
-  above 1 means the ideal cycle time is set too long);
-- quality = good / total count, total = good + scrap counted in the period.
-  Hence OEE = ideal cycle time x good / planned production time.
+  shift's breaks (prorated when the period cuts a window), minus planned downtime (PDOT:
+  a downtime whose reason is planned, e.g. scheduled maintenance) inside the windows;
+- actual production time (APT) = the time the cell was in the running state inside the
+  windows and outside any downtime, at most PBT - unplanned downtime;
+- availability = APT / PBT;
+- performance, the standard's effectiveness (E) = ideal cycle time (the station's
+  `ideal_cycle_s`, the standard's planned run time per item PRI) x produced quantity / APT;
+- quality ratio (QR) = good / produced quantity, produced = good + scrap counted in the
+  period (by count time);
+- OEE index = availability x performance x quality.
+
+Where this differs from the standard, and why:
+- the shift calendar gives breaks as minutes per shift, not as clock times, so a break is
+  taken out of PBT prorated and is assumed to fall while the cell is not producing; a cell
+  that ran through its breaks is credited with at most PBT - unplanned downtime of APT;
+- the standard counts setup (AUST) apart from delays (ADET); here both are the time the
+  cell was not running and not down (`Oee.delay_s`): idle, setup, paused, blocked, offline;
+- reworked units (ISO's RQ) are counted good once rework made them good (`reworked` of
+  `units_counted`), so the quality ratio is a final yield; the first-pass yield (ISO's FPY)
+  is reported apart;
+- a stream with no `state_changed` for the cell (an old store, a synthetic test) cannot
+  say when the cell was idle: APT is then PBT - unplanned downtime (the classic
+  Nakajima definition, where waiting for work shows as a performance loss), and
+  `Oee.states_known` is False;
+- a performance above 100 % is not a figure but a configuration problem (`Oee.problem`
+  names the cell and the numbers); performance and OEE are then None, never 5,000 %.
 
 Defect Pareto: `defect_recorded` (optional `count`, default 1) grouped by code, most
 frequent first, with each code's share and the cumulative share.
@@ -223,7 +243,8 @@ def downtimes(
     events: Iterable[Event], period_end: datetime, planned_reasons: Collection[str] = ()
 ) -> dict[str, list[Downtime]]:
     """Downtime intervals per cell from `downtime_started`/`downtime_ended`; one still
-    open at the end of the period runs to `period_end`."""
+    open at the end of the period runs to `period_end` (callers pass `min(end, now)`: a
+    cell left down is down until now, not until the end of a period still to come)."""
     open_: dict[str, tuple[datetime, str, bool]] = {}
     out: dict[str, list[Downtime]] = defaultdict(list)
     for event in sorted(events, key=lambda e: (parse_time(e.time), e.seq)):
@@ -240,17 +261,104 @@ def downtimes(
     return dict(out)
 
 
+Span = tuple[datetime, datetime]
+
+
+def _merge(spans: Iterable[Span]) -> list[Span]:
+    out: list[Span] = []
+    for lo, hi in sorted(s for s in spans if s[0] < s[1]):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _intersect(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
+    out: list[Span] = []
+    for lo_a, hi_a in a:
+        for lo_b, hi_b in b:
+            lo, hi = max(lo_a, lo_b), min(hi_a, hi_b)
+            if lo < hi:
+                out.append((lo, hi))
+    return _merge(out)
+
+
+def _minus(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
+    out: list[Span] = []
+    for lo, hi in a:
+        cur = lo
+        for lo_b, hi_b in b:
+            if hi_b <= cur or lo_b >= hi:
+                continue
+            if lo_b > cur:
+                out.append((cur, lo_b))
+            cur = max(cur, hi_b)
+        if cur < hi:
+            out.append((cur, hi))
+    return out
+
+
+def _length(spans: Iterable[Span]) -> timedelta:
+    return sum((hi - lo for lo, hi in spans), timedelta(0))
+
+
 def _overlap(windows: Sequence[Window], start: datetime, end: datetime) -> timedelta:
-    total = timedelta(0)
-    for w in windows:
-        lo, hi = max(w.start, start), min(w.end, end)
-        if lo < hi:
-            total += hi - lo
-    return total
+    return _length(_intersect([(w.start, w.end) for w in windows], [(start, end)]))
+
+
+PRODUCING = "running"
+
+
+def producing_spans(events: Iterable[Event], cell: str, until: datetime) -> list[Span] | None:
+    """When the cell was in the running state, from its `state_changed` events up to
+    `until`; the first event's `from` says the state before it. None when the stream
+    holds no state change of the cell (nothing says when it was producing)."""
+    changes = sorted(
+        (e for e in events if e.cell == cell and e.type == "state_changed"),
+        key=lambda e: (parse_time(e.time), e.seq),
+    )
+    if not changes:
+        return None
+    spans: list[Span] = []
+    state = str(changes[0].payload.get("from", ""))
+    since = datetime.min.replace(tzinfo=UTC)
+    for e in changes:
+        at = min(parse_time(e.time), until)
+        if state == PRODUCING:
+            spans.append((since, at))
+        state, since = str(e.payload.get("to", "")), at
+    if state == PRODUCING:
+        spans.append((since, until))
+    return _merge(spans)
+
+
+def _seconds(value: float) -> str:
+    """A cycle time as a person reads it: 30 s, 2.5 s, 0.6 s, 0.04 s."""
+    if value >= 10:
+        return f"{value:.0f}"
+    if value >= 1:
+        return f"{value:.1f}".removesuffix(".0")
+    return f"{value:.2g}"
 
 
 @dataclass(frozen=True, slots=True)
 class Oee:
+    """One cell's OEE over a period, with the ISO 22400-2 quantities it is made of.
+
+    - `planned_s`: planned busy time PBT = the shift windows inside the period and before
+      now, minus breaks, minus planned downtime (PDOT, `planned_downtime_s`);
+    - `run_s`: actual production time APT = the time the cell was running (producing)
+      inside PBT, outside any downtime;
+    - `unplanned_downtime_s`: actual unit down time ADOT, inside the shift windows;
+    - `delay_s`: the rest of PBT: idle, setup, paused, blocked, offline (ISO's delay and
+      setup times), so PBT = APT + ADOT + delay;
+    - `good` (GQ), `total` (produced quantity PQ = good + scrap), `reworked` (units in
+      `good` that were made good by rework; ISO's RQ);
+    - `ideal_cycle_s`: the planned run time per item PRI (the station's `ideal_cycle_s`).
+    """
+
+    cell: str
     planned_s: float
     run_s: float
     unplanned_downtime_s: float
@@ -258,21 +366,46 @@ class Oee:
     good: int
     total: int
     ideal_cycle_s: float
+    delay_s: float = 0.0
+    reworked: int = 0
+    states_known: bool = True
 
     @property
     def availability(self) -> float | None:
+        """APT / PBT."""
         return self.run_s / self.planned_s if self.planned_s > 0 else None
 
     @property
-    def performance(self) -> float | None:
+    def performance_ratio(self) -> float | None:
+        """PRI x PQ / APT as computed, possibly above 1 (then the ideal time is wrong)."""
         return self.ideal_cycle_s * self.total / self.run_s if self.run_s > 0 else None
 
     @property
+    def performance(self) -> float | None:
+        """ISO's effectiveness E; None (see `problem`) when above 100 %, which no cell can
+        reach: parts faster than the ideal cycle time mean the ideal time is set wrong."""
+        value = self.performance_ratio
+        return None if value is None or value > 1.0 + 1e-9 else value
+
+    @property
+    def problem(self) -> str | None:
+        """A configuration problem that makes the figures meaningless, said plainly."""
+        value = self.performance_ratio
+        if value is None or value <= 1.0 + 1e-9:
+            return None
+        return (
+            f"ideal cycle time of {self.cell} is {_seconds(self.ideal_cycle_s)} s but it made "
+            f"parts every {_seconds(self.run_s / self.total)} s: check `ideal_cycle_s`"
+        )
+
+    @property
     def quality(self) -> float | None:
+        """GQ / PQ."""
         return self.good / self.total if self.total else None
 
     @property
     def oee(self) -> float | None:
+        """The OEE index A x E x QR; None while any factor is undefined or flagged."""
         parts = (self.availability, self.performance, self.quality)
         return None if None in parts else math.prod(parts)  # type: ignore[arg-type]
 
@@ -287,28 +420,43 @@ def oee(
     ideal_cycle_s: float,
     tz: tzinfo = UTC,
     planned_reasons: Collection[str] = (),
+    now: datetime | None = None,
 ) -> Oee:
-    """OEE of one cell over [period_start, period_end) (see the module docstring)."""
+    """OEE of one cell over [period_start, period_end), cut at `now` when given: the
+    hours still to come are neither planned time nor downtime (see the module docstring)."""
     if ideal_cycle_s <= 0:
         raise ValueError("the ideal cycle time must be positive")
-    windows = shift_windows(shifts, period_start, period_end, tz)
+    end = period_end if now is None else max(period_start, min(period_end, now))
+    windows = shift_windows(shifts, period_start, end, tz) if end > period_start else []
     events = [e for e in events if e.cell == cell]
     scheduled = sum((w.length - w.breaks for w in windows), timedelta(0))
+    spans = [(w.start, w.end) for w in windows]
     planned_dt = unplanned_dt = timedelta(0)
-    for d in downtimes(events, period_end, planned_reasons).get(cell, []):
+    down: list[Span] = []
+    for d in downtimes(events, end, planned_reasons).get(cell, []):
+        down.append((d.start, d.end))
         inside = _overlap(windows, d.start, d.end)
         if d.planned:
             planned_dt += inside
         else:
             unplanned_dt += inside
     planned = max(scheduled - planned_dt, timedelta(0))
-    run = max(planned - unplanned_dt, timedelta(0))
+    up_to = max(planned - unplanned_dt, timedelta(0))
+    producing = producing_spans(events, cell, end)
+    if producing is None:
+        run = up_to
+    else:
+        running = _length(_minus(_intersect(producing, spans), _merge(down)))
+        # Breaks have no clock time in the calendar: they are taken while the cell is not
+        # producing, and a cell that ran through them is credited with PBT at most.
+        run = min(running, up_to)
     counts = Counts()
     for e in events:
         delta = _count_delta(e)
-        if delta is not None and period_start <= parse_time(e.time) < period_end:
+        if delta is not None and period_start <= parse_time(e.time) < end:
             counts += delta
     return Oee(
+        cell=cell,
         planned_s=planned.total_seconds(),
         run_s=run.total_seconds(),
         unplanned_downtime_s=unplanned_dt.total_seconds(),
@@ -316,6 +464,9 @@ def oee(
         good=counts.good,
         total=counts.total,
         ideal_cycle_s=ideal_cycle_s,
+        delay_s=max(up_to - run, timedelta(0)).total_seconds(),
+        reworked=counts.reworked,
+        states_known=producing is not None,
     )
 
 

@@ -656,7 +656,7 @@ class BoardFeed:
             cycle = self.ideal_cycle_s.get(cell) or self.ideal_cycle_s.get("*") or 60.0
             out[cell] = metrics.oee(
                 events, cell, shifts=self._shifts(), period_start=start, period_end=end,
-                ideal_cycle_s=cycle, planned_reasons=self._planned_reasons(),
+                ideal_cycle_s=cycle, planned_reasons=self._planned_reasons(), now=end,
             )  # fmt: skip
         return out
 

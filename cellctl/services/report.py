@@ -70,10 +70,13 @@ def build_report(
     ideal_cycle_s: dict[str, float] | None = None,
     planned_reasons: Iterable[str] = (),
     tz: tzinfo = UTC,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Every table of the report over [start, end), as lists of plain rows."""
+    """Every table of the report over [start, end), as lists of plain rows. With `now`
+    (the command passes the clock), time after it is neither planned time nor downtime."""
     if end <= start:
         raise ReportError("--to must be after --from")
+    until = end if now is None else max(start, min(end, now))
     ideal = ideal_cycle_s or {}
     planned = set(planned_reasons)
     every = sorted(events, key=lambda e: (metrics.parse_time(e.time), e.cell, e.seq))
@@ -131,9 +134,9 @@ def build_report(
         for row in metrics.defect_pareto(inside)
     ]  # fmt: skip
     downtime = []
-    for cell, spans in sorted(metrics.downtimes(every, end, planned).items()):
+    for cell, spans in sorted(metrics.downtimes(every, until, planned).items()):
         for d in spans:
-            lo, hi = max(d.start, start), min(d.end, end)
+            lo, hi = max(d.start, start), min(d.end, until)
             if lo < hi:
                 downtime.append({"cell": cell, "start": _iso(lo), "end": _iso(hi),
                                  "duration_s": round((hi - lo).total_seconds(), 3),
@@ -144,14 +147,8 @@ def build_report(
         if cycle is None:
             cycle = ideal.get("*", 60.0)
         o = metrics.oee(every, cell, shifts=shifts, period_start=start, period_end=end,
-                        ideal_cycle_s=cycle, tz=tz, planned_reasons=planned)  # fmt: skip
-        oee_rows.append({
-            "cell": cell, "planned_s": round(o.planned_s, 3), "run_s": round(o.run_s, 3),
-            "unplanned_downtime_s": round(o.unplanned_downtime_s, 3),
-            "planned_downtime_s": round(o.planned_downtime_s, 3), "good": o.good,
-            "total": o.total, "ideal_cycle_s": cycle, "availability": _r(o.availability),
-            "performance": _r(o.performance), "quality": _r(o.quality), "oee": _r(o.oee),
-        })  # fmt: skip
+                        ideal_cycle_s=cycle, tz=tz, planned_reasons=planned, now=now)  # fmt: skip
+        oee_rows.append(oee_row(o))
     return {
         "from": _iso(start),
         "to": _iso(end),
@@ -162,6 +159,20 @@ def build_report(
         "downtime": downtime,
         "oee": oee_rows,
     }
+
+
+def oee_row(o: metrics.Oee) -> dict[str, Any]:
+    """A cell's OEE as a report row: ISO 22400-2 times (PBT as `planned_s`, APT as `run_s`),
+    the ratios, and `problem` when a performance above 100 % makes them meaningless (then
+    performance and OEE are empty rather than thousands of percent)."""
+    return {
+        "cell": o.cell, "planned_s": round(o.planned_s, 3), "run_s": round(o.run_s, 3),
+        "unplanned_downtime_s": round(o.unplanned_downtime_s, 3),
+        "planned_downtime_s": round(o.planned_downtime_s, 3), "delay_s": round(o.delay_s, 3),
+        "good": o.good, "total": o.total, "ideal_cycle_s": o.ideal_cycle_s,
+        "availability": _r(o.availability), "performance": _r(o.performance),
+        "quality": _r(o.quality), "oee": _r(o.oee), "problem": o.problem or "",
+    }  # fmt: skip
 
 
 def to_json(report: dict[str, Any], table: str = "all") -> str:

@@ -196,6 +196,9 @@ class BoardApp(App[None]):
                 f"P {pct(o.performance):>5}  Q {pct(o.quality):>5}  "
                 f"planned {span(o.planned_s)}  down {span(o.unplanned_downtime_s)}\n"
             )
+            if o.problem:
+                # a performance above 100 % is a wrong setting, not a figure to show
+                oee.append(f"  {'':<14} ⚠ {o.problem}\n", style="bold yellow")
         runs = Text("Yield and first-pass yield per run\n", style="bold")
         for run_id, y in sorted(feed.run_yields().items()):
             runs.append(
