@@ -451,9 +451,15 @@ def oee(
         # producing, and a cell that ran through them is credited with PBT at most.
         run = min(running, up_to)
     counts = Counts()
+    # An undo takes its units off when they were counted, so a period boundary between a
+    # count and its undo cannot leave negative counts on one side.
+    counted_at = {e.id: e.time for e in events if e.type == "units_counted" and e.id}
     for e in events:
         delta = _count_delta(e)
-        if delta is not None and period_start <= parse_time(e.time) < end:
+        at = e.time
+        if e.type == "count_undone":
+            at = counted_at.get(str(e.payload.get("undoes")), at)
+        if delta is not None and period_start <= parse_time(at) < end:
             counts += delta
     return Oee(
         cell=cell,
