@@ -142,11 +142,17 @@ def build_report(
                                  "duration_s": round((hi - lo).total_seconds(), 3),
                                  "reason": d.reason, "planned": d.planned})  # fmt: skip
     oee_rows = []
-    for cell in sorted({e.cell for e in every}):
+    # A cell's planned time starts with the first event its store holds: before that it
+    # was not in service (a station added at noon did not lose the morning).
+    in_service: dict[str, datetime] = {}
+    for e in every:
+        in_service.setdefault(e.cell, metrics.parse_time(e.time))
+    for cell in sorted(in_service):
         cycle = ideal.get(cell)
         if cycle is None:
             cycle = ideal.get("*", 60.0)
-        o = metrics.oee(every, cell, shifts=shifts, period_start=start, period_end=end,
+        since = max(start, in_service[cell])
+        o = metrics.oee(every, cell, shifts=shifts, period_start=since, period_end=max(since, end),
                         ideal_cycle_s=cycle, tz=tz, planned_reasons=planned, now=now)  # fmt: skip
         oee_rows.append(oee_row(o))
     return {
