@@ -288,13 +288,27 @@ class Demo:
         return sum(c.store.outbox_count() for c in self.controllers.values())
 
     async def settle(self, timeout: float = 15.0) -> bool:
-        """Wait until every cell's outbox is empty and the scheduler agrees."""
+        """Wait until every cell's outbox is empty and the scheduler agrees, once the
+        operators told to stop have finished what they had in hand and the machines the
+        job they were running (a label still printing or a job aborted at shutdown would
+        otherwise land in the outbox after the check)."""
         deadline = asyncio.get_running_loop().time() + timeout
+        stopping = {f"op-{cell}" for cell, op in self.operators.items() if op.stopped.is_set()}
+        busy = [t for t in self._tasks if t.get_name() in stopping and not t.done()]
+        if busy:
+            await asyncio.wait(busy, timeout=timeout)
+        jobs_end = asyncio.get_running_loop().time() + 5.0  # a demo job takes about 2 s
+        while self._machines_busy() and asyncio.get_running_loop().time() < jobs_end:
+            await asyncio.sleep(0.1)
         while asyncio.get_running_loop().time() < deadline:
             if self.backlog() == 0 and self.cell_totals() == self.scheduler_totals():
                 return True
             await asyncio.sleep(0.2)
         return False
+
+    def _machines_busy(self) -> bool:
+        jobs = [rt.machine.job for rt in self.runtimes.values() if rt.machine is not None]
+        return any(job is not None and job.active for job in jobs)
 
     def runs_done(self) -> list[str]:
         return [r["id"] for r in self.scheduler.store.runs() if r["status"] == "done"]

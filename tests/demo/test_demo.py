@@ -158,6 +158,29 @@ def test_headless_demo_ends_cleanly_with_nothing_logged_as_an_error(demo: Finish
     assert _mosquittos_in(demo.workdir) == []
 
 
+def test_the_demo_oee_is_by_the_book_and_believable(demo: Finished, capsys) -> None:
+    """`cellctl report --table oee` over the demo's minute: the stations' ideal cycle times
+    match the simulated pace, so no performance is above 100 % (a setting to fix), and the
+    cutter, always fed, shows an OEE a plant would believe. The spare printer, the one the
+    demo breaks, and QA wait for work a good part of the minute: lower, and rightly so."""
+    from cellctl.cli import main
+
+    spans = [_query(store, "SELECT min(time), max(time) FROM events")[0]
+             for _, store in demo.cells().values()]  # fmt: skip
+    start, end = min(a for a, _ in spans), max(b for _, b in spans)
+    site = str(demo.site / "site.toml")
+    assert main(["report", "--site", site, "--from", start, "--to", end, "--table", "oee"]) == 0
+    rows = {r["cell"]: r for r in json.loads(capsys.readouterr().out)["oee"]}
+    assert set(rows) == set(demo.cells())
+    for cell, r in rows.items():
+        assert r["problem"] == "", r
+        assert 0 <= r["run_s"] <= r["planned_s"] <= (DEMO_SECONDS + 15), r
+        for key in ("availability", "performance", "quality", "oee"):
+            assert r[key] is None or 0 <= r[key] <= 1, (cell, key, r)
+    cut = rows["cut-01"]
+    assert cut["availability"] >= 0.6 and 0.3 <= cut["oee"] <= 0.95, cut
+
+
 def test_a_run_went_through_all_four_kinds_of_cell(demo: Finished) -> None:
     done = {r for (r,) in _query(demo.scheduler_db, "SELECT id FROM runs WHERE status = 'done'")}
     m = re.fullmatch(r"runs completed through every step: (\d+) \((.*)\)", demo.line("runs comp"))
