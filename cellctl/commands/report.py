@@ -10,7 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="export runs, counts, defects, downtime and OEE over a period",
         description="A production report from the stations' event logs (read-only). Times "
-        "without a zone are in the site's timezone (UTC without --site).",
+        "without a zone are in the site's timezone (UTC without --site). OEE follows ISO "
+        "22400-2 (see cellctl/domain/metrics.py): time after now is neither planned time nor "
+        "downtime, and a performance above 100 % is reported as a setting to check.",
     )
     p.add_argument("--from", dest="start", required=True, help="start: 2026-01-05 or ISO time")
     p.add_argument("--to", dest="end", required=True, help="end (exclusive), same forms")
