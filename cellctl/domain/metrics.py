@@ -19,11 +19,12 @@ OEE per cell over a period, after ISO 22400-2 (the names in brackets are the sta
   a downtime whose reason is planned, e.g. scheduled maintenance) inside the windows;
 - actual production time (APT) = the time the cell was in the running state inside the
   windows and outside any downtime, at most PBT - unplanned downtime;
-- availability = APT / PBT;
+- availability = APT / PBT; waiting for work (nothing assigned, upstream not done) is,
+  as in the standard, a loss of availability, not of performance;
 - performance, the standard's effectiveness (E) = ideal cycle time (the station's
   `ideal_cycle_s`, the standard's planned run time per item PRI) x produced quantity / APT;
 - quality ratio (QR) = good / produced quantity, produced = good + scrap counted in the
-  period (by count time);
+  period (by count time; an undo takes its units off at the time of the count it undoes);
 - OEE index = availability x performance x quality.
 
 Where this differs from the standard, and why:
