@@ -15,7 +15,6 @@ bad one (a reset while held keeps the position). The result says where it stoppe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 from collections import deque
@@ -24,7 +23,7 @@ from typing import Any
 
 from firmware_bridge.grbl_codes import grbl_alarm_message, grbl_error_message
 from firmware_bridge.jobs import Job, JobRefused, LineRules
-from firmware_bridge.link import LinkError, SerialLink
+from firmware_bridge.link import SerialLink
 from firmware_bridge.machine import Machine, wait_for
 
 RX_SIZE = 127
@@ -103,6 +102,7 @@ class GrblMachine(Machine):
         self._had_session = False  # greeted once on an earlier opening of the port
         self._reopened = False
         self._lost_by_reset = False  # only homing or a confirmed zero clears this loss
+        self._booting = False  # a banner came and no status report since
         self.homing: bool | None = None  # $22, once known
         self.max_inflight_bytes = 0
 
@@ -167,8 +167,9 @@ class GrblMachine(Machine):
             msg = text[5:-1]
             if msg == "Reset to continue":
                 self._critical = True
-            elif msg == "'$H'|'$X' to unlock":
+            elif msg == "'$H'|'$X' to unlock" and self._booting:
                 self.homing = True  # GRBL boots locked only when homing is enabled
+                self._booting = False
             elif "unlock" in msg and self.state.alarm is None:
                 self.state.alarm = (0, "locked: home ($H) or unlock ($X) before running")
                 self._set_status("Alarm")
@@ -192,6 +193,12 @@ class GrblMachine(Machine):
         st.raw = text
         st.stale = False
         st.reported = time.time()
+        if self._booting:
+            # The first report after a banner: GRBL with homing enabled boots locked
+            # (HOMING_INIT_LOCK, on by default), so a board that boots idle has it off.
+            self._booting = False
+            if name == "Idle" and self.homing is None:
+                self.homing = False
         if "WCO" in f:
             self._wco = _floats(f["WCO"])
         if "MPos" in f:
@@ -219,7 +226,13 @@ class GrblMachine(Machine):
         self._check_drift(name)
         if self._draining and name == "Idle" and not self._inflight:
             self._draining = False
-            self._end_job("finished", f"all {len(self.job.lines)} lines done")  # type: ignore[union-attr]
+            job = self.job
+            if job is not None and job.errors:
+                where = ", ".join(str(e["line"]) for e in job.errors[:10])
+                self._end_job("finished", f"all {len(job.lines)} lines sent, done with errors: "
+                              f"{len(job.errors)} line(s) refused (file line {where})")  # fmt: skip
+            elif job is not None:
+                self._end_job("finished", f"all {len(job.lines)} lines done")
 
     def _ack(self, error: int | None) -> None:
         self._last_activity = time.monotonic()
@@ -303,8 +316,6 @@ class GrblMachine(Machine):
             self._end_job(*job.ending)
             return
         if job.next >= len(job.lines) and not self._inflight:
-            if job.errors and job.ending is None:
-                job.ending = ("finished", "done with errors")
             self._draining = True
             self._write(b"?", log=False)
             return
@@ -332,6 +343,9 @@ class GrblMachine(Machine):
         self._critical = False
         self._clear_inflight("controller reset")
         was_greeted = self._greeted
+        # A banner before any greeting on this opening is the power-on reset DTR causes;
+        # only then does GRBL's boot state tell whether homing is enabled.
+        self._booting = not was_greeted
         self._mark_greeted()
         job = self.job
         reopened, self._reopened = self._reopened, False
@@ -494,12 +508,8 @@ class GrblMachine(Machine):
     def wire_text(self, text: str) -> str:
         return text.replace(" ", "")
 
-    async def actions(self) -> list[str]:
-        """What the operator can do: `home` only where homing is enabled ($22, read once)."""
-        if self.homing is None and self.link_up and not (self.job and self.job.active):
-            with contextlib.suppress(JobRefused, LinkError, TimeoutError):
-                if self.state.status == "Idle":
-                    await self.read_settings()
+    def actions(self) -> list[str]:
+        """What the operator can do now: `home` unless homing is known to be off."""
         out = ["start_job", "hold", "resume", "stop"]
         if self.state.alarm is not None or self.state.status == "Alarm":
             out.append("unlock")

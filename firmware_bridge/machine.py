@@ -195,7 +195,7 @@ class Machine:
     async def command(self, line: str, timeout: float = 10.0) -> list[str]:
         raise NotImplementedError
 
-    async def actions(self) -> list[str]:
+    def actions(self) -> list[str]:
         """The operator actions this machine can do now (the kiosk offers only these)."""
         out = ["start_job", "hold", "resume", "stop"]
         if type(self).unlock is not Machine.unlock:

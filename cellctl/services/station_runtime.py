@@ -449,6 +449,9 @@ class StationRuntime:
             elif what == "home":
                 c._need_operator()
                 await m.home()
+            elif what == "zero" and hasattr(m, "set_zero"):
+                c._need_operator()
+                await m.set_zero()
             else:
                 raise Refused(f"unknown machine action {what!r}")
         except (JobRefused, JobError, LinkError) as exc:
