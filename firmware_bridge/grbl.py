@@ -571,6 +571,10 @@ class GrblMachine(Machine):
         bad = next((c for c in text if not 32 <= ord(c) < 127 or c in "?!~"), None)
         if bad is not None:
             raise JobRefused(f"character {bad!r} cannot be sent in a line")
+        text = self.wire_text(text)
+        if len(text) > self.rules.max_len:
+            raise JobRefused(f"{len(text)} characters without spaces: GRBL takes at most "
+                             f"{self.rules.max_len} in a line")  # fmt: skip
         if not await wait_for(lambda: not self._inflight, timeout):
             raise JobRefused("the controller is still busy with earlier lines")
         fut: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
@@ -580,6 +584,6 @@ class GrblMachine(Machine):
         if not self._write((text + "\n").encode("ascii")):
             self._clear_inflight("link down")
         reply = await asyncio.wait_for(fut, timeout)
-        if ZEROING.match(text.replace(" ", "")):
+        if ZEROING.match(text):
             self.state.position_lost = self._lost_by_reset = False
         return reply
