@@ -225,3 +225,22 @@ async def test_a_machine_with_homing_offers_home_and_unlock_when_locked(machines
     await m.home()
     assert await wait_for(lambda: m.state.status == "Idle", 3.0)
     assert "unlock" not in m.actions() and "home" in m.actions()
+
+
+async def test_console_lines_go_without_spaces_and_a_typed_zero_confirms_position(
+    machines,
+) -> None:
+    m, _ = await connect(machines, "grbl", {"time_scale": 0.0})
+    await m.command("G1 F3000")
+    await asyncio.wait_for(m.command(LONG_BY_SPACES), 5)
+    assert m.sim.executed[-1] == "G1X2" and m.sim.overflows == 0
+    with pytest.raises(JobRefused, match="at most 79"):
+        await m.command("G1 X" + "1" * 90)
+    m.sim.inject_reset()  # the board resets by itself: its position count is gone
+    assert await wait_for(lambda: m.state.position_lost, 3.0)
+    await m.unlock()
+    assert m.state.position_lost
+    await m.command("G10 L20 P1 X0 Y0")  # not every axis: not a confirmed zero
+    assert m.state.position_lost
+    await m.command("G10 L20 P1 X0 Y0 Z0")
+    assert not m.state.position_lost
