@@ -4,7 +4,9 @@ The simulator runs in its own process (as a board would), paced at 115,200 baud
 with 2 ms one-way latency, with a real 127-byte receive ring that drops bytes on
 overflow. Moves are 0.05-0.1 mm at F6000 (at most 1 ms each), so the link, not
 motion, is the bottleneck. Both modes run in the same invocation, on the same
-machine load. Link utilisation = job bytes sent per second / (baud / 10), timed
+machine load. Lines go out without their spaces (as the driver sends them), and
+the byte figures count what went on the wire. Link utilisation = job bytes sent
+per second / (baud / 10), timed
 from the start of the job to its last `ok`. The simulator process asks for
 real-time scheduling (a controller has its own CPU; on this shared host a
 descheduled simulator would otherwise idle the simulated wire); `--no-realtime`
@@ -84,7 +86,7 @@ async def stream(mode: str, lines: list[str], realtime: bool) -> dict[str, float
 async def main(json_path: str | None, lines_cc: int, lines_sr: int, realtime: bool) -> None:
     job_cc = cam_job(lines_cc)
     job_sr = job_cc[:lines_sr]
-    sizes = [len(x) + 1 for x in job_cc]
+    sizes = [len(x.replace(" ", "")) + 1 for x in job_cc]  # on the wire GRBL lines lose spaces
     sr = await stream("send_response", job_sr, realtime)
     cc = await stream("char_counting", job_cc, realtime)
     byte_rate = BAUD / 10

@@ -3,7 +3,13 @@
 Character counting keeps the sum of unacknowledged line lengths within GRBL's
 127-byte receive ring, so the controller never starves and never overflows.
 Lines that write GRBL's settings memory go one at a time (send-response): the
-AVR stops listening to the serial port while it writes EEPROM.
+AVR stops listening to the serial port while it writes EEPROM. Lines go out
+without their spaces (GRBL discards them anyway, and bCNC and UGS send them so),
+so a line fits the ring if GRBL could take it at all.
+
+After an `error:` reply the job stops at once: feed hold, wait until the machine
+stands still, then a soft reset discards the lines already queued behind the
+bad one (a reset while held keeps the position). The result says where it stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from firmware_bridge.grbl_codes import grbl_alarm_message, grbl_error_message
-from firmware_bridge.jobs import JobRefused, LineRules
+from firmware_bridge.jobs import Job, JobRefused, LineRules
 from firmware_bridge.link import SerialLink
 from firmware_bridge.machine import Machine, wait_for
 
@@ -25,6 +31,9 @@ PLANNER_SIZE = 15
 BANNER = re.compile(r"^Grbl (\S+) \[.*\]")
 EEPROM = re.compile(r"^\$(\d+=|N|RST=)|G10L(2|20)|G28\.1|G30\.1", re.IGNORECASE)
 DWELL = re.compile(r"G0*4P([\d.]+)", re.IGNORECASE)
+# Setting the work zero at the current place: the operator's confirmation of where the part is.
+ZEROING = re.compile(r"^(G10L20P\d|G92)(?=.*X)(?=.*Y)(?=.*Z)", re.IGNORECASE)
+HALT_TIMEOUT = 10.0
 
 
 def writes_eeprom(text: str) -> bool:
@@ -89,12 +98,20 @@ class GrblMachine(Machine):
         self._last_status = time.monotonic()
         self._wco = (0.0, 0.0, 0.0)
         self._poller: asyncio.Task[None] | None = None
+        self._halting = False
+        self._had_session = False  # greeted once on an earlier opening of the port
+        self._reopened = False
+        self._lost_by_reset = False  # only homing or a confirmed zero clears this loss
+        self._booting = False  # a banner came and no status report since
+        self.homing: bool | None = None  # $22, once known
         self.max_inflight_bytes = 0
 
     # ---- connection ------------------------------------------------------------------
 
     def _on_link_up(self) -> None:
         self._clear_inflight("link reopened")
+        self._reopened = self._had_session
+        self.homing = None  # the port may now lead to another board
         self.spawn(self._greet())
 
     def _on_link_down(self) -> None:
@@ -114,6 +131,7 @@ class GrblMachine(Machine):
     def _mark_greeted(self) -> None:
         if not self._greeted:
             self._greeted = True
+            self._had_session = True
             self.emit("connected", f"GRBL {self.version or ''} answering on {self.link.url}")
 
     async def _poll(self) -> None:
@@ -149,6 +167,9 @@ class GrblMachine(Machine):
             msg = text[5:-1]
             if msg == "Reset to continue":
                 self._critical = True
+            elif msg == "'$H'|'$X' to unlock" and self._booting:
+                self.homing = True  # GRBL boots locked only when homing is enabled
+                self._booting = False
             elif "unlock" in msg and self.state.alarm is None:
                 self.state.alarm = (0, "locked: home ($H) or unlock ($X) before running")
                 self._set_status("Alarm")
@@ -170,6 +191,14 @@ class GrblMachine(Machine):
         name, sub, f = parse_status(text)
         st = self.state
         st.raw = text
+        st.stale = False
+        st.reported = time.time()
+        if self._booting:
+            # The first report after a banner: GRBL with homing enabled boots locked
+            # (HOMING_INIT_LOCK, on by default), so a board that boots idle has it off.
+            self._booting = False
+            if name == "Idle" and self.homing is None:
+                self.homing = False
         if "WCO" in f:
             self._wco = _floats(f["WCO"])
         if "MPos" in f:
@@ -197,7 +226,13 @@ class GrblMachine(Machine):
         self._check_drift(name)
         if self._draining and name == "Idle" and not self._inflight:
             self._draining = False
-            self._end_job("finished", f"all {len(self.job.lines)} lines done")  # type: ignore[union-attr]
+            job = self.job
+            if job is not None and job.errors:
+                where = ", ".join(str(e["line"]) for e in job.errors[:10])
+                self._end_job("finished", f"all {len(job.lines)} lines sent, done with errors: "
+                              f"{len(job.errors)} line(s) refused (file line {where})")  # fmt: skip
+            elif job is not None:
+                self._end_job("finished", f"all {len(job.lines)} lines done")
 
     def _ack(self, error: int | None) -> None:
         self._last_activity = time.monotonic()
@@ -211,12 +246,13 @@ class GrblMachine(Machine):
             if error is None:
                 p.future.set_result(p.reply)
             else:
+                if error == 5:
+                    self.homing = False
                 p.future.set_exception(JobRefused(f"error:{error}: {grbl_error_message(error)}"))
         job = self.job
         if p.index is not None and job is not None and job.active:
-            if error is None:
-                job.ack(p.index)
-            else:
+            job.ack(p.index)  # answered: an `error:` acknowledges the line as much as `ok`
+            if error is not None:
                 line = job.lines[p.index]
                 msg = grbl_error_message(error)
                 job.errors.append({"line": line.number, "code": error, "message": msg})
@@ -226,19 +262,60 @@ class GrblMachine(Machine):
                     job.sending = False
                     job.ending = ("aborted", f"error:{error} at file line {line.number} "
                                   f"({line.text!r}): {msg}")  # fmt: skip
+                    self._halting = True
+                    self._write(b"!")  # at once: every line queued behind it would still run
+                    self.spawn(self._halt_after_error(job, time.monotonic()))
             self._progress()
         self._after_ack()
 
+    async def _halt_after_error(self, job: Job, since: float) -> None:
+        """The job met an error: hold, wait for standstill, reset away what is queued."""
+
+        def still() -> bool:
+            st = self.state
+            fresh = self._last_status > since
+            return fresh and (
+                st.status in ("Idle", "Alarm") or (st.status, st.detail) == ("Hold", "0")
+            )
+
+        stopped = await wait_for(lambda: still() or not job.active, HALT_TIMEOUT)
+        if not job.active:  # an alarm, a reset or the link ended it first, with its own reason
+            self._halting = False
+            return
+        queued = sum(1 for p in self._inflight if p.index is not None)
+        if stopped:
+            await self._soft_reset()
+            asked = time.monotonic()
+            self._write(b"?", log=False)
+            await wait_for(lambda: self._last_status > asked, 1.0)
+        self._halting = False
+        if not job.active:
+            return
+        outcome, reason = job.ending or ("aborted", "error")
+        last = job.lines[job.acked - 1].number if job.acked else None
+        where = self.state.work_position or self.state.position
+        place = ",".join(f"{v:.3f}" for v in where) if where else "unknown"
+        if stopped:
+            reason += (
+                f"; the bridge stopped the job: feed hold at once, then a reset (position kept) "
+                f"discarded what was queued behind it ({queued} line(s) not yet answered); "
+                f"the machine stands at work position {place}; answered up to file line {last}"
+            )
+        else:
+            reason += (
+                f"; the bridge sent a feed hold but the machine did not report standing still "
+                f"within {HALT_TIMEOUT:.0f} s: check the machine; answered up to file line {last}"
+            )
+        self._end_job(outcome, reason)
+
     def _after_ack(self) -> None:
         job = self.job
-        if job is None or not job.active:
+        if job is None or not job.active or self._halting:
             return
         if job.ending and not self._inflight:
             self._end_job(*job.ending)
             return
         if job.next >= len(job.lines) and not self._inflight:
-            if job.errors and job.ending is None:
-                job.ending = ("finished", "done with errors")
             self._draining = True
             self._write(b"?", log=False)
             return
@@ -266,10 +343,21 @@ class GrblMachine(Machine):
         self._critical = False
         self._clear_inflight("controller reset")
         was_greeted = self._greeted
+        # A banner before any greeting on this opening is the power-on reset DTR causes;
+        # only then does GRBL's boot state tell whether homing is enabled.
+        self._booting = not was_greeted
         self._mark_greeted()
         job = self.job
-        if not expected and was_greeted:
-            self.state.position_lost = True
+        reopened, self._reopened = self._reopened, False
+        if not expected and reopened and not was_greeted:
+            # An Uno resets when the port is opened: after a reconnect the position it
+            # counted is gone, whatever the machine did while the cable was out.
+            self.state.position_lost = self._lost_by_reset = True
+            self.emit("reset", "the controller reset when the port was reopened (it printed its "
+                      "start-up banner): machine position is lost; home it, or set and confirm "
+                      "its work zero, before the next job", expected=False)  # fmt: skip
+        elif not expected and was_greeted:
+            self.state.position_lost = self._lost_by_reset = True
             self.emit("reset", "the controller reset unexpectedly: machine position is lost",
                       expected=False)  # fmt: skip
             if job is not None and job.active:
@@ -318,14 +406,21 @@ class GrblMachine(Machine):
         job = self.job
         if job is None or not job.active:
             return
+        if self._halting:
+            return  # the halt after an error has its own deadline
         silent = now - self._last_status > max(5.0, 10 * self.poll_interval)
+        waiting = self._inflight or (job.sending and job.next < len(job.lines))
         stalled = (
-            self._inflight
+            waiting
             and now - self._last_activity > self.stall_timeout
             and self.state.status not in ("Run", "Hold", "Home", "Jog", "Door")
         )
         if silent or stalled:
             why = "no status reports" if silent else f"no 'ok' for {self.stall_timeout:.0f} s"
+            if stalled and not self._inflight:
+                ln = job.lines[job.next]
+                why = (f"file line {ln.number} could not be sent for "
+                       f"{self.stall_timeout:.0f} s")  # fmt: skip
             job.sending = False
             self._clear_inflight("stall")
             self._end_job("aborted", f"controller stopped answering ({why}); "
@@ -346,15 +441,23 @@ class GrblMachine(Machine):
             return
         out: list[str] = []
         while job.next < len(job.lines):
-            text = job.lines[job.next].text
+            text = job.wire[job.next]
             size = job.sizes[job.next]
+            if size > RX_SIZE:  # never fits: refuse it now rather than wait for ever
+                ln = job.lines[job.next]
+                job.sending = False
+                self._end_job("aborted", f"file line {ln.number} is {size} bytes, more than "
+                              f"GRBL's {RX_SIZE}-byte receive buffer; nothing after file line "
+                              f"{job.lines[job.next - 1].number if job.next else None} "
+                              "was sent")  # fmt: skip
+                return
             eeprom = writes_eeprom(text)
             alone = eeprom or self.mode == "send_response"
             if alone and (self._inflight or out):
                 break
             if self._inflight_bytes + size > RX_SIZE:
                 break
-            m = DWELL.search(text.replace(" ", ""))
+            m = DWELL.search(text)
             self._inflight.append(Pending(size, job.next, eeprom, float(m.group(1)) if m else 0.0))
             self._inflight_bytes += size
             self.max_inflight_bytes = max(self.max_inflight_bytes, self._inflight_bytes)
@@ -402,22 +505,42 @@ class GrblMachine(Machine):
         if self._write(b"\x18"):
             await wait_for(lambda: not self._expect_reset, 3.0)
 
+    def wire_text(self, text: str) -> str:
+        return text.replace(" ", "")
+
+    def actions(self) -> list[str]:
+        """What the operator can do now: `home` unless homing is known to be off."""
+        out = ["start_job", "hold", "resume", "stop"]
+        if self.state.alarm is not None or self.state.status == "Alarm":
+            out.append("unlock")
+        if self.homing is not False:
+            out.append("home")
+        out.append("zero")
+        return out
+
     async def unlock(self) -> None:
         """`$X`: only ever on an operator's explicit action."""
         if self._critical:
             await self._soft_reset()
         await self.command("$X")
         self.state.alarm = None
-        self.state.position_lost = False
+        if not self._lost_by_reset:  # a reset lost the count: unlocking does not bring it back
+            self.state.position_lost = False
         self._write(b"?", log=False)
+
+    async def set_zero(self) -> None:
+        """Make where the machine stands the work zero (G54): the operator confirms the part."""
+        await self.command("G10 L20 P1 X0 Y0 Z0")
 
     async def home(self, timeout: float = 120.0) -> None:
         """`$H`: only ever on an operator's explicit action."""
         if self._critical:
             await self._soft_reset()
+        if self.homing is False:
+            raise JobRefused(f"error:5: {grbl_error_message(5)}")
         await self.command("$H", timeout=timeout)
         self.state.alarm = None
-        self.state.position_lost = False
+        self.state.position_lost = self._lost_by_reset = False
         self._write(b"?", log=False)
 
     async def jog_cancel(self) -> None:
@@ -430,6 +553,8 @@ class GrblMachine(Machine):
             m = re.fullmatch(r"\$(\d+)=([-\d.]+).*", line)
             if m:
                 out[int(m.group(1))] = float(m.group(2))
+        if 22 in out:
+            self.homing = bool(out[22])
         return out
 
     async def command(self, line: str, timeout: float = 10.0) -> list[str]:
@@ -446,6 +571,10 @@ class GrblMachine(Machine):
         bad = next((c for c in text if not 32 <= ord(c) < 127 or c in "?!~"), None)
         if bad is not None:
             raise JobRefused(f"character {bad!r} cannot be sent in a line")
+        text = self.wire_text(text)
+        if len(text) > self.rules.max_len:
+            raise JobRefused(f"{len(text)} characters without spaces: GRBL takes at most "
+                             f"{self.rules.max_len} in a line")  # fmt: skip
         if not await wait_for(lambda: not self._inflight, timeout):
             raise JobRefused("the controller is still busy with earlier lines")
         fut: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
@@ -454,4 +583,7 @@ class GrblMachine(Machine):
         self._last_activity = time.monotonic()
         if not self._write((text + "\n").encode("ascii")):
             self._clear_inflight("link down")
-        return await asyncio.wait_for(fut, timeout)
+        reply = await asyncio.wait_for(fut, timeout)
+        if ZEROING.match(text):
+            self.state.position_lost = self._lost_by_reset = False
+        return reply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,17 +66,23 @@ def load_lines(
         text = clean_gcode(raw) if clean else raw.strip()
         if not text:
             continue
-        bad = next((c for c in text if not (32 <= ord(c) < 127) or c in rules.forbidden), None)
-        if bad is not None:
-            raise JobError(f"{where}line {number}: character {bad!r} is not allowed here")
-        length = len(text) if rules.count_spaces else len(text.replace(" ", ""))
-        if length > rules.max_len:
-            raise JobError(
-                f"{where}line {number}: {length} characters, the controller takes at most "
-                f"{rules.max_len}"
-            )
+        problem = line_problem(text, rules)
+        if problem:
+            raise JobError(f"{where}line {number}: {problem}")
         lines.append(JobLine(number, text))
     return lines
+
+
+def line_problem(text: str, rules: LineRules) -> str | None:
+    """Why the controller cannot take this (cleaned) line, or None."""
+    bad = next((c for c in text if not (32 <= ord(c) < 127) or c in rules.forbidden), None)
+    if bad is not None:
+        return f"character {bad!r} is not allowed here"
+    length = len(text) if rules.count_spaces else len(text.replace(" ", ""))
+    if length > rules.max_len:
+        spaces = "" if rules.count_spaces else " not counting spaces"
+        return f"{length} characters{spaces}, the controller takes at most {rules.max_len}"
+    return None
 
 
 @dataclass
@@ -111,10 +117,19 @@ class JobResult:
 class Job:
     """A job being streamed; drivers move its counters, the kiosk reads `progress()`."""
 
-    def __init__(self, name: str, lines: list[JobLine], *, terminator_len: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        lines: list[JobLine],
+        *,
+        terminator_len: int = 1,
+        wire: Callable[[str], str] | None = None,
+    ) -> None:
         self.name = name
         self.lines = lines
-        self.sizes = [len(ln.text) + terminator_len for ln in lines]
+        # What goes on the wire for each line (GRBL: without spaces, as bCNC and UGS send it).
+        self.wire = [wire(ln.text) for ln in lines] if wire else [ln.text for ln in lines]
+        self.sizes = [len(text) + terminator_len for text in self.wire]
         self.bytes_total = sum(self.sizes)
         self.next = 0
         self.acked = 0

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.jobs import Job, JobLine, JobRefused, JobResult, LineRules, load_lines
+from firmware_bridge.jobs import (
+    Job,
+    JobError,
+    JobLine,
+    JobRefused,
+    JobResult,
+    LineRules,
+    line_problem,
+    load_lines,
+)
 from firmware_bridge.link import LinkError, SerialLink
 
 Interlock = Callable[[], "str | None | Awaitable[str | None]"]
@@ -47,6 +56,8 @@ class MachineState:
     rx_free: int | None = None
     alarm: tuple[int, str] | None = None
     position_lost: bool = False
+    stale: bool = False  # the link went down: `raw` and the fields above are the last known
+    reported: float = 0.0  # time.time() of the last report from the controller
     temperatures: dict[str, tuple[float, float]] = field(default_factory=dict)
     count: int | None = None
     raw: str = ""
@@ -141,6 +152,10 @@ class Machine:
         """
         if isinstance(source, list) and source and isinstance(source[0], JobLine):
             lines = source
+            for ln in lines:
+                problem = line_problem(ln.text, self.rules)
+                if problem:
+                    raise JobError(f"line {ln.number}: {problem}")
         else:
             lines = self.load_job(source)  # type: ignore[arg-type]
         if not lines:
@@ -149,7 +164,7 @@ class Machine:
         if reason:
             raise JobRefused(reason)
         job_name = name or (Path(source).name if isinstance(source, str | Path) else "job")
-        self.job = Job(job_name, lines)
+        self.job = Job(job_name, lines, wire=self.wire_text)
         self._job_done = asyncio.get_running_loop().create_future()
         self._last_progress = 0.0
         self.emit("job_started", f"job {job_name}: {len(lines)} lines", name=job_name,
@@ -179,6 +194,19 @@ class Machine:
 
     async def command(self, line: str, timeout: float = 10.0) -> list[str]:
         raise NotImplementedError
+
+    def actions(self) -> list[str]:
+        """The operator actions this machine can do now (the kiosk offers only these)."""
+        out = ["start_job", "hold", "resume", "stop"]
+        if type(self).unlock is not Machine.unlock:
+            out.append("unlock")
+        if type(self).home is not Machine.home:
+            out.append("home")
+        return out
+
+    def wire_text(self, text: str) -> str:
+        """A job line as it is sent (drivers that may shorten it override this)."""
+        return text
 
     # ---- for drivers -----------------------------------------------------------------
 
@@ -261,6 +289,7 @@ class Machine:
 
     def _link_down(self, reason: str) -> None:
         self._greeted = False
+        self.state.stale = True
         self._set_status("Offline")
         self.emit("link_down", f"link lost: {reason}", reason=reason)
         job = self.job

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="interactive session with the same parsing and safety rules",
         description="Type lines to send. Nothing is sent on its own, ever: unlock and homing "
         "happen only when you type them. Commands: ? status, ! hold, ~ resume, reset, "
-        "unlock, home, stop, stream FILE, log, help, quit.",
+        "unlock, home, zero (GRBL: set work zero here), stop, stream FILE, log, help, quit.",
     )
     common(c)
     c.set_defaults(func=_console)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from typing import Any
 
 from cellctl.errors import CliError
@@ -37,12 +38,23 @@ def _show(ev: MachineEvent) -> None:
 
 
 async def final_status(m: Machine) -> str:
+    """A fresh status from the controller; an old one only marked as stale, with its age."""
     try:
         if m.driver == "grbl":
-            before = m.state.updated
-            m._write(b"?", log=False)
-            await wait_for(lambda: m.state.updated > before, 1.0)
-            return m.state.raw
+            before = m.state.reported
+            if m.link_up and m._write(b"?", log=False):
+                await wait_for(lambda: m.state.reported > before, 1.0)
+            if m.state.reported > before and not m.state.stale:
+                return m.state.raw
+            why = (
+                "no answer to a status request"
+                if m.link_up
+                else f"link down: {m.link.down_reason or 'not open'}"
+            )
+            if not m.state.raw:
+                return f"unavailable ({why})"
+            age = time.time() - m.state.reported
+            return f"stale ({why}): the last report, {age:.1f} s old, was {m.state.raw}"
         if m.driver == "marlin":
             reply = await m.command("M114", timeout=3.0)
             temps = " ".join(f"{k}:{c:.1f}/{t:.1f}" for k, (c, t) in m.state.temperatures.items())
@@ -93,6 +105,8 @@ async def stream(m: Machine, path: str, *, as_json: bool) -> int:
         "position_lost": result.position_lost,
         "elapsed_s": round(result.elapsed_s, 3),
         "final_status": status,
+        "status_stale": status.startswith("stale"),
+        "machine_position_lost": m.state.position_lost,
     }
     if as_json:
         print(json.dumps(summary))
@@ -105,12 +119,15 @@ async def stream(m: Machine, path: str, *, as_json: bool) -> int:
         for a in result.alarms:
             print(f"alarm {a['code']}: {a['message']}")
         print(f"final status: {status}")
+        if m.state.position_lost and not result.position_lost:
+            print("machine position lost: home it, or set and confirm its work zero, before "
+                  "the next job")  # fmt: skip
     if interrupted:
         return 130
     return 0 if result.outcome == "finished" else 1
 
 
-HELP = """? status   ! hold   ~ resume   reset   stop   unlock   home   stream FILE   log   quit
+HELP = """? status  ! hold  ~ resume  reset  stop  unlock  home  zero  stream FILE  log  quit
 anything else is sent as one line; the reply is printed when it comes"""
 
 
@@ -166,6 +183,9 @@ async def _console_line(m: Machine, word: str) -> None:
     elif low == "home":
         await m.home()
         print("homed", flush=True)
+    elif low == "zero" and hasattr(m, "set_zero"):
+        await m.set_zero()
+        print("work zero set at the current position (G54)", flush=True)
     elif low == "log":
         for e in list(m.link.log)[-40:]:
             print(f"{e.direction} {e.text}", flush=True)

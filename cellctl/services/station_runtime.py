@@ -446,9 +446,13 @@ class StationRuntime:
                 c._need_role("unlock_machine", "Unlocking the machine")
                 await m.unlock()
                 c.set_machine_info(alarm=None)
-            elif what == "home":
+            elif what in ("home", "zero"):
+                if what == "zero" and not hasattr(m, "set_zero"):
+                    raise Refused(f"a {m.driver} machine has no work zero to set here")
                 c._need_operator()
-                await m.home()
+                await (m.home() if what == "home" else m.set_zero())
+                if m.state.alarm is None and not m.state.position_lost:
+                    c.set_machine_info(alarm=None)
             else:
                 raise Refused(f"unknown machine action {what!r}")
         except (JobRefused, JobError, LinkError) as exc:

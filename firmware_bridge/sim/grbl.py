@@ -6,7 +6,10 @@ corrupts the line it lands in); real-time bytes are picked out before the ring;
 a 15-block planner blocks the line reader when full, so `ok` comes only once the
 line is planned; `$` commands and dwells wait for the planner to empty; writing
 settings memory (EEPROM) blinds the serial port for a moment; feed hold, cycle
-start, soft reset and alarms behave as GRBL documents them.
+start, soft reset and alarms behave as GRBL documents them. The main loop takes
+bytes out of the ring into its line buffer as they arrive (dropping spaces), so
+while it is not blocked a line longer than the ring still gets in. Opening the
+port resets the board, as DTR does to an Uno: position zero, buffers empty, banner.
 """
 
 from __future__ import annotations
@@ -119,7 +122,12 @@ class GrblSim(SimDevice):
         if power_on:
             self.state = "Alarm" if self.settings[22] else "Idle"
 
-    def on_plug(self, t: float) -> None:
+    def on_host_open(self, t: float) -> None:
+        # DTR resets the AVR: what it counted and queued is gone; settings and the
+        # work offsets live in EEPROM and stay.
+        self.resets += 1
+        self.mpos = [0.0, 0.0, 0.0]
+        self._reset_state(t, power_on=True)
         self.send_line("", t)
         self.send_line(BANNER, t)
         if self.state == "Alarm":
@@ -181,14 +189,17 @@ class GrblSim(SimDevice):
             return
         self.rx.append(byte)
         self.max_rx_used = max(self.max_rx_used, len(self.rx))
-        if byte in (0x0A, 0x0D):
-            self._pump(t)
+        self._pump(t)
 
     def _realtime(self, t: float, byte: int) -> None:
         if byte == ord("?"):
             self.send_line(self.status_report(t), t)
         elif byte == ord("!"):
-            if self.state == "Run" and not self.hold:
+            if self.state == "Idle" and not self.hold:
+                # GRBL 1.1 holds even when idle: lines planned meanwhile wait for `~`.
+                self.hold = True
+                self.hold_until = None
+            elif self.state == "Run" and not self.hold:
                 if self.planner:
                     b = self.planner[0]
                     b.origin = self.position(t)

@@ -5,14 +5,21 @@ model only at the time a real wire would deliver them: one byte every 10/baud
 seconds, plus a one-way latency. Replies travel back the same way. The device
 model runs on a virtual clock driven by those delivery times, so buffer
 occupancy, overflows and `ok` timing do not depend on how late the thread woke.
+
+The master runs in packet mode, so the model learns when the host opens the port:
+pyserial flushes its input on open, which the kernel reports as TIOCPKT_FLUSHREAD
+(where an Arduino would see DTR drop and reset).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
+import struct
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -107,6 +114,7 @@ class SimDevice:
             master, slave = os.openpty()
             tty.setraw(slave)
             os.set_blocking(master, False)
+            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
             self._master, self._slave = master, slave
             self._pty_name = os.ttyname(slave)
             link = self._link_path
@@ -173,6 +181,9 @@ class SimDevice:
     def on_unplug(self, t: float) -> None:
         pass
 
+    def on_host_open(self, t: float) -> None:
+        """The host opened the port (or flushed its input)."""
+
     def wakes_for(self, byte: int) -> bool:
         """Must the model see this byte at its exact delivery time (it triggers a reply)?"""
         return byte == 0x0A
@@ -232,6 +243,16 @@ class SimDevice:
             return
         except OSError:
             return
+        if not data:
+            return
+        if data[0] != termios.TIOCPKT_DATA:  # a packet-mode status byte, no data
+            if data[0] & termios.TIOCPKT_FLUSHREAD:
+                # What the device was still transmitting is gone with the host's flush.
+                self._out.clear()
+                self._pending_write = b""
+                self.on_host_open(now)
+            return
+        data = data[1:]
         if self._rx_free and now > self._rx_free:
             self.wire_idle += now - self._rx_free
         start = max(now, self._rx_free)

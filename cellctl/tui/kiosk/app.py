@@ -500,14 +500,17 @@ class KioskApp(App[None]):
         if self.runtime is None or getattr(self.runtime, "machine", None) is None:
             self._refuse("this cell has no machine bridge configured")
             return
-        options = [
+        offered = [
             ("start_job", "Start the step's job on the machine"),
             ("hold", "Feed hold"),
             ("resume", "Resume"),
             ("stop", "Stop the job"),
             ("unlock", "Unlock after an alarm ($X)"),
             ("home", "Home the machine ($H)"),
+            ("zero", "Set work zero where the machine stands (after a reset)"),
         ]
+        can = set(self.runtime.machine.actions())  # only what this machine can do now
+        options = [(key, text) for key, text in offered if key in can]
 
         def chosen(what: str | None) -> None:
             if what:
