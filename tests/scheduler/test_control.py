@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 
-from cellctl.bus.codec import encode
+from cellctl.bus.codec import decode, encode
 from cellctl.bus.topics import Topics
 from cellctl.domain.events import Event
 from cellctl.domain.run_spec import parse_run
@@ -106,10 +106,10 @@ async def test_restart_loses_no_assignment_and_gives_none_twice(factory: Factory
     )
 
 
-async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory) -> None:
+async def test_a_cell_that_stays_down_gives_its_step_to_another(factory: Factory) -> None:
     store = factory.scheduler_store()
     store.add_run(parse_run(_spec("D1", quantity=40, cycle_s=0.5)))
-    await factory.scheduler(store)
+    await factory.scheduler(store, move_after_down_s=0.5)
     a = await factory.cell("cut-01", "cut", cycle_s=0.03)
     await wait_until(lambda: store.run("D1")["steps"][0]["status"] == "running", 10, "D1 on A")
     b = await factory.cell("cut-02", "cut", cycle_s=0.005)
@@ -118,6 +118,13 @@ async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory)
     assert store.run("D1")["steps"][0]["cell"] == "cut-02"
     released = [e for e in a.store.events() if e.type == "run_step_released"]
     assert [e.payload["reason"] for e in released] == ["withdrawn"]
+    # The kiosk names the reason the step moved (the scheduler's retained notice).
+    async with aiomqtt.Client("127.0.0.1", factory.broker.port) as client:
+        await client.subscribe(T.cell_assign("cut-01"), qos=1)
+        async with asyncio.timeout(5):
+            notice = decode(bytes((await anext(aiter(client.messages))).payload))
+    assert notice["withdrawn"] is True
+    assert notice["reason"].startswith("moved to cut-02 because cut-01 was down ")
     await wait_until(lambda: a.link.backlog == 0 and b.link.backlog == 0, 10, "drained")
     await wait_until(
         lambda: store.totals_by_cell() == {"cut-01": a.totals(), "cut-02": b.totals()},

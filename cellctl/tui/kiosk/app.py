@@ -358,7 +358,8 @@ class KioskApp(App[None]):
         self._do(self.controller.pause)
 
     def action_complete(self) -> None:
-        self._do(self.controller.complete_step)
+        # At QA the step closes with the lot's outcome and its units (QAFlow.close_step).
+        self._do(self._qa.close_step if self._qa is not None else self.controller.complete_step)
 
     def action_good(self) -> None:
         self._do(self.controller.count_good)
