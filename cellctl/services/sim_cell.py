@@ -131,7 +131,9 @@ class SimCell:
             good += 1 - scrap
             scrap_total += scrap
             self.link.update_status(good=good)
-        self._append("run_step_completed", run_id=a["run_id"], step=a["step"])
+        self._append(
+            "run_step_completed", run_id=a["run_id"], step=a["step"], good=good, scrap=scrap_total
+        )
         self.completed.append((a["run_id"], a["step"]))
         self.current = None
         self.link.update_status(state="idle", run=None, step=None)

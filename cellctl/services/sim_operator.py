@@ -126,7 +126,7 @@ class SimOperator:
         self._stalled = getattr(self, "_stalled", 0) + 1
         machine = self.runtime.machine
         status = str(getattr(getattr(machine, "state", None), "status", "")).upper()
-        if status in ("RUN", "RUNNING"):
+        if status not in ("IDLE", ""):
             return  # still cycling: a restart now would make parts nobody sent it
         if self._stalled * self.habits.seconds_per_unit > 5.0:
             self._stalled = 0

@@ -684,6 +684,11 @@ class SchedulerStore:
         otherwise note why it stays open and return False."""
         p = e.payload
         good, scrap = self._step_totals(run_id, idx)
+        if isinstance(p.get("good"), int) and isinstance(p.get("scrap"), int):
+            # The cell's own totals as it completed: its counts may still be on the way
+            # (a resend after a restart), and must not make the step look short.
+            good, scrap = self._step_totals(run_id, idx, except_cell=e.cell)
+            good, scrap = good + p["good"], scrap + p["scrap"]
         want = self.step_target(run_id, idx)
         done = conservation.accounted(good, scrap, first=idx == 0)
         short = p.get("closed_short")
