@@ -391,6 +391,23 @@ class BoardFeed:
             )
         elif e.type == "batch_released":
             self.alerts.clear("hold", str(p["batch"]))
+        elif e.type in ("count_refused", "count_exceeds_upstream"):
+            # Conservation (issue 16): a refused press, or a machine's count kept beyond
+            # what came from upstream, is the supervisor's to look at.
+            what = "count refused" if e.type == "count_refused" else "count kept over upstream"
+            subject = f"{p['run_id']}/{p['step']}"
+            self.alerts.raise_(
+                "conservation", subject, f"{e.cell}: {what}: {p.get('reason', '')}", wall
+            )
+        elif e.type == "run_step_completed" and p.get("closed_short"):
+            subject = f"{p['run_id']}/{p['step']}"
+            self.alerts.raise_(
+                "closed_short",
+                subject,
+                f"{e.cell} closed {p['run_id']} step {p['step']} short at {p.get('good', 0)} "
+                f"good of {p.get('quantity', '?')}: {p['closed_short']}",
+                wall,
+            )
         if self.measure:
             sent = p.get("sent_at")
             self._arrivals.append(

@@ -366,7 +366,7 @@ class StationController:
             what = "good" if a.first_step else "good or scrapped"
             raise Refused(
                 f"{done} of {quantity} {what} on {a.run_id} step {a.step}: count the rest, "
-                "or have QA or a supervisor close the step short with a reason (K)"
+                "or have QA or a supervisor close the step short with a reason (Z)"
             )
         self._complete(op, a, outcome=outcome)
 
