@@ -297,6 +297,7 @@ class BoardFeed:
                 self._on_queue(decode(raw) if raw else None)
             elif topic == self.topics.scheduler_status:
                 self.scheduler_status = decode(raw) if raw else None
+                self._conservation_alerts(self.scheduler_status or {})
                 self.version += 1
             elif topic.startswith(self.ack_prefix):
                 self._on_ack(topic, raw)
@@ -520,6 +521,23 @@ class BoardFeed:
             if t.online and not t.stale and t.kind:
                 out[t.kind] += 1
         return dict(out)
+
+    def _conservation_alerts(self, status: dict[str, Any]) -> None:
+        """What the scheduler learned breaks conservation (issue 16), as alerts that
+        clear when the scheduler no longer reports them (a step closed, say)."""
+        found = status.get("conservation")
+        if not isinstance(found, list):
+            return
+        wall = self.wall()
+        now = set()
+        for a in found:
+            if isinstance(a, dict) and {"run_id", "step", "message"} <= a.keys():
+                subject = f"{a['run_id']}/{a['step']}/{a.get('rule', '')}"
+                now.add(subject)
+                self.alerts.raise_("step_counts", subject, str(a["message"]), wall)
+        for a in list(self.alerts.items.values()):
+            if a.kind == "step_counts" and a.active and a.subject not in now:
+                self.alerts.clear("step_counts", a.subject)
 
     def queue(self) -> list[QueueRow]:
         return queue_rows(self.queue_snapshot, self.run_facts, self.cells_per_kind(), self.wall())

@@ -799,7 +799,12 @@ class SchedulerStore:
 
     def summary(self) -> dict[str, Any]:
         by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
-        return {"runs": by_status, "events_applied": self.applied_count()}
+        return {
+            "runs": by_status,
+            "events_applied": self.applied_count(),
+            # The board raises these as alerts (issue 16); the newest 50 are enough.
+            "conservation": self.conservation_alerts()[:50],
+        }
 
 
 _INT_FIELDS = {"step", "good", "scrap"}
