@@ -178,3 +178,27 @@ async def test_two_dispatch_rounds_at_once_give_each_step_once(tmp_path) -> None
         for cell in ("cut-01", "cut-02"):
             store.release_cell(cell)
     store.close()
+
+
+async def test_a_down_cell_with_no_twin_keeps_its_step(factory: Factory) -> None:
+    store = factory.scheduler_store()
+    store.add_run(parse_run(_spec("D2", quantity=40, cycle_s=0.5)))
+    sched = await factory.scheduler(store, move_after_down_s=0.2, tick_s=0.05)
+    a = await factory.cell("cut-01", "cut", cycle_s=0.05)
+    await wait_until(lambda: store.run("D2")["steps"][0]["status"] == "running", 10, "D2 on A")
+    a.paused.clear()  # the jam: it stops counting
+    a.link.update_status(state="down")
+    await wait_until(lambda: sched.cells["cut-01"].state == "down", 10, "the scheduler sees it")
+    # Well past the rule's 0.2 s (many ticks): with no other cut cell, the step stays.
+    await asyncio.sleep(1.0)
+    step = store.run("D2")["steps"][0]
+    assert (step["status"], step["cell"]) == ("running", "cut-01")
+    assert [e for e in a.store.events() if e.type == "run_step_released"] == []
+    # A second cut cell comes up free: now the rule moves the step there, and says why.
+    await factory.cell("cut-02", "cut", cycle_s=0.005)
+    await wait_until(lambda: store.run("D2")["steps"][0]["cell"] == "cut-02", 10, "moved")
+    await wait_until(
+        lambda: [e for e in a.store.events() if e.type == "run_step_released"], 10, "released"
+    )
+    (released,) = [e for e in a.store.events() if e.type == "run_step_released"]
+    assert released.payload["reason"] == "withdrawn"  # SimCell's word; the kiosk shows why

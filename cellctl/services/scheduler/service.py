@@ -420,25 +420,22 @@ class Scheduler:
         if not long_down:
             return
         async with self._dispatch_lock:
+            busy = self.store.busy_cells()
             free = self.free_cells()
             for view in long_down:
                 target = next((f for f in free if f.kind == view.kind), None)
-                if target is None:
+                if view.cell not in busy or target is None:
                     continue
-                minutes = (now - view.down_since) / 60 if view.down_since else 0.0
-                why = (
-                    f"moved to {target.cell} because {view.cell} was down "
-                    f"{_duration(now - view.down_since if view.down_since else 0.0)}"
-                )
+                down_s = now - (view.down_since or now)
+                why = f"moved to {target.cell} because {view.cell} was down {_duration(down_s)}"
                 moved = self.store.release_cell(view.cell)
                 if not moved:
-                    view.down_since = None
                     continue
                 free.remove(target)
-                log.info("scheduler: %s (%.1f min down)", why, minutes)
-                notice = {"v": PAYLOAD_VERSION, "withdrawn": True, "reason": why}
+                log.info("scheduler: %s", why)
                 run_id, step = moved[0]
-                notice.update(run_id=run_id, step=step)
+                notice = {"v": PAYLOAD_VERSION, "withdrawn": True, "reason": why,
+                          "run_id": run_id, "step": step}  # fmt: skip
                 await self._publish(
                     client, self.topics.cell_assign(view.cell), encode(notice), True
                 )
