@@ -579,7 +579,7 @@ class BoardFeed:
             if e.type == "run_step_started":
                 s["status"] = "running"
             elif e.type == "run_step_completed":
-                s["status"] = "done"
+                s["status"] = "short" if e.payload.get("closed_short") else "done"
             elif e.type == "run_step_released":
                 s["status"] = "released"
             elif e.type in ("units_counted", "count_undone"):
@@ -604,7 +604,8 @@ class BoardFeed:
                     "last": row["done_at"],
                 }
                 s = steps.setdefault(row["step"], fresh)
-                s["status"] = row["status"]
+                # A step closed short on purpose reads as such (issue 16).
+                s["status"] = "short" if row.get("closed_short") else row["status"]
                 s["kind"] = row["kind"]
                 if row["cell"]:
                     s["cells"].add(row["cell"])

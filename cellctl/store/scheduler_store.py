@@ -657,6 +657,7 @@ class SchedulerStore:
                 (run_id, idx),
             )
         elif t == "run_step_completed":
+            self._skip_empty_steps(run_id, idx, e.time)
             left = self.conn.execute(
                 "SELECT COUNT(*) FROM steps WHERE run_id = ? AND status != 'done'", (run_id,)
             ).fetchone()[0]
@@ -720,6 +721,22 @@ class SchedulerStore:
             (run_id, idx),
         )
         return True
+
+    def _skip_empty_steps(self, run_id: str, idx: int, time: str) -> None:
+        """Steps after one that delivered no good unit have nothing to do: done at once,
+        saying so (a cell given "1 unit" of nothing could only count out of thin air)."""
+        while True:
+            idx += 1
+            row = self.conn.execute(
+                "SELECT status FROM steps WHERE run_id = ? AND idx = ?", (run_id, idx)
+            ).fetchone()
+            if row is None or row[0] != "pending" or self.step_target(run_id, idx) > 0:
+                return
+            self.conn.execute(
+                "UPDATE steps SET status = 'done', done_at = ?, outcome = ? "
+                "WHERE run_id = ? AND idx = ?",
+                (time, "nothing came from the step before", run_id, idx),
+            )
 
     def _check_excess(self, run_id: str, idx: int, e: Event) -> None:
         """A count beyond what came from upstream is kept and raises an alert."""

@@ -36,3 +36,13 @@ def test_the_schedulers_findings_come_and_go_with_its_status() -> None:
     assert _active(f) == {("step_counts", "R2/1/exceeds_upstream"): found["message"]}
     f.handle(TOPICS.scheduler_status, encode({**status, "conservation": []}))
     assert _active(f) == {}
+
+
+def test_a_step_closed_short_reads_short_in_the_run_drill_down() -> None:
+    f = feed()
+    ev(f, event("cut-01", "run_step_started", 1, run_id="R3", step=0))
+    ev(f, event("cut-01", "units_counted", 2, run_id="R3", step=0, good=11, scrap=0))
+    ev(f, event("cut-01", "run_step_completed", 3, run_id="R3", step=0, good=11, scrap=0,
+                quantity=16, closed_short="stock out"))  # fmt: skip
+    (step,) = f.run_progress("R3")
+    assert (step["status"], step["good"]) == ("short", 11)

@@ -118,3 +118,16 @@ def test_a_store_from_before_conservation_gets_its_columns(tmp_path: Path) -> No
     cols = {r[1] for r in store.conn.execute("PRAGMA table_info(steps)")}
     store.close()
     assert {"closed_short", "outcome"} <= cols
+
+
+def test_steps_after_one_closed_short_at_zero_have_nothing_to_do(store: SchedulerStore) -> None:
+    _take(store, "cut-01", 0)
+    store.apply_events(
+        [ev("run_step_completed", "cut-01", "OP-SAM", run_id="R-PINS", step=0, good=0,
+            scrap=0, closed_short="wrong material delivered")]
+    )  # fmt: skip
+    steps = store.steps("R-PINS")
+    assert [s["status"] for s in steps] == ["done", "done", "done"]
+    assert steps[1]["outcome"] == "nothing came from the step before"
+    assert store.run("R-PINS")["status"] == "done"
+    assert store.ready() == [] and store.conservation_violations() == []
