@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS steps (
     done_at TEXT,
     closed_short TEXT,
     outcome TEXT,
+    delivered INTEGER,
     PRIMARY KEY (run_id, idx)
 );
 CREATE INDEX IF NOT EXISTS steps_cell ON steps(cell, status);
@@ -140,9 +141,10 @@ class SchedulerStore:
             if "edition_size" not in columns:  # a file made before limited editions
                 self.conn.execute("ALTER TABLE runs ADD COLUMN edition_size INTEGER")
             columns = {r[1] for r in self.conn.execute("PRAGMA table_info(steps)")}
-            for column in ("closed_short", "outcome"):  # a file made before conservation
-                if column not in columns:
-                    self.conn.execute(f"ALTER TABLE steps ADD COLUMN {column} TEXT")
+            for column, kind in (("closed_short", "TEXT"), ("outcome", "TEXT"),
+                                 ("delivered", "INTEGER")):  # fmt: skip
+                if column not in columns:  # a file made before conservation (issue 16)
+                    self.conn.execute(f"ALTER TABLE steps ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.conn.close()
@@ -429,7 +431,16 @@ class SchedulerStore:
         if step == 0:
             qty = self.conn.execute("SELECT quantity FROM runs WHERE id = ?", (run_id,))
             return qty.fetchone()[0]
-        return conservation.target(0, self._step_totals(run_id, step - 1)[0])
+        return conservation.target(0, self._delivered(run_id, step - 1))
+
+    def _delivered(self, run_id: str, step: int) -> int:
+        """The good units a step delivered: as its cell said when it completed (some of
+        its counts may still be on the way), or as counted, whichever is more."""
+        row = self.conn.execute(
+            "SELECT delivered FROM steps WHERE run_id = ? AND idx = ?", (run_id, step)
+        ).fetchone()
+        counted = self._step_totals(run_id, step)[0]
+        return max(counted, row[0]) if row and row[0] is not None else counted
 
     def remaining_quantity(self, run_id: str, step: int) -> int:
         """What is left of a step: its target less what was done on it on any cell."""
@@ -491,7 +502,7 @@ class SchedulerStore:
             "run_quantity": run_qty,
             "next_kind": nxt,
             "step_quantity": self.step_target(run_id, step),
-            "upstream_good": None if upstream is None else self._step_totals(run_id, step - 1)[0],
+            "upstream_good": None if upstream is None else self._delivered(run_id, step - 1),
             "upstream_kind": None if upstream is None else upstream[0],
         }
 
@@ -706,12 +717,13 @@ class SchedulerStore:
             )
             return False
         self.conn.execute(
-            "UPDATE steps SET status = 'done', done_at = ?, closed_short = ?, outcome = ? "
-            "WHERE run_id = ? AND idx = ?",
+            "UPDATE steps SET status = 'done', done_at = ?, closed_short = ?, outcome = ?, "
+            "delivered = ? WHERE run_id = ? AND idx = ?",
             (
                 e.time,
                 f"{short} ({e.operator or 'unknown'})" if done < want else None,
                 str(outcome)[:200] if outcome else None,
+                good,
                 run_id,
                 idx,
             ),
@@ -748,7 +760,7 @@ class SchedulerStore:
         if up is None or up[1] != "done":
             return  # upstream still counting: decided when it is done
         good, scrap = self._step_totals(run_id, idx)
-        came = self._step_totals(run_id, idx - 1)[0]
+        came = self._delivered(run_id, idx - 1)
         if good + scrap > came:
             self._alert(
                 run_id,

@@ -131,3 +131,21 @@ def test_steps_after_one_closed_short_at_zero_have_nothing_to_do(store: Schedule
     assert steps[1]["outcome"] == "nothing came from the step before"
     assert store.run("R-PINS")["status"] == "done"
     assert store.ready() == [] and store.conservation_violations() == []
+
+
+def test_what_a_step_delivered_is_what_its_cell_said_on_completing(
+    store: SchedulerStore,
+) -> None:
+    # cut-01 counted 16, but one count (of 1) is still on the way when its completion
+    # arrives (a resend after a restart): finish must still get 16, not 15.
+    _take(store, "cut-01", 0)
+    _count(store, "cut-01", 0, 15)
+    store.apply_events(
+        [ev("run_step_completed", "cut-01", run_id="R-PINS", step=0, good=16, scrap=0)]
+    )
+    assert store.steps("R-PINS")[0]["status"] == "done"
+    body = _take(store, "finish-01", 1)
+    assert (body["quantity"], body["upstream_good"]) == (16, 16)
+    _count(store, "cut-01", 0, 1)  # the late count arrives
+    _count(store, "finish-01", 1, 16)
+    assert store.conservation_alerts() == [] and store.conservation_violations() == []
