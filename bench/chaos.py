@@ -15,7 +15,10 @@ Invariants, after every fault:
   agree, the scheduler's good/scrap totals equal the cell's;
 - no serial number was issued twice across the site;
 - each cell's read tables equal a rebuild from its log (`store check`);
-- no label came out of a printer more often than the cell's print queue sent it.
+- no label came out of a printer more often than the cell's print queue sent it;
+- units are conserved from step to step: no step used more units than its upstream
+  step made good, and no step is done short unless it was closed short
+  (`cellctl store check --site`, domain.conservation).
 
 `python -m bench.chaos [--quick] [--json PATH] [--markdown RELIABILITY.md]`
 """
@@ -167,6 +170,7 @@ class Check:
     serials_reused: int = 0
     store_problems: list[str] = field(default_factory=list)
     labels_twice: int = 0
+    conservation: list[str] = field(default_factory=list)
     settle_s: float = 0.0
     note: str = ""
     took_effect: bool = True  # False: the fault was injected but did not bite
@@ -179,6 +183,7 @@ class Check:
             or self.serials_reused
             or self.store_problems
             or self.labels_twice
+            or self.conservation
         )
 
 
@@ -481,12 +486,18 @@ class Shift:
                     f"{missing} events not at the scheduler"
                 )
             result.serials_reused = sum(n - 1 for n in serials.values() if n > 1)
+            result.conservation = self.conservation_problems()
         finally:
             for copy in last_copy.values():
                 copy.close()
             shutil.rmtree(scratch, ignore_errors=True)
         result.settle_s = _now() - t0
         return result
+
+    def conservation_problems(self) -> list[str]:
+        """Every run whose step counts break conservation, per the scheduler's store."""
+        with contextlib.closing(SchedulerStore(self.sched_db)) as store:
+            return [str(v) for v in store.conservation_violations()]
 
     def _scheduler_view(self, cell: str) -> tuple[set[str], dict[tuple[str, int], tuple[int, int]]]:
         with contextlib.closing(
@@ -604,6 +615,8 @@ def run_suite(
             )
             for p in check.store_problems:
                 log(f"     store: {p}")
+            for p in check.conservation:
+                log(f"     conservation: {p}")
     finally:
         shift.stop()
     tracebacks = sum(
@@ -688,6 +701,7 @@ def main() -> None:
     report.add("events_duplicated", max(c.events_duplicated for c in faults), "events")
     report.add("serials_reused", max(c.serials_reused for c in faults), "serials")
     report.add("store_problems", max(len(c.store_problems) for c in faults), "problems")
+    report.add("conservation_problems", max(len(c.conservation) for c in faults), "runs")
     report.add("labels_printed_twice", max(c.labels_twice for c in faults), "pages")
     report.add("duration_s", round(_now() - t0, 1), "s")
     failed = len(faults) - sum(c.ok for c in faults)

@@ -168,6 +168,11 @@ class LineMachine(Machine):
 
     def _update_count(self, total: int, source: str) -> None:
         previous = self._count
+        if source == "status" and previous is not None and total < previous:
+            # A STATUS reply read before a CYCLE line but applied after it: its count is
+            # stale. Taking it would make the next cycle count twice (conservation check
+            # of issue 16). A device reset shows on its next CYCLE line instead.
+            return
         self._count = total
         self.state.count = total
         if previous is None:

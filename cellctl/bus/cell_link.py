@@ -287,9 +287,12 @@ class CellLink:
                 log.exception("%s: failed on a message on %s; dropped it", self.cell, topic)
 
     async def _handle_assign(self, assignment: dict[str, Any] | None) -> None:
-        if assignment is not None and assignment["assign_id"] == self._last_assign_id:
+        if assignment is not None and assignment.get("withdrawn"):
+            self._last_assign_id = None
+        elif assignment is not None and assignment["assign_id"] == self._last_assign_id:
             return  # the retained copy again after a reconnect
-        self._last_assign_id = None if assignment is None else assignment["assign_id"]
+        else:
+            self._last_assign_id = None if assignment is None else assignment["assign_id"]
         if self.on_assign is None:
             return
         try:

@@ -100,10 +100,15 @@ def decode_status(raw: bytes | bytearray | str | None) -> dict[str, Any]:
 
 
 def decode_assign(raw: bytes | bytearray | str | None) -> dict[str, Any] | None:
-    """An assignment, or None for the empty retained message that withdraws one."""
+    """An assignment; None for the empty retained message that withdraws one, or a
+    `{"withdrawn": true, "reason": ...}` notice that withdraws one and says why."""
     if raw is None or len(raw) == 0:
         return None
     data = decode(raw)
+    if data.get("withdrawn") is True:
+        # A withdrawal that says why (the scheduler moved the step off a down cell).
+        data["reason"] = str(data.get("reason") or "")[:300]
+        return data
     _str(data, "assign_id", limit=64)
     _str(data, "run_id", limit=64)
     _int(data, "step")

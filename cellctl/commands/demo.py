@@ -111,10 +111,14 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
     scrap = sum(s for t in cells.values() for _, s in t.values())
     print(f"cells counted {good} good and {scrap} scrap; labels in {demo.labels_dir}")
     print(f"totals at the scheduler equal the cells' totals: {'yes' if settled else 'NO'}")
+    problems = demo.conservation_problems()
+    print(f"units conserved from step to step: {'yes' if not problems else 'NO'}")
+    for problem in problems[:20]:
+        print(f"  {problem}")
     print(f"errors logged: {errors.count}")
     for message in errors.messages[:10]:
         print(f"  {message}")
-    return 0 if settled and errors.count == 0 else 1
+    return 0 if settled and not problems and errors.count == 0 else 1
 
 
 def _with_demo(demo, app_class, make_args, duration: float | None) -> int:  # noqa: ANN001

@@ -131,7 +131,12 @@ def _list(args: argparse.Namespace) -> int:
 @_store_error
 def _show(args: argparse.Namespace) -> int:
     _, store = _open(args)
-    print(json.dumps(store.run(args.run_id), indent=1, default=str))
+    run = store.run(args.run_id)
+    # What breaks conservation of units on this run (empty when the counts add up).
+    run["conservation"] = [str(v) for v in store.conservation_violations([args.run_id])] + [
+        a["message"] for a in store.conservation_alerts() if a["run_id"] == args.run_id
+    ]
+    print(json.dumps(run, indent=1, default=str))
     return 0
 
 

@@ -27,6 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="plan: the ATC index refined by a whole-shop plan while the queue is "
                 "small (the default); index: the ATC index alone",
             )
+            sp.add_argument(
+                "--move-after-down",
+                type=float,
+                default=600.0,
+                metavar="SECONDS",
+                help="a cell that reports DOWN keeps its step; after this long (default "
+                "600 s) the step moves to a free cell of the same kind, if there is one",
+            )
 
 
 def _load(args: argparse.Namespace):
@@ -58,7 +66,12 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     async def main() -> None:
-        sched = Scheduler(SchedulerStore(db), site=site, plan=args.rule == "plan")
+        sched = Scheduler(
+            SchedulerStore(db),
+            site=site,
+            plan=args.rule == "plan",
+            move_after_down_s=args.move_after_down,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -71,6 +71,8 @@ def render(r: dict[str, Any]) -> list[str]:
             + f"): {_t(s['started'])} -> {_t(s['completed'])}, {s['good']} good, "
             f"{s['scrap']} scrap; by {', '.join(s['operators']) or '?'}"
             + (f"; material {', '.join(s['materials'])}" if s["materials"] else "")
+            + (f"; CLOSED SHORT: {s['closed_short']}" if s.get("closed_short") else "")
+            + (f"; {s['outcome']}" if s.get("outcome") else "")
             for s in r["steps"]
         ],
     )

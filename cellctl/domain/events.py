@@ -33,6 +33,10 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "run_step_released": ("run_id", "step", "reason"),
     "units_counted": ("run_id", "step", "good", "scrap"),
     "count_undone": ("undoes", "run_id", "step", "good", "scrap"),
+    # A count the cell refused because it would break conservation (the press is kept).
+    "count_refused": ("run_id", "step", "good", "scrap", "reason"),
+    # A count kept although it exceeds what came from upstream (a machine counted it).
+    "count_exceeds_upstream": ("run_id", "step", "good", "scrap", "reason"),
     "defect_recorded": ("run_id", "code", "severity"),
     "downtime_started": ("reason",),
     "downtime_ended": (),

@@ -31,6 +31,8 @@ PRIVILEGED_ACTIONS: dict[str, frozenset[Role]] = {
     "ncr_signoff": frozenset({Role.QA, Role.SUPERVISOR}),
     "prioritise": frozenset({Role.SUPERVISOR}),
     "cancel_run": frozenset({Role.SUPERVISOR}),
+    # Ending a step short of its quantity (domain.conservation.CLOSE_SHORT_ACTION).
+    "close_short": frozenset({Role.QA, Role.SUPERVISOR}),
     "unlock_machine": frozenset({Role.MACHINIST, Role.QA, Role.SUPERVISOR}),
 }
 

@@ -259,6 +259,10 @@ def _genealogy(
                 s["started"] = s["started"] or e.time
             else:
                 s["completed"] = e.time
+            if t == "run_step_completed":
+                # Conservation (issue 16): how the step ended, said as such.
+                s["closed_short"] = p.get("closed_short")
+                s["outcome"] = p.get("outcome")
         elif t in ("units_counted", "count_undone"):
             s = step_of(e)
             sign = -1 if t == "count_undone" else 1
@@ -363,6 +367,16 @@ def _summary(e: Event) -> str:
         )
     if t == "count_undone":
         return f"undo {p['good']} good, {p['scrap']} scrap"
+    if t == "run_step_completed" and p.get("closed_short"):
+        return (
+            f"{p['run_id']} step {p.get('step')} closed short at {p.get('good')} good of "
+            f"{p.get('quantity', '?')}: {p['closed_short']}"
+        )
+    if t == "run_step_completed" and p.get("outcome"):
+        return f"{p['run_id']} step {p.get('step')}: {p['outcome']}"
+    if t in ("count_refused", "count_exceeds_upstream"):
+        word = "refused" if t == "count_refused" else "kept over upstream"
+        return f"count {word}: {p['reason']}"
     if t.startswith("run_step_") or t.startswith("assignment_"):
         return f"{p['run_id']} step {p.get('step')}" + (
             f": {p['reason']}" if p.get("reason") else ""

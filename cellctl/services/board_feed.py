@@ -297,6 +297,7 @@ class BoardFeed:
                 self._on_queue(decode(raw) if raw else None)
             elif topic == self.topics.scheduler_status:
                 self.scheduler_status = decode(raw) if raw else None
+                self._conservation_alerts(self.scheduler_status or {})
                 self.version += 1
             elif topic.startswith(self.ack_prefix):
                 self._on_ack(topic, raw)
@@ -391,6 +392,23 @@ class BoardFeed:
             )
         elif e.type == "batch_released":
             self.alerts.clear("hold", str(p["batch"]))
+        elif e.type in ("count_refused", "count_exceeds_upstream"):
+            # Conservation (issue 16): a refused press, or a machine's count kept beyond
+            # what came from upstream, is the supervisor's to look at.
+            what = "count refused" if e.type == "count_refused" else "count kept over upstream"
+            subject = f"{p['run_id']}/{p['step']}"
+            self.alerts.raise_(
+                "conservation", subject, f"{e.cell}: {what}: {p.get('reason', '')}", wall
+            )
+        elif e.type == "run_step_completed" and p.get("closed_short"):
+            subject = f"{p['run_id']}/{p['step']}"
+            self.alerts.raise_(
+                "closed_short",
+                subject,
+                f"{e.cell} closed {p['run_id']} step {p['step']} short at {p.get('good', 0)} "
+                f"good of {p.get('quantity', '?')}: {p['closed_short']}",
+                wall,
+            )
         if self.measure:
             sent = p.get("sent_at")
             self._arrivals.append(
@@ -504,6 +522,23 @@ class BoardFeed:
                 out[t.kind] += 1
         return dict(out)
 
+    def _conservation_alerts(self, status: dict[str, Any]) -> None:
+        """What the scheduler learned breaks conservation (issue 16), as alerts that
+        clear when the scheduler no longer reports them (a step closed, say)."""
+        found = status.get("conservation")
+        if not isinstance(found, list):
+            return
+        wall = self.wall()
+        now = set()
+        for a in found:
+            if isinstance(a, dict) and {"run_id", "step", "message"} <= a.keys():
+                subject = f"{a['run_id']}/{a['step']}/{a.get('rule', '')}"
+                now.add(subject)
+                self.alerts.raise_("step_counts", subject, str(a["message"]), wall)
+        for a in list(self.alerts.items.values()):
+            if a.kind == "step_counts" and a.active and a.subject not in now:
+                self.alerts.clear("step_counts", a.subject)
+
     def queue(self) -> list[QueueRow]:
         return queue_rows(self.queue_snapshot, self.run_facts, self.cells_per_kind(), self.wall())
 
@@ -544,7 +579,7 @@ class BoardFeed:
             if e.type == "run_step_started":
                 s["status"] = "running"
             elif e.type == "run_step_completed":
-                s["status"] = "done"
+                s["status"] = "short" if e.payload.get("closed_short") else "done"
             elif e.type == "run_step_released":
                 s["status"] = "released"
             elif e.type in ("units_counted", "count_undone"):
@@ -569,7 +604,8 @@ class BoardFeed:
                     "last": row["done_at"],
                 }
                 s = steps.setdefault(row["step"], fresh)
-                s["status"] = row["status"]
+                # A step closed short on purpose reads as such (issue 16).
+                s["status"] = "short" if row.get("closed_short") else row["status"]
                 s["kind"] = row["kind"]
                 if row["cell"]:
                     s["cells"].add(row["cell"])

@@ -83,16 +83,19 @@ def read_run_steps(db_path: str | Path, run_id: str) -> list[dict[str, Any]]:
         return []
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
     try:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(steps)")}
+        # A store from before issue 16 has no closed_short column.
+        short = "closed_short" if "closed_short" in columns else "NULL"
         rows = conn.execute(
-            "SELECT idx, kind, status, cell, assigned_at, done_at FROM steps WHERE run_id = ? "
-            "ORDER BY idx",
+            f"SELECT idx, kind, status, cell, assigned_at, done_at, {short} FROM steps "
+            "WHERE run_id = ? ORDER BY idx",
             (run_id,),
         ).fetchall()
     except sqlite3.Error:
         return []
     finally:
         conn.close()
-    keys = ("step", "kind", "status", "cell", "assigned_at", "done_at")
+    keys = ("step", "kind", "status", "cell", "assigned_at", "done_at", "closed_short")
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 

@@ -70,6 +70,7 @@ class DemoOptions:
     down_after_s: float = 20.0
     reject_batch: str | None = "B-HARB-01"
     plan_every_s: float = 3.0
+    move_after_down_s: float = 6.0
     log: Callable[[str], None] = field(default=print)
 
 
@@ -182,7 +183,11 @@ class Demo:
         now = datetime.now(UTC)
         for data in sample_runs(now):
             store.add_run(parse_run(data), source="demo")
-        self.scheduler = Scheduler(store, site=site, mqtt=mqtt)
+        # The demo's shift is sped up, and so is the rule that moves a step off a
+        # cell that stays down (a stop shorter than this keeps the step on the cell).
+        self.scheduler = Scheduler(
+            store, site=site, mqtt=mqtt, move_after_down_s=self.o.move_after_down_s
+        )
         await self.scheduler.start()
         for i, path in enumerate(self.station_files()):
             controller = open_station(path)
@@ -237,7 +242,8 @@ class Demo:
             self.o.log(f"planner: run {base['id']} submitted")
 
     async def _take_down(self, cell: str) -> None:
-        """One cell breaks down mid-shift; the scheduler moves its step elsewhere."""
+        """One cell breaks down mid-shift and stays down; after `move_after_down_s` the
+        scheduler moves its step to the other cell of its kind."""
         await asyncio.sleep(self.o.down_after_s)
         op = self.operators.get(cell)
         c = self.controllers[cell]
@@ -251,7 +257,10 @@ class Demo:
             if c.state != CellState.DOWN:
                 c.machine_stopped("spindle motor failure")
             c.record_downtime("MAINT")
-        self.o.log(f"{cell}: down for maintenance; its step goes to another cell")
+        self.o.log(
+            f"{cell}: down for maintenance; its step moves if it stays down "
+            f"{self.o.move_after_down_s:.0f} s and another cell of its kind is free"
+        )
 
     async def stop(self) -> None:
         for op in self.operators.values():
@@ -309,6 +318,13 @@ class Demo:
     def _machines_busy(self) -> bool:
         jobs = [rt.machine.job for rt in self.runtimes.values() if rt.machine is not None]
         return any(job is not None and job.active for job in jobs)
+
+    def conservation_problems(self) -> list[str]:
+        """Every run whose step counts break conservation, and what the scheduler raised."""
+        store = self.scheduler.store
+        found = [str(v) for v in store.conservation_violations()]
+        found += [f"alert: {a['message']}" for a in store.conservation_alerts()]
+        return found
 
     def runs_done(self) -> list[str]:
         return [r["id"] for r in self.scheduler.store.runs() if r["status"] == "done"]

@@ -760,6 +760,79 @@ class QAFlow:
             msg=f"Acceptance inspection of {key} resumed on tightened inspection",
         )
 
+    # -- closing the QA step ------------------------------------------------------------
+
+    def _closed_ncrs(self, batch: str) -> list[tuple[str, str]]:
+        rows = self.c.store.conn.execute(
+            "SELECT ncr_id, disposition FROM ncrs WHERE batch = ? AND status = 'closed' "
+            "ORDER BY closed_at",
+            (batch,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def close_step(self) -> str:
+        """Complete the assigned QA step with the lot's outcome, every unit accounted for.
+
+        Accepted: the units not yet counted are good. Rejected: only once the
+        non-conformance is signed off; rework sends the batch back through inspection
+        (its units count good once the re-inspection accepts them), use as is counts
+        them good, scrap and return to supplier count them scrap. Never a silent 0/0."""
+        c = self.c
+        c._need_role("qa_inspect", "Closing a QA step")
+        a = c._need_assignment()
+        if not a.batch:
+            c.complete_step()
+            return "step completed"
+        if self.lot is not None and self.lot.batch == a.batch:
+            raise Refused(
+                f"batch {a.batch} is being inspected ({len(self.lot.remaining)} unit(s) left): "
+                "finish the sample first"
+            )
+        verdict = self._judged_before(a.batch)
+        if verdict is None:
+            raise Refused(
+                f"batch {a.batch} is not inspected yet: scan its traveller (CB:...) and "
+                "inspect the sample before closing the step"
+            )
+        still_open = self.open_ncrs(a.batch)
+        if still_open:
+            raise Refused(
+                f"batch {a.batch} was rejected ({still_open[0]['ncr_id']}): sign off the "
+                "non-conformance (rework, scrap, use as is, return) before closing the step"
+            )
+        done, quantity = c.shortfall()
+        left = max(0, quantity - done)
+        closed = self._closed_ncrs(a.batch)
+        last = closed[-1] if closed else None
+        if verdict.get("accepted"):
+            reworked = [n for n, d in closed if d == Disposition.REWORK]
+            if reworked:
+                outcome = f"reworked ({reworked[-1]}): {left} released after re-inspection"
+            else:
+                outcome = f"accepted: {left} released"
+            good, scrap = left, 0
+        elif last is None:
+            raise Refused(f"batch {a.batch} was rejected: open and sign off a non-conformance")
+        elif last[1] == Disposition.REWORK:
+            raise Refused(
+                f"batch {a.batch} was reworked ({last[0]}): re-inspect it (scan its traveller) "
+                "before closing the step"
+            )
+        elif last[1] == Disposition.USE_AS_IS:
+            outcome = f"rejected, used as is ({last[0]}): {left} released by concession"
+            good, scrap = left, 0
+        else:
+            word = "scrapped" if last[1] == Disposition.SCRAP else "returned to supplier"
+            outcome = f"rejected, {word} ({last[0]}): {left} scrapped"
+            good, scrap = 0, left
+        if good or scrap:
+            c._count(good, scrap, f"{last[0]}: {last[1]}" if scrap and last else None)
+        c.complete_step(outcome=outcome)
+        self.message = f"QA step of {a.run_id} closed: {outcome}"
+        c.message = self.message
+        c._changed()
+        return outcome
+
     # -- the picture -------------------------------------------------------------------
 
     def view(self) -> QAView:

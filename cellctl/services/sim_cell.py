@@ -19,6 +19,7 @@ from typing import Any
 from cellctl.bus.cell_link import CellLink
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.config.models import MqttConfig
+from cellctl.domain import conservation
 from cellctl.domain.events import Event
 from cellctl.store.station_store import StationStore
 
@@ -92,7 +93,7 @@ class SimCell:
         self.store.close()
 
     async def _on_assign(self, a: dict[str, Any] | None) -> None:
-        if a is None:
+        if a is None or a.get("withdrawn"):
             if self.current is not None and self._work is not None:
                 self._work.cancel()
                 run_id, step = self.current["run_id"], self.current["step"]
@@ -114,9 +115,12 @@ class SimCell:
         self._work = asyncio.create_task(self._make(a))
 
     async def _make(self, a: dict[str, Any]) -> None:
-        good = 0
+        # The quantity covers what this cell counted on the step before (conservation):
+        # go on from there; a later step is done when every unit that came is counted.
+        good, scrap_total = self.totals().get((a["run_id"], a["step"]), (0, 0))
+        first = a.get("upstream_good") is None
         n = 0
-        while good < a["quantity"]:
+        while conservation.accounted(good, scrap_total, first=first) < a["quantity"]:
             await self.paused.wait()
             await asyncio.sleep(self.cycle_s)
             n += 1
@@ -125,8 +129,11 @@ class SimCell:
                 "units_counted", run_id=a["run_id"], step=a["step"], good=1 - scrap, scrap=scrap
             )
             good += 1 - scrap
+            scrap_total += scrap
             self.link.update_status(good=good)
-        self._append("run_step_completed", run_id=a["run_id"], step=a["step"])
+        self._append(
+            "run_step_completed", run_id=a["run_id"], step=a["step"], good=good, scrap=scrap_total
+        )
         self.completed.append((a["run_id"], a["step"]))
         self.current = None
         self.link.update_status(state="idle", run=None, step=None)

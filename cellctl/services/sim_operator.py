@@ -91,7 +91,8 @@ class SimOperator:
             await self.runtime.start_step()
             return
         good, _ = c.counts()
-        if good >= a.quantity:
+        done, quantity = c.shortfall()
+        if done >= quantity:
             await self.finish_step()
             return
         await self._pause(self.habits.seconds_per_unit)
@@ -123,6 +124,10 @@ class SimOperator:
             self._stalled = 0
             return
         self._stalled = getattr(self, "_stalled", 0) + 1
+        machine = self.runtime.machine
+        status = str(getattr(getattr(machine, "state", None), "status", "")).upper()
+        if status not in ("IDLE", ""):
+            return  # still cycling: a restart now would make parts nobody sent it
         if self._stalled * self.habits.seconds_per_unit > 5.0:
             self._stalled = 0
             await self.runtime.machine_action("start_cycles")
@@ -177,9 +182,18 @@ class SimInspector(SimOperator):
         flow = self.flow
         view = flow.view()
         verdict = flow.last_verdict if flow.last_verdict else None
-        if verdict is not None and verdict.get("batch") == a.batch:
-            await self._finish_inspection(bool(verdict.get("accepted")))
-            return
+        if view.batch is None and verdict is not None and verdict.get("batch") == a.batch:
+            if verdict.get("accepted"):
+                flow.close_step()
+                return
+            if flow.open_ncrs(a.batch):
+                # Rejected: the step stays open until the non-conformance is signed off.
+                self._rejected.setdefault(a.batch, asyncio.get_running_loop().time())
+                self.reject_batches.discard(a.batch)
+                await self._close_due_ncrs()
+                await self._pause(0.3)
+                return
+            # Signed off as rework: the batch comes back through inspection.
         if view.batch != a.batch:
             flow.open_batch(a.batch)
             return
@@ -196,22 +210,10 @@ class SimInspector(SimOperator):
         else:
             flow.record_pass(results)
 
-    async def _finish_inspection(self, accepted: bool) -> None:
-        c = self.c
-        a = c.assignment
-        if accepted:
-            good, _ = c.counts()
-            if good < a.quantity:
-                c.count_good(a.quantity - good)
-        else:
-            self._rejected[a.batch] = asyncio.get_running_loop().time()
-            self.reject_batches.discard(a.batch)
-        c.complete_step()
-
     async def _close_due_ncrs(self) -> None:
         now = asyncio.get_running_loop().time()
         for ncr in self.flow.open_ncrs():
             batch = ncr.get("batch")
             if batch in self._rejected and now - self._rejected[batch] >= self.rework_after_s:
-                self.flow.close_ncr(ncr["ncr_id"], "rework", "reworked and re-inspected")
+                self.flow.close_ncr(ncr["ncr_id"], "rework", "reworked; to be re-inspected")
                 del self._rejected[batch]

@@ -17,7 +17,7 @@ from typing import Any
 
 from cellctl.config.load import LoadedStation
 from cellctl.config.models import Operator
-from cellctl.domain import codes
+from cellctl.domain import codes, conservation
 from cellctl.domain.assignment import Assignment, AssignmentError
 from cellctl.domain.events import Event
 from cellctl.domain.model import Role, role_allows
@@ -351,25 +351,64 @@ class StationController:
             msg="Paused. Press S to resume",
         )
 
-    def complete_step(self) -> None:
-        op = self._need_operator()
+    def shortfall(self) -> tuple[int, int]:
+        """(done, quantity) of the step here: done < quantity means it is short."""
         a = self._need_assignment()
         good, scrap = self.counts()
+        return conservation.accounted(good, scrap, first=a.first_step), a.quantity
+
+    def complete_step(self, *, outcome: str | None = None) -> None:
+        """Complete the step; a step short of its quantity is refused (close it short)."""
+        op = self._need_operator()
+        a = self._need_assignment()
+        done, quantity = self.shortfall()
+        if done < quantity:
+            what = "good" if a.first_step else "good or scrapped"
+            raise Refused(
+                f"{done} of {quantity} {what} on {a.run_id} step {a.step}: count the rest, "
+                "or have QA or a supervisor close the step short with a reason (Z)"
+            )
+        self._complete(op, a, outcome=outcome)
+
+    def close_step_short(self, reason: str) -> None:
+        """End the step short of its quantity on purpose (QA or a supervisor, with why)."""
+        a = self._need_assignment()
+        op = self._need_role(conservation.CLOSE_SHORT_ACTION, "Closing a step short")
+        if not reason.strip():
+            raise Refused("closing a step short needs a reason: why are units missing?")
+        done, quantity = self.shortfall()
+        if done >= quantity:
+            self._complete(op, a)
+            return
+        self._complete(op, a, closed_short=reason.strip()[:300])
+
+    def _complete(
+        self,
+        op: Operator,
+        a: Assignment,
+        *,
+        outcome: str | None = None,
+        closed_short: str | None = None,
+    ) -> None:
+        good, scrap = self.counts()
+        payload: dict[str, Any] = {"run_id": a.run_id, "step": a.step, "good": good, "scrap": scrap}
+        if outcome:
+            payload["outcome"] = outcome
+        if closed_short:
+            payload["closed_short"] = closed_short
+            payload["quantity"] = a.quantity
         events = [
-            self._event(
-                "run_step_completed",
-                {"run_id": a.run_id, "step": a.step, "good": good, "scrap": scrap},
-                op.badge,
-            ),
+            self._event("run_step_completed", payload, op.badge),
             self._transition(CellState.IDLE, "step completed"),
         ]
         self.assignment = None
         self.assignment_accepted = False
         self.last_count = None
+        short = f" Closed short of {a.quantity}: {closed_short}." if closed_short else ""
         self._commit(
             *events,
             state=CellState.IDLE,
-            msg=f"Step done: {good} good, {scrap} scrap. Waiting for the next step",
+            msg=f"Step done: {good} good, {scrap} scrap.{short} Waiting for the next step",
         )
 
     # -- counting --------------------------------------------------------------------
@@ -383,7 +422,9 @@ class StationController:
         ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
-    def _count(self, good: int, scrap: int, reason: str | None) -> Event:
+    def _count(
+        self, good: int, scrap: int, reason: str | None, *, by_machine: bool = False
+    ) -> Event:
         op = self._need_operator()
         a = self._need_assignment()
         if self.state not in (CellState.RUNNING, CellState.PAUSED, CellState.SETUP):
@@ -391,7 +432,27 @@ class StationController:
         payload: dict[str, Any] = {"run_id": a.run_id, "step": a.step, "good": good, "scrap": scrap}
         if reason:
             payload["reason"] = reason
-        (stored,) = self._commit(self._event("units_counted", payload, op.badge))
+        have_good, have_scrap = self.counts()
+        excess = conservation.count_refusal(
+            self.cell,
+            good=have_good,
+            scrap=have_scrap,
+            add_good=good,
+            add_scrap=scrap,
+            available=None if a.first_step else a.quantity,
+            upstream_kind=a.upstream_kind,
+            upstream_good=a.upstream_good,
+        )
+        extra: list[Event] = []
+        if excess is not None:
+            note = {**payload, "reason": excess, "available": a.quantity}
+            if not by_machine:
+                # The press is kept as a refused command the supervisor sees.
+                self._append(self._event("count_refused", note, op.badge))
+                raise Refused(excess)
+            # A machine made the part: keep its count and raise the alarm.
+            extra.append(self._event("count_exceeds_upstream", {**note, "source": "machine"}))
+        (stored, *_) = self._commit(self._event("units_counted", payload, op.badge), *extra)
         self.last_count = LastCount(stored.id, good, scrap, reason, self.clock())
         g, s = self.counts()
         self.message = (
@@ -399,13 +460,17 @@ class StationController:
             if good
             else f"+{scrap} scrap: {reason} ({g} good, {s} scrap). U = undo"
         )
+        if excess is not None:
+            self.message = f"{excess}: kept, and the supervisor is alerted"
         self._changed()
         return stored
 
-    def count_good(self, n: int = 1) -> Event:
+    def count_good(self, n: int = 1, *, by_machine: bool = False) -> Event:
+        """Count good units; `by_machine`: the machine counted them, so a count beyond
+        what came from upstream is kept with an alert instead of refused."""
         if n < 1:
             raise Refused("count at least one unit")
-        return self._count(n, 0, None)
+        return self._count(n, 0, None, by_machine=by_machine)
 
     def count_scrap(self, reason: str, n: int = 1) -> Event:
         if n < 1:

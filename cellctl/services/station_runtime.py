@@ -286,6 +286,10 @@ class StationRuntime:
         try:
             if data is None:
                 c.withdraw_assignment("the scheduler moved this step elsewhere")
+            elif data.get("withdrawn"):
+                a = c.assignment
+                if a is None or data.get("run_id") in (None, a.run_id):
+                    c.withdraw_assignment(str(data.get("reason") or "the scheduler moved it"))
             else:
                 c.offer_assignment(self._instructions_for(Assignment.from_dict(data)))
         except (Refused, ValueError) as exc:
@@ -403,7 +407,7 @@ class StationRuntime:
             # A line-protocol machine counts its own cycles: each is one good unit.
             delta = int(d.get("delta") or 1)
             if c.state.value == "running" and c.assignment_accepted and delta > 0:
-                self._guard(lambda: c.count_good(delta))
+                self._guard(lambda: c.count_good(delta, by_machine=True))
         elif ev.kind == "error":
             c.set_machine_info(last_error=ev.message)
 
@@ -429,12 +433,11 @@ class StationRuntime:
                 job = await m.start_job(a.job, name=Path(a.job).name)
                 c.record_machine_job_started(job.name, len(job.lines))
             elif what == "start_cycles":
-                a = c._need_assignment()
-                good, _ = c.counts()
-                if a.quantity - good < 1:
+                done, quantity = c.shortfall()
+                if quantity - done < 1:
                     raise Refused("every unit of this step is already counted")
-                await m.start_cycles(a.quantity - good)
-                c.message = f"Machine started: {a.quantity - good} cycles"
+                await m.start_cycles(quantity - done)
+                c.message = f"Machine started: {quantity - done} cycles"
                 c._changed()
             elif what == "hold":
                 await m.hold()

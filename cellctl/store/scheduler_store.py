@@ -14,6 +14,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from cellctl.domain import conservation
 from cellctl.domain.dispatch import Candidate, Job
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.run_spec import RunSpec
@@ -50,6 +51,9 @@ CREATE TABLE IF NOT EXISTS steps (
     assigned_at TEXT,
     quantity INTEGER,
     done_at TEXT,
+    closed_short TEXT,
+    outcome TEXT,
+    delivered INTEGER,
     PRIMARY KEY (run_id, idx)
 );
 CREATE INDEX IF NOT EXISTS steps_cell ON steps(cell, status);
@@ -92,6 +96,14 @@ CREATE TABLE IF NOT EXISTS withdrawals (
     cell TEXT PRIMARY KEY,
     queued_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS conservation_alerts (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    time TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (run_id, step, rule)
+);
 CREATE TABLE IF NOT EXISTS command_log (
     id INTEGER PRIMARY KEY,
     time TEXT NOT NULL,
@@ -128,6 +140,11 @@ class SchedulerStore:
             columns = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
             if "edition_size" not in columns:  # a file made before limited editions
                 self.conn.execute("ALTER TABLE runs ADD COLUMN edition_size INTEGER")
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(steps)")}
+            for column, kind in (("closed_short", "TEXT"), ("outcome", "TEXT"),
+                                 ("delivered", "INTEGER")):  # fmt: skip
+                if column not in columns:  # a file made before conservation (issue 16)
+                    self.conn.execute(f"ALTER TABLE steps ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.conn.close()
@@ -238,11 +255,13 @@ class SchedulerStore:
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:
         out = []
-        for idx, kind, status, cell, assign_id, assigned_at, done_at in self.conn.execute(
-            "SELECT idx, kind, status, cell, assign_id, assigned_at, done_at FROM steps "
-            "WHERE run_id = ? ORDER BY idx",
+        for (
+            idx, kind, status, cell, assign_id, assigned_at, done_at, short, outcome
+        ) in self.conn.execute(
+            "SELECT idx, kind, status, cell, assign_id, assigned_at, done_at, closed_short, "
+            "outcome FROM steps WHERE run_id = ? ORDER BY idx",
             (run_id,),
-        ):
+        ):  # fmt: skip
             counts = {
                 c: {"good": g, "scrap": s}
                 for c, g, s in self.conn.execute(
@@ -262,6 +281,9 @@ class SchedulerStore:
                     "good": sum(v["good"] for v in counts.values()),
                     "scrap": sum(v["scrap"] for v in counts.values()),
                     "by_cell": counts,
+                    "target": self.step_target(run_id, idx),
+                    "closed_short": short,
+                    "outcome": outcome,
                 }
             )
         return out
@@ -394,18 +416,50 @@ class SchedulerStore:
             )
         }
 
+    def _step_totals(
+        self, run_id: str, step: int, *, except_cell: str | None = None
+    ) -> tuple[int, int]:
+        good, scrap = self.conn.execute(
+            "SELECT COALESCE(SUM(good), 0), COALESCE(SUM(scrap), 0) FROM counts "
+            "WHERE run_id = ? AND step = ? AND cell IS NOT ?",
+            (run_id, step, except_cell),
+        ).fetchone()
+        return good, scrap
+
+    def step_target(self, run_id: str, step: int) -> int:
+        """The units the step must account for (domain.conservation.target)."""
+        if step == 0:
+            qty = self.conn.execute("SELECT quantity FROM runs WHERE id = ?", (run_id,))
+            return qty.fetchone()[0]
+        return conservation.target(0, self._delivered(run_id, step - 1))
+
+    def _delivered(self, run_id: str, step: int) -> int:
+        """The good units a step delivered: as its cell said when it completed (some of
+        its counts may still be on the way), or as counted, whichever is more."""
+        row = self.conn.execute(
+            "SELECT delivered FROM steps WHERE run_id = ? AND idx = ?", (run_id, step)
+        ).fetchone()
+        counted = self._step_totals(run_id, step)[0]
+        return max(counted, row[0]) if row and row[0] is not None else counted
+
     def remaining_quantity(self, run_id: str, step: int) -> int:
-        qty = self.conn.execute("SELECT quantity FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
-        good = self.conn.execute(
-            "SELECT COALESCE(SUM(good), 0) FROM counts WHERE run_id = ? AND step = ?",
-            (run_id, step),
-        ).fetchone()[0]
-        return max(1, qty - good)
+        """What is left of a step: its target less what was done on it on any cell."""
+        good, scrap = self._step_totals(run_id, step)
+        left = conservation.remaining(self.step_target(run_id, step), good, scrap, first=step == 0)
+        return max(1, left)
 
     def assign(self, run_id: str, step: int, cell: str, assign_id: str) -> dict[str, Any]:
         """Give a pending step to a cell; returns the assignment message body."""
         with transaction(self.conn):
-            quantity = self.remaining_quantity(run_id, step)
+            # The cell counts the step cumulatively in its own store: its quantity is
+            # the target less what other cells did, so its own counts stay inside it.
+            elsewhere = self._step_totals(run_id, step, except_cell=cell)
+            quantity = max(
+                1,
+                conservation.assignment_quantity(
+                    self.step_target(run_id, step), *elsewhere, first=step == 0
+                ),
+            )
             cur = self.conn.execute(
                 "UPDATE steps SET status = 'assigned', cell = ?, assign_id = ?, assigned_at = ?, "
                 "quantity = ? WHERE run_id = ? AND idx = ? AND status = 'pending'",
@@ -428,6 +482,9 @@ class SchedulerStore:
             (run_id, step),
         ).fetchone()
         assign_id, kind, qty, at, sku, title, batch, due, cell, edition, run_qty, nxt = row
+        upstream = self.conn.execute(
+            "SELECT kind FROM steps WHERE run_id = ? AND idx = ?", (run_id, step - 1)
+        ).fetchone()
         return {
             "v": 1,
             "assign_id": assign_id,
@@ -444,6 +501,9 @@ class SchedulerStore:
             "edition_size": edition,
             "run_quantity": run_qty,
             "next_kind": nxt,
+            "step_quantity": self.step_target(run_id, step),
+            "upstream_good": None if upstream is None else self._delivered(run_id, step - 1),
+            "upstream_kind": None if upstream is None else upstream[0],
         }
 
     def active_assignments(self) -> list[dict[str, Any]]:
@@ -569,6 +629,7 @@ class SchedulerStore:
                 (str(p["run_id"]), int(p["step"]), e.cell, sign * int(p["good"]),
                  sign * int(p["scrap"])),
             )  # fmt: skip
+            self._check_excess(str(p["run_id"]), int(p["step"]), e)
         elif t in ("batch_held", "batch_released"):
             self._hold(str(p["batch"]), t == "batch_held", str(p["reason"]), e.time, e.operator)
             result.queue_changed = True
@@ -599,11 +660,15 @@ class SchedulerStore:
                 "UPDATE steps SET status = 'running' WHERE run_id = ? AND idx = ?", (run_id, idx)
             )
             return
-        if t == "run_step_completed":
+        if t == "run_step_completed" and not self._complete_step(e, run_id, idx):
+            # Short and not closed short: the step stays open for the rest (any cell).
             self.conn.execute(
-                "UPDATE steps SET status = 'done', done_at = ? WHERE run_id = ? AND idx = ?",
-                (e.time, run_id, idx),
+                "UPDATE steps SET status = 'pending', cell = NULL, assign_id = NULL "
+                "WHERE run_id = ? AND idx = ?",
+                (run_id, idx),
             )
+        elif t == "run_step_completed":
+            self._skip_empty_steps(run_id, idx, e.time)
             left = self.conn.execute(
                 "SELECT COUNT(*) FROM steps WHERE run_id = ? AND status != 'done'", (run_id,)
             ).fetchone()[0]
@@ -624,6 +689,129 @@ class SchedulerStore:
         result.withdraw.add(e.cell)
         result.queue_changed = True
 
+    # -- conservation ------------------------------------------------------------------
+
+    def _complete_step(self, e: Event, run_id: str, idx: int) -> bool:
+        """Mark a step done if its counts account for its target or it was closed short;
+        otherwise note why it stays open and return False."""
+        p = e.payload
+        good, scrap = self._step_totals(run_id, idx)
+        if isinstance(p.get("good"), int) and isinstance(p.get("scrap"), int):
+            # The cell's own totals as it completed: its counts may still be on the way
+            # (a resend after a restart), and must not make the step look short.
+            good, scrap = self._step_totals(run_id, idx, except_cell=e.cell)
+            good, scrap = good + p["good"], scrap + p["scrap"]
+        want = self.step_target(run_id, idx)
+        done = conservation.accounted(good, scrap, first=idx == 0)
+        short = p.get("closed_short")
+        outcome = p.get("outcome")
+        if done < want and not (isinstance(short, str) and short.strip()):
+            self._alert(
+                run_id,
+                idx,
+                "done_short",
+                f"{e.cell} completed {run_id} step {idx} with {done} of {want}"
+                f"{'' if idx == 0 else ' good + scrap'} and did not close it short: "
+                f"it stays open for the remaining {want - done}",
+                e.time,
+            )
+            return False
+        self.conn.execute(
+            "UPDATE steps SET status = 'done', done_at = ?, closed_short = ?, outcome = ?, "
+            "delivered = ? WHERE run_id = ? AND idx = ?",
+            (
+                e.time,
+                f"{short} ({e.operator or 'unknown'})" if done < want else None,
+                str(outcome)[:200] if outcome else None,
+                good,
+                run_id,
+                idx,
+            ),
+        )
+        self.conn.execute(
+            "DELETE FROM conservation_alerts WHERE run_id = ? AND step = ? AND rule = 'done_short'",
+            (run_id, idx),
+        )
+        return True
+
+    def _skip_empty_steps(self, run_id: str, idx: int, time: str) -> None:
+        """Steps after one that delivered no good unit have nothing to do: done at once,
+        saying so (a cell given "1 unit" of nothing could only count out of thin air)."""
+        while True:
+            idx += 1
+            row = self.conn.execute(
+                "SELECT status FROM steps WHERE run_id = ? AND idx = ?", (run_id, idx)
+            ).fetchone()
+            if row is None or row[0] != "pending" or self.step_target(run_id, idx) > 0:
+                return
+            self.conn.execute(
+                "UPDATE steps SET status = 'done', done_at = ?, outcome = ? "
+                "WHERE run_id = ? AND idx = ?",
+                (time, "nothing came from the step before", run_id, idx),
+            )
+
+    def _check_excess(self, run_id: str, idx: int, e: Event) -> None:
+        """A count beyond what came from upstream is kept and raises an alert."""
+        if idx == 0:
+            return
+        up = self.conn.execute(
+            "SELECT kind, status FROM steps WHERE run_id = ? AND idx = ?", (run_id, idx - 1)
+        ).fetchone()
+        if up is None or up[1] != "done":
+            return  # upstream still counting: decided when it is done
+        good, scrap = self._step_totals(run_id, idx)
+        came = self._delivered(run_id, idx - 1)
+        if good + scrap > came:
+            self._alert(
+                run_id,
+                idx,
+                "exceeds_upstream",
+                f"{run_id} step {idx} has {good} good + {scrap} scrap (last from {e.cell}), "
+                f"but only {came} came good from {up[0]}",
+                e.time,
+            )
+
+    def _alert(self, run_id: str, step: int, rule: str, message: str, time: str) -> None:
+        self.conn.execute(
+            "INSERT INTO conservation_alerts (run_id, step, rule, time, message) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_id, step, rule) DO UPDATE SET "
+            "time = excluded.time, message = excluded.message",
+            (run_id, step, rule, time, message),
+        )
+
+    def conservation_alerts(self) -> list[dict[str, Any]]:
+        """What the scheduler learned that breaks conservation (newest first)."""
+        cols = ("run_id", "step", "rule", "time", "message")
+        rows = self.conn.execute(
+            "SELECT run_id, step, rule, time, message FROM conservation_alerts ORDER BY time DESC"
+        )
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def conservation_violations(
+        self, runs: Iterable[str] | None = None
+    ) -> list[conservation.Violation]:
+        """Check every run's step totals against the rules (domain.conservation)."""
+        ids = list(runs) if runs is not None else [r["id"] for r in self.runs()]
+        out: list[conservation.Violation] = []
+        for run_id in ids:
+            qty = self.conn.execute("SELECT quantity FROM runs WHERE id = ?", (run_id,))
+            row = qty.fetchone()
+            if row is None:
+                continue
+            steps = [
+                conservation.StepCounts(
+                    s["step"],
+                    s["kind"],
+                    s["good"],
+                    s["scrap"],
+                    s["status"] == "done",
+                    s["closed_short"],
+                )
+                for s in self.steps(run_id)
+            ]
+            out += conservation.check_run(run_id, row[0], steps)
+        return out
+
     # -- totals ---------------------------------------------------------------------------
 
     def totals_by_cell(self) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
@@ -640,11 +828,16 @@ class SchedulerStore:
 
     def summary(self) -> dict[str, Any]:
         by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
-        return {"runs": by_status, "events_applied": self.applied_count()}
+        return {
+            "runs": by_status,
+            "events_applied": self.applied_count(),
+            # The board raises these as alerts (issue 16); the newest 50 are enough.
+            "conservation": self.conservation_alerts()[:50],
+        }
 
 
 _INT_FIELDS = {"step", "good", "scrap"}
-_TEXT_FIELDS = {"run_id", "batch"}
+_TEXT_FIELDS = {"run_id", "batch", "closed_short", "outcome"}
 
 
 _CHECKED_TYPES = {

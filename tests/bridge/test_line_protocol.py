@@ -73,3 +73,21 @@ async def test_bad_arguments_get_the_error_code(machines) -> None:
         await m.command("FLY")
     with pytest.raises(JobRefused, match="not allow"):
         await m.command("SET a=1*2")
+
+
+def test_a_stale_status_count_does_not_make_the_next_cycle_count_twice() -> None:
+    """A STATUS reply read before a CYCLE line can be applied after it (its awaiting
+    coroutine runs later): its lower count must not make the next cycle look like 2."""
+    from types import SimpleNamespace
+
+    from firmware_bridge.linemachine import LineMachine
+
+    link = SimpleNamespace(on_line=None, on_up=None, _record=lambda *a: None)
+    m = LineMachine(link)  # type: ignore[arg-type]
+    seen: list[int] = []
+    m.subscribe(lambda e: seen.append(e.data["delta"]) if e.kind == "cycle_complete" else None)
+    m._update_count(10, source="status")
+    m._update_count(11, source="cycle")
+    m._update_count(10, source="status")  # the stale reply, applied late
+    m._update_count(12, source="cycle")
+    assert seen == [1, 1]

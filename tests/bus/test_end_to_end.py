@@ -26,8 +26,11 @@ async def test_three_steps_through_three_cells(factory: Factory) -> None:
     steps = store.run("R1")["steps"]
     assert [s["status"] for s in steps] == ["done", "done", "done"]
     assert [list(s["by_cell"]) for s in steps] == [["cut-01"], ["print-01"], ["qa-01"]]
-    assert [s["good"] for s in steps] == [6, 6, 6]
-    assert steps[1]["scrap"] == 2  # every third unit scrapped: 8 made for 6 good
+    # Units are conserved (issue 16): print gets the 6 cut made, scraps every third (2)
+    # and passes 4 good on; QA gets those 4.
+    assert [s["good"] for s in steps] == [6, 4, 4]
+    assert [s["scrap"] for s in steps] == [0, 2, 0]
+    assert store.conservation_violations() == []
     for c in (cut, prn, qa):
         await wait_until(lambda c=c: c.link.backlog == 0, 10, "outbox drained")
         assert store.totals_by_cell()[c.cell] == c.totals()

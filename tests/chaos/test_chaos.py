@@ -24,9 +24,14 @@ def test_every_fault_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> N
         "serial cable pulled", "printer out of media", "disk full", "clock jumps backwards",
         "clock jumps forwards",
     }  # fmt: skip
-    failed = [line for line in lines if line.startswith("FAIL") or "store:" in line]
+    failed = [
+        line
+        for line in lines
+        if line.startswith("FAIL") or "store:" in line or "conservation:" in line
+    ]
     assert failed == [], "\n".join(lines)
     assert all(c.ok for c in faults)
+    assert [p for c in faults for p in c.conservation] == []
     # The shift did real work through the faults, and no process hit an unhandled error.
     confirmed, runs_done, pages, tracebacks = map(int, re.findall(r"\d+", end.detail))
     assert confirmed > 300 and runs_done >= 2 and pages > 0, end.detail

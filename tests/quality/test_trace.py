@@ -224,3 +224,26 @@ def test_a_unit_trace_leaves_out_the_other_batches_of_its_run(ev) -> None:
     assert [d["code"] for d in r["defects"]] == ["WARP"]
     assert r["steps"][0]["good"] == 2
     assert trace(events, "B2")["on_hold"] == "rejected"
+
+
+def test_a_step_closed_short_and_a_qa_outcome_are_said_as_such(ev) -> None:  # noqa: ANN001
+    t = "2026-11-23T10:00:0{}Z"
+    events = [
+        ev("serials_allocated", "cut-01", t.format(1), scope="R", first=1, count=1,
+           serials=["S-1"], batch="B1", sku="PIN", run_id="R"),
+        ev("units_counted", "cut-01", t.format(2), run_id="R", step=0, good=11, scrap=0),
+        ev("run_step_completed", "cut-01", t.format(3), run_id="R", step=0, good=11, scrap=0,
+           quantity=16, closed_short="stock out (OP-SAM)"),
+        ev("run_step_completed", "qa-01", t.format(4), run_id="R", step=1, good=11, scrap=0,
+           outcome="accepted: 11 released"),
+        ev("count_refused", "qa-01", t.format(5), run_id="R", step=1, good=1, scrap=0,
+           reason="qa-01 would have 12 good, but only 11 came from cut"),
+    ]  # fmt: skip
+    r = trace(events, "B1")
+    cut, qa = r["steps"]
+    assert (cut["closed_short"], cut["outcome"]) == ("stock out (OP-SAM)", None)
+    assert qa["outcome"] == "accepted: 11 released"
+    said = [x["summary"] for x in r["timeline"]]
+    assert "R step 0 closed short at 11 good of 16: stock out (OP-SAM)" in said
+    assert "R step 1: accepted: 11 released" in said
+    assert "count refused: qa-01 would have 12 good, but only 11 came from cut" in said

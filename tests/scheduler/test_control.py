@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 
-from cellctl.bus.codec import encode
+from cellctl.bus.codec import decode, encode
 from cellctl.bus.topics import Topics
 from cellctl.domain.events import Event
 from cellctl.domain.run_spec import parse_run
@@ -106,10 +106,10 @@ async def test_restart_loses_no_assignment_and_gives_none_twice(factory: Factory
     )
 
 
-async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory) -> None:
+async def test_a_cell_that_stays_down_gives_its_step_to_another(factory: Factory) -> None:
     store = factory.scheduler_store()
     store.add_run(parse_run(_spec("D1", quantity=40, cycle_s=0.5)))
-    await factory.scheduler(store)
+    await factory.scheduler(store, move_after_down_s=0.5)
     a = await factory.cell("cut-01", "cut", cycle_s=0.03)
     await wait_until(lambda: store.run("D1")["steps"][0]["status"] == "running", 10, "D1 on A")
     b = await factory.cell("cut-02", "cut", cycle_s=0.005)
@@ -118,6 +118,13 @@ async def test_a_cell_that_goes_down_gives_its_step_to_another(factory: Factory)
     assert store.run("D1")["steps"][0]["cell"] == "cut-02"
     released = [e for e in a.store.events() if e.type == "run_step_released"]
     assert [e.payload["reason"] for e in released] == ["withdrawn"]
+    # The kiosk names the reason the step moved (the scheduler's retained notice).
+    async with aiomqtt.Client("127.0.0.1", factory.broker.port) as client:
+        await client.subscribe(T.cell_assign("cut-01"), qos=1)
+        async with asyncio.timeout(5):
+            notice = decode(bytes((await anext(aiter(client.messages))).payload))
+    assert notice["withdrawn"] is True
+    assert notice["reason"].startswith("moved to cut-02 because cut-01 was down ")
     await wait_until(lambda: a.link.backlog == 0 and b.link.backlog == 0, 10, "drained")
     await wait_until(
         lambda: store.totals_by_cell() == {"cut-01": a.totals(), "cut-02": b.totals()},
@@ -171,3 +178,27 @@ async def test_two_dispatch_rounds_at_once_give_each_step_once(tmp_path) -> None
         for cell in ("cut-01", "cut-02"):
             store.release_cell(cell)
     store.close()
+
+
+async def test_a_down_cell_with_no_twin_keeps_its_step(factory: Factory) -> None:
+    store = factory.scheduler_store()
+    store.add_run(parse_run(_spec("D2", quantity=40, cycle_s=0.5)))
+    sched = await factory.scheduler(store, move_after_down_s=0.2, tick_s=0.05)
+    a = await factory.cell("cut-01", "cut", cycle_s=0.05)
+    await wait_until(lambda: store.run("D2")["steps"][0]["status"] == "running", 10, "D2 on A")
+    a.paused.clear()  # the jam: it stops counting
+    a.link.update_status(state="down")
+    await wait_until(lambda: sched.cells["cut-01"].state == "down", 10, "the scheduler sees it")
+    # Well past the rule's 0.2 s (many ticks): with no other cut cell, the step stays.
+    await asyncio.sleep(1.0)
+    step = store.run("D2")["steps"][0]
+    assert (step["status"], step["cell"]) == ("running", "cut-01")
+    assert [e for e in a.store.events() if e.type == "run_step_released"] == []
+    # A second cut cell comes up free: now the rule moves the step there, and says why.
+    await factory.cell("cut-02", "cut", cycle_s=0.005)
+    await wait_until(lambda: store.run("D2")["steps"][0]["cell"] == "cut-02", 10, "moved")
+    await wait_until(
+        lambda: [e for e in a.store.events() if e.type == "run_step_released"], 10, "released"
+    )
+    (released,) = [e for e in a.store.events() if e.type == "run_step_released"]
+    assert released.payload["reason"] == "withdrawn"  # SimCell's word; the kiosk shows why

@@ -148,10 +148,17 @@ def test_complete_step_and_restart_restores_state(
     assert again.operator is not None and again.operator.badge == "OP-ADA"
     assert again.assignment is not None and again.assignment.run_id == "R-100"
     assert again.counts() == (5, 0)
-    again.complete_step()
+    # 5 of 60 is short: completing is refused until someone allowed closes it short.
+    with pytest.raises(Refused, match="5 of 60 good on R-100 step 0"):
+        again.complete_step()
+    with pytest.raises(Refused, match="needs QA or a supervisor"):
+        again.close_step_short("sheet stock ran out")
+    again.sign_in_badge("OP-QUINN")
+    again.close_step_short("sheet stock ran out")
     assert again.state == CellState.IDLE and again.assignment is None
     completed = [e for e in again.store.events() if e.type == "run_step_completed"]
     assert completed[0].payload["good"] == 5
+    assert completed[0].payload["closed_short"] == "sheet stock ran out"
 
 
 def test_status_payload(cut: StationController) -> None:

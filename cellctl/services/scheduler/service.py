@@ -57,6 +57,7 @@ class CellView:
     last_seq: int = 0
     backlog: int = 0
     seen: float = field(default_factory=time.monotonic)
+    down_since: float | None = None
 
 
 # The longest wait between two requests to re-send the same missing events.
@@ -82,8 +83,12 @@ class Scheduler:
         on_applied: Callable[[list[Event]], None] | None = None,
         plan: bool = True,
         clock: Callable[[], float] | None = None,
+        move_after_down_s: float = 600.0,
     ) -> None:
         self.store = store
+        # A down cell keeps its step; after this long it moves to a free cell of the
+        # same kind, if there is one (DESIGN-conservation.md).
+        self.move_after_down_s = move_after_down_s
         self.site = site if isinstance(site, SiteConfig) else None
         site_id = site.site.id if isinstance(site, SiteConfig) else site
         self.topics = Topics(site_id)
@@ -292,7 +297,12 @@ class Scheduler:
         view.last_seq = status.get("last_seq") or view.last_seq
         view.backlog = status.get("backlog") or 0
         view.seen = time.monotonic()
-        if not view.online or view.state == "down":
+        if view.online and view.state == "down":
+            if view.down_since is None:
+                view.down_since = time.monotonic()
+        else:
+            view.down_since = None
+        if not view.online:
             released = self.store.release_cell(cell)
             if released:
                 log.info("scheduler: %s is %s; re-queued %s", cell, view.state, released)
@@ -353,6 +363,7 @@ class Scheduler:
             for cell, (first, last) in self._check_gaps(client_ok=True).items():
                 body = {"v": PAYLOAD_VERSION, "from_seq": first, "to_seq": last}
                 await self._publish(client, self.topics.cell_resend(cell), encode(body))
+            await self._move_from_down(client)
             if self.clock() >= self._wake_at:
                 self._wake_at = math.inf
                 self._dirty = True
@@ -396,6 +407,48 @@ class Scheduler:
                     log.error("scheduler: %s still misses seq %d..%d", cell, hwm + 1, target)
                 requests[cell] = (hwm + 1, target)
         return requests
+
+    async def _move_from_down(self, client: aiomqtt.Client) -> None:
+        """The rule that moves a step off a down cell: down for `move_after_down_s` and
+        another cell of its kind free. With no such cell the step stays where it is."""
+        now = time.monotonic()
+        long_down = [
+            v
+            for v in self.cells.values()
+            if v.down_since is not None and now - v.down_since >= self.move_after_down_s
+        ]
+        if not long_down:
+            return
+        async with self._dispatch_lock:
+            busy = self.store.busy_cells()
+            free = self.free_cells()
+            for view in long_down:
+                target = next((f for f in free if f.kind == view.kind), None)
+                if view.cell not in busy or target is None:
+                    continue
+                down_s = now - (view.down_since or now)
+                why = f"moved to {target.cell} because {view.cell} was down {_duration(down_s)}"
+                moved = self.store.release_cell(view.cell)
+                if not moved:
+                    continue
+                free.remove(target)
+                log.info("scheduler: %s", why)
+                run_id, step = moved[0]
+                notice = {"v": PAYLOAD_VERSION, "withdrawn": True, "reason": why,
+                          "run_id": run_id, "step": step}  # fmt: skip
+                await self._publish(
+                    client, self.topics.cell_assign(view.cell), encode(notice), True
+                )
+                try:
+                    body = self.store.assign(run_id, step, target.cell, new_id())
+                except StoreError as exc:
+                    log.warning("scheduler: %s not given to %s: %s", run_id, target.cell, exc)
+                else:
+                    self.dispatch_log.append((self.clock(), target.cell, run_id, step))
+                    await self._publish(
+                        client, self.topics.cell_assign(target.cell), encode(body), True
+                    )
+                self._dirty = True
 
     def free_cells(self) -> list[CellView]:
         busy = self.store.busy_cells()
@@ -523,3 +576,9 @@ class Scheduler:
         await self._publish(
             client, self.topics.scheduler_queue, encode(self.queue_snapshot()), True
         )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"

@@ -68,6 +68,7 @@ class KioskApp(App[None]):
         Binding("s", "start", "Start"),
         Binding("p", "pause", "Pause"),
         Binding("c", "complete", "Complete"),
+        Binding("z", "close_short", "Close short"),
         Binding("g", "good", "Good +1"),
         Binding("x", "scrap", "Scrap +1"),
         Binding("u", "undo", "Undo"),
@@ -348,6 +349,28 @@ class KioskApp(App[None]):
             return
         self.push_screen(NoteDialog("Why decline this step?", "reason", allow_empty=False), done)
 
+    def action_close_short(self) -> None:
+        """End the step short of its quantity (QA or a supervisor, with a reason)."""
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self._do(lambda: self.controller.close_step_short(reason))
+
+        c = self.controller
+        if c.assignment is None or not c.assignment_accepted:
+            self._refuse("no run step here to close")
+            return
+        done_n, quantity = c.shortfall()
+        self.push_screen(
+            NoteDialog(
+                f"Close {c.assignment.run_id} step {c.assignment.step} short at {done_n} of "
+                f"{quantity}? Why are units missing?",
+                "reason",
+                allow_empty=False,
+            ),
+            done,
+        )
+
     def action_start(self) -> None:
         if self.runtime is not None and hasattr(self.runtime, "start_step"):
             self.run_worker(self._do_async(self.runtime.start_step), exclusive=True)
@@ -358,7 +381,8 @@ class KioskApp(App[None]):
         self._do(self.controller.pause)
 
     def action_complete(self) -> None:
-        self._do(self.controller.complete_step)
+        # At QA the step closes with the lot's outcome and its units (QAFlow.close_step).
+        self._do(self._qa.close_step if self._qa is not None else self.controller.complete_step)
 
     def action_good(self) -> None:
         self._do(self.controller.count_good)
