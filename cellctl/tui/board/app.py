@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from cellctl.services.board_feed import BoardFeed, CommandRefused
 from cellctl.tui.board.screens import CellScreen, FormDialog, RunScreen, TraceScreen
+from cellctl.tui.board.web import exit_deadline, under_web_driver, watch_viewer
 from cellctl.tui.board.widgets import CellGrid, bars, pct, span
 
 REFRESH_S = 0.1
@@ -87,6 +88,8 @@ class BoardApp(App[None]):
         self.main.query_one("#alerts-table", DataTable).add_columns(
             "since", "kind", "subject", "alert", "state"
         )
+        if under_web_driver():
+            watch_viewer()
         if self.connect:
             self.feed.preload()
             await self.feed.start()
@@ -96,6 +99,8 @@ class BoardApp(App[None]):
         self.refresh_board()
 
     async def on_unmount(self) -> None:
+        if under_web_driver():
+            exit_deadline()  # a viewer that left must not linger, whatever hangs below
         if self.connect:
             await self.feed.stop()
 
