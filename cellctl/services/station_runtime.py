@@ -33,7 +33,7 @@ def open_station(path: str | Path, *, db: str | Path | None = None) -> StationCo
     try:
         loaded = load_station(path)
     except ConfigError as exc:
-        raise CliError("\n" + str(exc)) from None
+        raise CliError(exc.describe()) from None
     try:
         store = StationStore(db or loaded.store_path(), loaded.id)
     except StoreError as exc:
