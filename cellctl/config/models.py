@@ -93,6 +93,10 @@ class DefectCode(_Strict):
     code: Ident
     description: str = Field(min_length=1)
     severity: Severity
+    kinds: list[CellKind] = Field(
+        default_factory=list,
+        description="the cell kinds where this defect can arise (none listed: every kind)",
+    )
 
 
 class DowntimeReasonConfig(_Strict):
@@ -143,6 +147,13 @@ class SiteConfig(_Strict):
 
     def defect(self, code: str) -> DefectCode | None:
         return next((d for d in self.defects if d.code == code), None)
+
+    def defects_for(self, kind: str) -> list[DefectCode]:
+        """The defects a cell of `kind` is offered: those that arise there. QA inspects
+        finished units, so it is offered every one."""
+        if kind == CellKind.QA:
+            return list(self.defects)
+        return [d for d in self.defects if not d.kinds or kind in d.kinds]
 
 
 class StationInfo(_Strict):
