@@ -306,7 +306,7 @@ class BoardApp(App[None]):
                         raise CommandRefused("priority must be a whole number") from None
                 await self.feed.command(action, badge, **body)
             except CommandRefused as exc:
-                self.notify(str(exc), title=f"{action} refused", severity="error")
+                self.notify(str(exc), title=f"{action.replace('_', ' ')} refused", severity="error")
                 return
             self.notify(f"sent to the scheduler: {said(action, body)}", title="sent")
 
