@@ -138,7 +138,10 @@ class _Checker:
         self.problems.extend(f"{exc.path}: {p}" for p in exc.problems)
 
     def check(self, path: Path) -> None:
-        key = path.resolve()
+        try:
+            key = path.resolve()
+        except (OSError, ValueError):  # ValueError: a NUL in the path (read says so below)
+            key = path
         if key in self.seen:
             return
         self.seen.add(key)
@@ -164,7 +167,7 @@ class _Checker:
             self._add(exc)
         stations = data.get("stations", [])
         for rel in stations if isinstance(stations, list) else []:
-            if isinstance(rel, str) and "\x00" not in rel:
+            if isinstance(rel, str):
                 self.check(path.parent / rel)
         # The site's inspection templates (imported here: that module imports us).
         from cellctl.config.inspection import TemplateBook, inspection_dir
@@ -179,8 +182,8 @@ class _Checker:
         section = data.get("station")
         section = section if isinstance(section, dict) else {}
         site = section.get("site", "site.toml")
-        if isinstance(site, str) and "\x00" not in site:
-            self.check((path.parent / site).resolve())
+        if isinstance(site, str):
+            self.check(path.parent / site)
         # The sections that are well formed on their own get their deeper checks too.
         machine = _part(MachineConfig, data.get("machine", {}))
         kind = section.get("kind")
