@@ -145,11 +145,14 @@ async def test_viewers_leave_no_process_and_stopping_the_server_stops_them(
     seen: list[int] = []
     try:
         _wait_listening(port, server)
-        for _ in range(3):  # viewers come and go
+        for i in range(3):  # viewers come and go
             browser = await _open_viewer(port)
             mine = _children_running("cellctl board", server.pid)
             assert mine, "no board process for the viewer"
             seen += mine
+            if i == 2:  # a viewer's process obeys SIGTERM, its browser still there
+                os.kill(mine[0], signal.SIGTERM)
+                assert await _wait_gone(mine, timeout=8.0) == [], "SIGTERM was ignored"
             await browser.close()
             browser.stop()
             assert await _wait_gone(mine) == [], "a viewer's board outlived its browser"
