@@ -120,6 +120,7 @@ class CellProc:
              "--db", str(self.db), "--broker", self.broker_url, "--badge", self.badge,
              "--seed", str(self.seed * 100 + self.starts)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+            env={**os.environ, "TMPDIR": str(self.logdir)},  # a SIGKILLed cell's temp files
         )  # fmt: skip
         err.close()
         threading.Thread(target=self._read, args=(self.proc, ready), daemon=True).start()

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from cellctl import __version__
-from cellctl.errors import CliError
+from cellctl.errors import CliError, ConfigError, error_text
 
 COMMAND_MODULES = (
     "config",
@@ -64,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = func(args)
     except CliError as exc:
-        print(f"cellctl {args.command}: {exc}", file=sys.stderr)
+        print(error_text(args.command, str(exc)), file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(error_text(args.command, exc.describe()), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -52,3 +52,19 @@ def test_setup_is_idempotent_and_skips_work_done() -> None:
     again = subprocess.run(["./dev", "setup"], cwd=ROOT, capture_output=True, text=True)
     assert again.returncode == 0
     assert "setup:" not in again.stderr, again.stderr
+
+
+def test_errors_print_on_one_line_or_as_an_indented_block(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = tmp_path / "one.toml"
+    one.write_text('[station]\nid = "c"\nkind = "cut"\ncolour = 1\n')
+    assert main(["kiosk", "--station", str(one)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"cellctl kiosk: {one}: station.colour")
+    two = tmp_path / "two.toml"
+    two.write_text('[station]\nid = "c"\nkind = "cut"\ncolour = 1\nshape = 2\n')
+    assert main(["kiosk", "--station", str(two)]) == 1
+    head, *block = capsys.readouterr().err.splitlines()
+    assert head == f"cellctl kiosk: {two}: 2 problems"
+    assert len(block) == 2 and all(b.startswith("  station.") for b in block)

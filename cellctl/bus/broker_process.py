@@ -37,9 +37,15 @@ class Mosquitto:
 
     port: int = field(default_factory=free_port)
     extra_config: str = ""
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mosq-")))
+    workdir: Path | None = None  # None: a temporary folder of its own, removed by stop()
     proc: subprocess.Popen[bytes] | None = None
     die_with_parent: bool = False
+    _own_workdir: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="mosq-"))
+            self._own_workdir = True
 
     @property
     def url(self) -> str:
@@ -58,6 +64,8 @@ class Mosquitto:
         exe = mosquitto_path()
         if exe is None:
             raise RuntimeError("mosquitto is not installed (./dev setup installs it)")
+        assert self.workdir is not None
+        self.workdir.mkdir(parents=True, exist_ok=True)  # again after a stop() removed it
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(self.config_text())
         log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115
@@ -67,12 +75,13 @@ class Mosquitto:
             stderr=log,
             preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
         )
+        log.close()  # the broker holds its own copy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"mosquitto exited: {(self.workdir / 'mosquitto.log').read_text()[-2000:]}"
-                )
+                said = (self.workdir / "mosquitto.log").read_text()[-2000:]
+                self.stop()
+                raise RuntimeError(f"mosquitto exited: {said}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
@@ -90,6 +99,11 @@ class Mosquitto:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        self._remove_workdir()
+
+    def _remove_workdir(self) -> None:
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

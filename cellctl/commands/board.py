@@ -48,7 +48,24 @@ def _feed(args: argparse.Namespace):
         raise CliError(f"--broker {args.broker}: {exc.errors()[0]['msg']}") from None
 
 
+def _find_demo(args: argparse.Namespace) -> None:
+    """With no site, broker or site id named: the demo running from here, if any (its
+    broker's port changes at every start, so nobody has to look it up)."""
+    if args.site or args.broker or args.site_id != "demo":
+        return
+    import sys
+
+    from cellctl.services.demo_locate import find_running_demo
+
+    demo = find_running_demo()
+    if demo is not None:
+        args.site, args.broker = str(demo.site), demo.broker
+        print(f"cellctl board: the running demo ({demo.site}, broker {demo.broker})",
+              file=sys.stderr)  # fmt: skip
+
+
 def _run(args: argparse.Namespace) -> int:
+    _find_demo(args)
     feed = _feed(args)  # fail here, before serving, on a bad site file or URL
     if args.web:
         from cellctl.tui.board.web import board_command, serve

@@ -68,6 +68,7 @@ async def stream(m: Machine, path: str, *, as_json: bool) -> int:
     try:
         lines = m.load_job(path)
     except JobError as exc:
+        await m.close()  # a sim:// port started a simulator: stop it
         raise CliError(str(exc)) from exc
     try:
         await m.connect()

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from cellctl.config.models import SiteConfig, StationConfig
+from cellctl.config.models import MachineConfig, PrinterConfig, SiteConfig, StationConfig
 from cellctl.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -121,31 +121,104 @@ def kind_of(path: Path) -> str:
 
 
 def check_paths(paths: list[str | Path]) -> list[str]:
-    """Every problem in the given files (and the sites their stations name)."""
-    problems: list[str] = []
+    """Every problem of every given file (and of the sites and stations they name), in one
+    run: a broken station still has its site, machine and printer checked."""
+    checker = _Checker()
     for raw in paths:
-        path = Path(raw)
+        checker.check(Path(raw))
+    return list(dict.fromkeys(checker.problems))  # a site named twice: its problems once
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.seen: set[Path] = set()
+
+    def _add(self, exc: ConfigError) -> None:
+        self.problems.extend(f"{exc.path}: {p}" for p in exc.problems)
+
+    def check(self, path: Path) -> None:
         try:
-            kind = kind_of(path)
-            if kind == "site":
-                site = load_site(path)
-                for rel in site.stations:
-                    problems.extend(check_paths([path.parent / rel]))
-                # The site's inspection templates (imported here: that module imports us).
-                from cellctl.config.inspection import TemplateBook, inspection_dir
-
-                problems.extend(TemplateBook(inspection_dir(path), site).check_all())
-            else:
-                loaded = load_station(path)
-                from stations.kinds import check_driver
-
-                reason = check_driver(loaded.config.station.kind, loaded.config.machine.driver)
-                if reason:
-                    problems.append(f"{path}: machine.driver: {reason}")
-                if loaded.config.printer is not None:
-                    from cellctl.labels.service import check_printer
-
-                    problems.extend(f"{path}: {p}" for p in check_printer(loaded.config.printer))
+            key = path.resolve()
+        except (OSError, ValueError):  # ValueError: a NUL in the path (read says so below)
+            key = path
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        try:
+            data, text = _read_toml(path)
         except ConfigError as exc:
-            problems.extend(f"{exc.path}: {p}" for p in exc.problems)
-    return problems
+            self._add(exc)
+            return
+        if "station" in data:
+            self._station(path, data, text)
+        elif "site" in data:
+            self._site(path, data, text)
+        else:
+            self.problems.append(
+                f"{path}: neither a [site] nor a [station] table: which file is this?"
+            )
+
+    def _site(self, path: Path, data: dict[str, Any], text: str) -> None:
+        site: SiteConfig | None = None
+        try:
+            site = _validate(SiteConfig, data, text, path)
+        except ConfigError as exc:
+            self._add(exc)
+        stations = data.get("stations", [])
+        for rel in stations if isinstance(stations, list) else []:
+            if isinstance(rel, str):
+                self.check(path.parent / rel)
+        # The site's inspection templates (imported here: that module imports us).
+        from cellctl.config.inspection import TemplateBook, inspection_dir
+
+        self.problems.extend(TemplateBook(inspection_dir(path), site).check_all())
+
+    def _station(self, path: Path, data: dict[str, Any], text: str) -> None:
+        try:
+            _validate(StationConfig, data, text, path)
+        except ConfigError as exc:
+            self._add(exc)
+        section = data.get("station")
+        section = section if isinstance(section, dict) else {}
+        site = section.get("site", "site.toml")
+        if isinstance(site, str):
+            self.check(path.parent / site)
+        # The sections that are well formed on their own get their deeper checks too.
+        machine = _part(MachineConfig, data.get("machine", {}))
+        kind = section.get("kind")
+        if machine is not None and isinstance(kind, str):
+            from stations.kinds import KINDS, check_driver
+
+            if kind in KINDS and (reason := check_driver(kind, machine.driver)):
+                self.problems.append(f"{path}: machine.driver: {reason}")
+        printer = _printer_part(data.get("printer"))
+        if printer is not None:
+            from cellctl.labels.service import check_printer
+
+            self.problems.extend(f"{path}: {p}" for p in check_printer(printer))
+
+
+def _printer_part(data: Any) -> PrinterConfig | None:
+    """The printer section for its model, media and template checks, even when another of
+    its keys (say the backend) is broken."""
+    if not isinstance(data, dict):
+        return None
+    printer = _part(PrinterConfig, data)
+    if printer is not None:
+        return printer
+    fields = {k: data[k] for k in ("model", "media") if isinstance(data.get(k), str)}
+    templates = data.get("templates", {})
+    if isinstance(templates, dict) and all(isinstance(v, str) for v in templates.values()):
+        fields["templates"] = templates
+    return PrinterConfig.model_construct(**{**PrinterConfig(backend="file://x").__dict__, **fields})
+
+
+def _part(model: type[M], data: Any) -> M | None:
+    """One section, validated alone; None when absent or broken (its problems are known)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None

@@ -7,6 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cellctl.config.endpoints import (
+    camera_source_problem,
+    printer_backend_problem,
+    serial_port_problem,
+)
 from cellctl.domain.model import CellKind, Role, Severity
 
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -88,6 +93,10 @@ class DefectCode(_Strict):
     code: Ident
     description: str = Field(min_length=1)
     severity: Severity
+    kinds: list[CellKind] = Field(
+        default_factory=list,
+        description="the cell kinds where this defect can arise (none listed: every kind)",
+    )
 
 
 class DowntimeReasonConfig(_Strict):
@@ -139,6 +148,13 @@ class SiteConfig(_Strict):
     def defect(self, code: str) -> DefectCode | None:
         return next((d for d in self.defects if d.code == code), None)
 
+    def defects_for(self, kind: str) -> list[DefectCode]:
+        """The defects a cell of `kind` is offered: those that arise there. QA inspects
+        finished units, so it is offered every one."""
+        if kind == CellKind.QA:
+            return list(self.defects)
+        return [d for d in self.defects if not d.kinds or kind in d.kinds]
+
 
 class StationInfo(_Strict):
     id: Ident
@@ -167,6 +183,8 @@ class MachineConfig(_Strict):
     def _port_needed(self) -> MachineConfig:
         if self.driver != "none" and not self.port:
             raise ValueError(f"driver {self.driver!r} needs a port (a device path or URL)")
+        if self.port and (problem := serial_port_problem(self.port)):
+            raise ValueError(f"port {problem}")
         return self
 
 
@@ -183,6 +201,13 @@ class CameraConfig(_Strict):
     decoders: list[Literal["zxing", "zbar"]] = Field(default_factory=lambda: ["zxing", "zbar"])
     dedup_s: float = Field(default=2.0, ge=0)
     budget_ms: float = Field(default=30.0, gt=0)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str | int | None) -> str | int | None:
+        if v is not None and (problem := camera_source_problem(v)):
+            raise ValueError(problem)
+        return v
 
     @field_validator("roi")
     @classmethod
@@ -203,6 +228,8 @@ class ScannerConfig(_Strict):
     def _port(self) -> ScannerConfig:
         if self.kind == "serial" and not self.port:
             raise ValueError("a serial scanner needs a port")
+        if self.port and (problem := serial_port_problem(self.port)):
+            raise ValueError(f"port {problem}")
         return self
 
 
@@ -211,6 +238,13 @@ class PrinterConfig(_Strict):
     backend: str = Field(description="tcp://host:9100, usb://..., file:///path")
     media: str = "62"
     templates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if problem := printer_backend_problem(v):
+            raise ValueError(problem)
+        return v
 
 
 class StationConfig(_Strict):

@@ -125,6 +125,12 @@ def _check_value(what: str, value: str) -> str:
     return value
 
 
+def is_value(text: str) -> bool:
+    """Whether `text` could be a serial, batch or other value of our codes (as printed in
+    human-readable text under the code)."""
+    return bool(_VALUE.match(text)) and ":" not in text
+
+
 def looks_like_ours(text: str) -> bool:
     return (
         len(text) > 3 and text[2] == ":" and text[:2] in ("CU", "CB", "CR", "CO", "CD", "CC", "CM")

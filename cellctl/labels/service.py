@@ -39,7 +39,7 @@ from cellctl.domain.serials import (
 from cellctl.labels import keys
 from cellctl.labels.backends import Backend, FolderBackend, PrinterUnreachable, open_backend
 from cellctl.labels.errors import LabelError
-from cellctl.labels.media import check_pair, media
+from cellctl.labels.media import check_model, check_pair, media
 from cellctl.labels.queue import PrintQueue
 from cellctl.labels.raster import Cut, build_job
 from cellctl.labels.render import Rendered, render
@@ -121,10 +121,18 @@ def resolve_template(
 def check_printer(printer: PrinterConfig) -> list[str]:
     """Every problem with a station's printer section: model, media, templates."""
     problems = []
-    try:
-        check_pair(printer.model, printer.media)
-    except LabelError as exc:
-        problems.append(f"printer: {exc}")
+    # Model and media apart first, so both are reported in one run.
+    for what, check in (("model", lambda: check_model(printer.model)),
+                        ("media", lambda: media(printer.media))):  # fmt: skip
+        try:
+            check()
+        except LabelError as exc:
+            problems.append(f"printer.{what}: {exc}")
+    if not problems:
+        try:
+            check_pair(printer.model, printer.media)
+        except LabelError as exc:
+            problems.append(f"printer: {exc}")
     for role in sorted(printer.templates):
         try:
             resolve_template(printer, role)

@@ -88,6 +88,16 @@ def parse(
     return PlainText(text)
 
 
+def printed_value(text: str) -> str | None:
+    """The human-readable line printed under one of our codes (a unit's serial, a batch),
+    typed in or read from a 1D code; None when `text` cannot be one. It carries no
+    signature: whoever accepts it must treat the unit as unverified."""
+    text = text.strip()
+    if not text or codes.looks_like_ours(text) or not codes.is_value(text):
+        return None
+    return text
+
+
 def _gs1(text: str, prefix: str, shown: str) -> Parsed:
     import biip
 

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 # Board action -> the privileged action the scheduler checks for it.
 ACTION_RIGHTS = {"prioritise": "prioritise", "cancel": "cancel_run", "release_hold": "qc_release"}
+ACK_RIGHT = "ack_alert"  # not in PRIVILEGED_ACTIONS: every role may acknowledge
 ALL_DAY = metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)
 
 
@@ -147,12 +148,14 @@ class Alerts:
         self.version += 1
 
     def clear(self, kind: str, subject: str) -> None:
+        """The condition ended (the cell runs again, the batch was released): the alert
+        goes, acknowledged or not, so the list and the header count only what is true
+        now. What happened stays in the cell's event stream."""
         key = (kind, subject)
         alert = self.items.get(key)
         if alert is not None and alert.active:
-            alert.active = False
+            del self.items[key]
             if alert.acked_by is not None:
-                del self.items[key]
                 self.shared.pop(key, None)
                 if self.on_ack_cleared is not None:
                     self.on_ack_cleared(key)
@@ -437,7 +440,12 @@ class BoardFeed:
         return f"{self.ack_prefix}{key[0]}/{quote(key[1], safe='')}"
 
     def acknowledge(self, key: tuple[str, str], by: str) -> bool:
-        """Acknowledge an alert here and, retained on the bus, for every other board."""
+        """Acknowledge an alert here and, retained on the bus, for every other board.
+
+        The acknowledgement names who saw it: any operator of the site may give it (a
+        machinist acknowledges their own cell's alarm); CommandRefused without a badge.
+        """
+        self.check_badge(ACK_RIGHT, by)
         if not self.alerts.ack(key, by):
             return False
         body = {"v": PAYLOAD_VERSION, "by": by, "time": utc_now_iso()}
@@ -726,6 +734,13 @@ class BoardFeed:
         """Refuse here what the scheduler would refuse, so the person learns at once."""
         if action not in ACTION_RIGHTS:
             raise CommandRefused(f"unknown action {action!r}")
+        self.check_badge(ACTION_RIGHTS[action], badge, action)
+
+    def check_badge(self, right: str, badge: str, action: str | None = None) -> None:
+        """Every board action names a person; `right` is what their role must allow
+        (`PRIVILEGED_ACTIONS`: prioritise and cancel a supervisor's, release QA's or a
+        supervisor's, acknowledging anyone's)."""
+        action = action or right.replace("_", " ")
         if not badge:
             raise CommandRefused("scan or type your badge first")
         if self.site is None:
@@ -733,7 +748,7 @@ class BoardFeed:
         operator = self.site.operator(badge)
         if operator is None:
             raise CommandRefused(f"badge {badge} is not an operator of this site")
-        if not role_allows(operator.role, ACTION_RIGHTS[action]):
+        if not role_allows(operator.role, right):
             raise CommandRefused(f"{operator.name} ({operator.role}) may not {action}")
 
     def command_body(self, action: str, badge: str, **fields: Any) -> dict[str, Any]:

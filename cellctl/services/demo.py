@@ -22,6 +22,7 @@ from typing import Any
 from cellctl.bus.broker_process import Mosquitto, free_port, mosquitto_path
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.domain.states import CellState
+from cellctl.services.demo_locate import BROKER_URL_FILE
 from cellctl.services.sim_operator import Habits, SimInspector, SimOperator
 from cellctl.services.station import StationController
 from cellctl.services.station_runtime import StationRuntime, open_station
@@ -89,6 +90,8 @@ class Broker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        # Where `cellctl board` (and --web) finds the running demo's broker by itself.
+        (self.workdir / BROKER_URL_FILE).write_text(self.url + "\n")
         if self.kind == "mosquitto":
             self._mosquitto = Mosquitto(port=self.port, workdir=self.workdir, die_with_parent=True)
             await asyncio.to_thread(self._mosquitto.start)
@@ -105,6 +108,7 @@ class Broker:
         await self._amqtt.start()
 
     async def stop(self) -> None:
+        (self.workdir / BROKER_URL_FILE).unlink(missing_ok=True)
         if self._mosquitto is not None:
             await asyncio.to_thread(self._mosquitto.stop)
         if self._amqtt is not None:

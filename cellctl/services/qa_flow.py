@@ -48,6 +48,7 @@ from cellctl.domain.switching import (
     replay,
 )
 from cellctl.errors import ConfigError
+from cellctl.services.qa_typed import typed_at_qa
 from cellctl.services.station import Refused, StationController
 
 
@@ -109,6 +110,7 @@ class OpenLot:
     resubmitted: bool
     results: dict[str, int] = field(default_factory=dict)
     current: str | None = None
+    unverified: set[str] = field(default_factory=set)  # chosen by typed serial, unsigned
 
     def judgement(self) -> LotJudgement:
         return judge_lot(self.plan, list(self.results.values()), self.template.inspection.count)
@@ -289,6 +291,8 @@ class QAFlow:
                 )
             self.choose_unit(code.serial, how="scan")
             return f"inspect {code.serial}"
+        if (typed := typed_at_qa(self, text)) is not None:
+            return typed
         return self.c.handle_scan(text)
 
     # -- the lot -------------------------------------------------------------------------
@@ -524,6 +528,8 @@ class QAFlow:
             payload["note"] = note[:500]
         if photo:
             payload["photo"] = photo[:500]
+        if serial in lot.unverified:
+            payload["signature"] = "absent: serial typed"
         events = [self.c._event("inspection_recorded", payload, op.badge)]
         for code in defects:
             defect = self.c.site.defect(code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +29,19 @@ from stations.kinds import GCODE_DRIVERS, spec
 log = logging.getLogger(__name__)
 
 
+def scanner_words(state: str, detail: str) -> str:
+    """A scanner's state for the status line, the state said once: "live (generated)",
+    not "live: generated live"."""
+    detail = re.sub(rf"[\s;:,]*\b{re.escape(state)}$", "", detail.strip())
+    return f"{state} ({detail})" if detail else state
+
+
 def open_station(path: str | Path, *, db: str | Path | None = None) -> StationController:
     """Load a station file and its store; errors become a CliError to print."""
     try:
         loaded = load_station(path)
     except ConfigError as exc:
-        raise CliError("\n" + str(exc)) from None
+        raise CliError(exc.describe()) from None
     try:
         store = StationStore(db or loaded.store_path(), loaded.id)
     except StoreError as exc:
@@ -239,7 +247,7 @@ class StationRuntime:
 
     def _scanner_status(self, origin: str, state: str, detail: str) -> None:
         c = self.controller
-        c.scanner_state = state if not detail else f"{state}: {detail}"[:40]
+        c.scanner_state = scanner_words(state, detail)[:40]
         c._changed()
 
     async def _read_scans(self) -> None:

@@ -17,12 +17,14 @@ import contextlib
 import fcntl
 import os
 import select
+import shutil
 import struct
 import tempfile
 import termios
 import threading
 import time
 import tty
+import weakref
 from collections import deque
 from pathlib import Path
 
@@ -47,6 +49,7 @@ class SimDevice:
         self.lock = threading.RLock()
         self._link_path = Path(link_path) if link_path else None
         self._tmpdir: str | None = None
+        self._remove_dir: weakref.finalize | None = None
         self._master: int | None = None
         self._slave: int | None = None
         self._pty_name = ""
@@ -82,6 +85,11 @@ class SimDevice:
         if self._link_path is None:
             self._tmpdir = tempfile.mkdtemp(prefix=f"cellctl-sim-{self.kind}-")
             self._link_path = Path(self._tmpdir) / f"tty{self.kind.upper()}"
+            # Removed by stop(); also when the device is dropped or the process exits
+            # without a stop() (a command that gave up early), so /tmp keeps nothing.
+            self._remove_dir = weakref.finalize(
+                self, shutil.rmtree, self._tmpdir, ignore_errors=True
+            )
         self.plug()
         self._thread = threading.Thread(target=self._run, name=f"sim-{self.kind}", daemon=True)
         self._thread.start()
@@ -96,9 +104,8 @@ class SimDevice:
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if self._tmpdir:
-            with contextlib.suppress(OSError):
-                os.rmdir(self._tmpdir)
+        if self._remove_dir is not None:
+            self._remove_dir()
 
     def __enter__(self) -> SimDevice:
         return self.start()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -64,9 +67,12 @@ class Chromium:
     def start(self, timeout: float = 30.0) -> Chromium:
         exe = chromium_path()
         assert exe is not None
+        scratch = self.profile / "tmp"  # chromium's own temp files: gone with the profile
+        scratch.mkdir()
         self.proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            env={**os.environ, "TMPDIR": str(scratch)},
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         assert self.proc.stderr is not None
@@ -148,4 +154,9 @@ class Chromium:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc is not None:
+            # Its helpers (zygote, renderers, the stderr drain) are in its session: end them
+            # too, or one still writing puts files back into the profile after the rmtree.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         shutil.rmtree(self.profile, ignore_errors=True)

@@ -84,7 +84,7 @@ async def feed_the_floor(p: Publisher) -> int:
     return len(events)
 
 
-TABS = {"floor": "Floor", "queue": "Queue", "metrics": "Metrics", "alerts": "Alerts"}
+TABS = {"floor": "1 Floor", "queue": "2 Queue", "metrics": "3 Metrics", "alerts": "4 Alerts"}
 
 
 def underlined(text: str, tab: str) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -100,3 +102,104 @@ def _descends(pid: int, ancestor: int) -> bool:
         except (OSError, ValueError, IndexError):
             return False
     return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def _wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    """The processes of `pids` still alive after `timeout` (none, when all went)."""
+    deadline = time.monotonic() + timeout
+    while (left := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return left
+
+
+async def _open_viewer(port: int) -> Chromium:
+    browser = Chromium(f"http://127.0.0.1:{port}/").start()
+    try:
+        await browser.open()
+        await browser.wait_for_text("web-cell-7")
+    except BaseException:
+        await browser.close()
+        browser.stop()
+        raise
+    return browser
+
+
+async def test_viewers_leave_no_process_and_stopping_the_server_stops_them(
+    publisher: Publisher, mosquitto
+) -> None:
+    await publisher.status("web-cell-7", "running", run_id="R-WEB", step=1)
+    port = free_port()
+    server = _serve(mosquitto.url, port)
+    seen: list[int] = []
+    try:
+        _wait_listening(port, server)
+        for i in range(3):  # viewers come and go
+            browser = await _open_viewer(port)
+            mine = _children_running("cellctl board", server.pid)
+            assert mine, "no board process for the viewer"
+            seen += mine
+            if i == 2:  # a viewer's process obeys SIGTERM, its browser still there
+                os.kill(mine[0], signal.SIGTERM)
+                assert await _wait_gone(mine, timeout=8.0) == [], "SIGTERM was ignored"
+            await browser.close()
+            browser.stop()
+            assert await _wait_gone(mine) == [], "a viewer's board outlived its browser"
+        assert _children_running("cellctl board", server.pid) == []
+        # Nobody watching: the server idles (well under 5 % of a core over 2 s).
+        before = _cpu_ticks(server.pid)
+        await asyncio.sleep(2.0)
+        assert _cpu_ticks(server.pid) - before < 10
+        # Stopping the server (SIGTERM, as systemd or Ctrl-C would) stops the viewers too.
+        watching = [await _open_viewer(port) for _ in range(2)]
+        boards = _children_running("cellctl board", server.pid)
+        assert len(boards) == 2
+        seen += boards
+        server.terminate()
+        server.wait(15)
+        for browser in watching:
+            await browser.close()
+            browser.stop()
+        assert await _wait_gone(boards) == [], "stopping board --web left viewers running"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pid in seen:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_killed_server_takes_its_viewers_with_it(publisher: Publisher, mosquitto) -> None:
+    await publisher.status("web-cell-7", "running", run_id="R-WEB", step=1)
+    port = free_port()
+    server = _serve(mosquitto.url, port)
+    boards: list[int] = []
+    try:
+        _wait_listening(port, server)
+        browser = await _open_viewer(port)
+        boards = _children_running("cellctl board", server.pid)
+        assert boards
+        server.kill()  # no chance to clean up: the viewers must notice by themselves
+        server.wait()
+        await browser.close()
+        browser.stop()
+        assert await _wait_gone(boards) == [], "a killed board --web orphaned its viewers"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pid in boards:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

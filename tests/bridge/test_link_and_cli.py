@@ -118,3 +118,15 @@ def test_cli_marlin_stream_text_summary(tmp_path, capsys) -> None:
                "sim://marlin?time_scale=0.01", str(job)])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0 and "acknowledged 40 of 40" in out and "X:" in out
+
+
+def test_a_refused_job_leaves_no_simulator_folder(tmp_path, monkeypatch) -> None:
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    job = tmp_path / "job.nc"
+    job.write_text("G21\nG1 X2 ~\n")
+    assert main(["machine", "stream", "--driver", "grbl", "--port", "sim://grbl", str(job)]) == 1
+    assert list(scratch.iterdir()) == []

@@ -38,3 +38,15 @@ async def test_a_watch_on_a_closed_socket_is_one_line_and_other_errors_still_sur
     loop.call_soon(done.set)
     await done.wait()
     assert [type(c.get("exception")) for c in seen] == [ValueError]
+
+
+def test_a_stopped_mosquitto_leaves_no_folder() -> None:
+    from cellctl.bus.broker_process import Mosquitto
+
+    broker = Mosquitto().start()
+    assert broker.workdir is not None and broker.workdir.name.startswith("mosq-")
+    broker.stop()
+    assert not broker.workdir.exists()
+    broker.start()  # restartable on the same port (the fault tests do)
+    broker.stop()
+    assert not broker.workdir.exists()

@@ -84,3 +84,59 @@ def test_garbage_file_gives_problem_not_traceback(tmp_path: Path) -> None:
     problems = check_paths([bad, tmp_path / "missing.toml"])
     assert "cannot read" in problems[0]
     assert "file not found" in problems[1]
+
+
+def test_one_run_reports_every_problem_of_every_file(tmp_path: Path) -> None:
+    """A station with a bad field, a broken site, a wrong printer model and media and
+    malformed endpoints: all of it in one run (it used to take four)."""
+    (tmp_path / "site.toml").write_text(
+        '[site]\nid = "s"\nname = "S"\n\n[[operators]]\nname = "A"\nbadge = "B1"\nrole = "boss"\n'
+    )
+    st = tmp_path / "cut.toml"
+    st.write_text(
+        '[station]\nid = "cut-9"\nkind = "cut"\ncolour = "red"\n\n'
+        '[machine]\ndriver = "grbl"\nport = "bogus://ttyUSB0"\n\n'
+        '[camera]\nsource = "ftp://cam"\n\n'
+        '[[scanners]]\nkind = "serial"\nport = "socket://nohost"\n\n'
+        '[printer]\nmodel = "QL-9999"\nmedia = "99x99"\nbackend = "ftp://x"\n'
+    )
+    text = "\n".join(check_paths([st]))
+    assert "station.colour" in text  # the field
+    assert "operators[0].role" in text and "'boss'" in text  # the site it names
+    assert "printer.backend" in text and "'ftp://x'" in text
+    assert "machine" in text and "'bogus://ttyUSB0'" in text
+    assert "camera.source" in text and "'ftp://cam'" in text
+    assert "scanners[0]" in text and "socket://host:port" in text
+    # The printer section is broken (its backend): its model and media are still checked.
+    assert "printer.model" in text and "QL-9999" in text
+    assert "printer.media" in text and "99x99" in text
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [("printer", "backend = 'ftp://x'"), ("printer", "backend = 'tcp://'"),
+     ("machine", "driver = 'grbl'\nport = 'sim://lathe'"),
+     ("camera", "source = 'gopher://x'")],
+)  # fmt: skip
+def test_endpoints_the_kiosk_would_refuse_fail_the_check(
+    tmp_path: Path, section: str, value: str
+) -> None:
+    (tmp_path / "site.toml").write_text('[site]\nid = "s"\nname = "S"\n')
+    st = tmp_path / "st.toml"
+    st.write_text(f'[station]\nid = "c"\nkind = "cut"\n\n[{section}]\n{value}\n')
+    problems = check_paths([st])
+    assert problems and all(section in p for p in problems), problems
+    with pytest.raises(ConfigError):
+        load_station(st)
+
+
+def test_good_endpoints_pass(tmp_path: Path) -> None:
+    (tmp_path / "site.toml").write_text('[site]\nid = "s"\nname = "S"\n')
+    st = tmp_path / "st.toml"
+    st.write_text(
+        '[station]\nid = "c"\nkind = "cut"\n\n[machine]\ndriver = "grbl"\n'
+        'port = "socket://10.0.0.5:23"\n\n[camera]\nsource = 0\n\n'
+        '[[scanners]]\nkind = "serial"\nport = "/dev/ttyACM0"\n\n'
+        '[printer]\nbackend = "tcp://192.168.1.20:9100"\n'
+    )
+    assert check_paths([st]) == []

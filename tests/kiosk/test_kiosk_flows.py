@@ -106,3 +106,42 @@ async def test_machine_menu_and_defect_snapshot(demo_dir: Path, keys_clock: Pace
         await until(lambda: controller.store.read_tables()["defects"] != [])
         photo = controller.store.read_tables()["defects"][0][8]
         assert photo and Path(photo).is_file() and Path(photo).stat().st_size > 1000
+
+
+async def test_after_downtime_the_key_bar_shows_the_way_back(
+    cut: StationController, keys_clock: PacedClock
+) -> None:
+    from cellctl.tui.kiosk.widgets import KeyBar
+    from tests.kiosk.snapshot import screen_text
+
+    running(cut)
+    app = KioskApp(cut, clock=keys_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        cut.machine_stopped("spindle stalled")
+        await until(lambda: isinstance(app.screen, PickDialog))
+        await pilot.press("2")  # JAM
+        await pilot.pause()
+        assert cut.state == CellState.DOWN
+        bar = " ".join(screen_text(app).splitlines()[-2:])
+        assert " R  Back up" in bar, bar
+        await pilot.press("r")
+        await pilot.pause()
+        assert cut.state == CellState.PAUSED
+        entries = [what for _, what, _ in app.query_one(KeyBar).entries]
+        assert "Back up" not in entries and "Downtime" in entries
+
+
+async def test_a_cell_is_offered_the_defects_of_its_kind(
+    cut: StationController, keys_clock: PacedClock
+) -> None:
+    running(cut)
+    app = KioskApp(cut, clock=keys_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("x")
+        await until(lambda: isinstance(app.screen, PickDialog))
+        from tests.kiosk.snapshot import screen_text
+
+        offered = screen_text(app)
+        assert "Burn mark" in offered and "Surface scratch" in offered
+        assert "Smudged print" not in offered  # a print cell's defect, not a cutter's
+    assert [d.code for d in cut.site.defects_for("qa")] == [d.code for d in cut.site.defects]

@@ -291,3 +291,28 @@ def test_an_unreadable_switching_history_does_not_stop_the_cell(site: Site) -> N
     site.make_batch("B11", "TOTE-BAG", 20)
     qa.sign_in_badge("OP-QUINN")
     assert str(flow.open_batch("B11").severity) == "normal"
+
+
+def test_a_printed_serial_and_batch_can_be_typed_and_are_marked_unverified(site: Site) -> None:
+    """QA says "next: scan <serial>"; a label's QR may be unreadable, so the person types
+    the serial printed under it (or a 1D scanner reads it): accepted, marked unverified."""
+    site.make_batch("B7", "POSTER-A3", 20)
+    site.controller("qa-01").sign_in_badge("OP-QUINN")
+    flow = site.qa_flow(seed="s-typed")
+    assert flow.scan("B7").startswith("batch B7: inspect")  # the traveller's printed text
+    first = flow.view().remaining[0]
+    said = flow.scan(f" {first.lower()} ")  # typed, as a person would
+    assert first in said and "unverified" in said
+    assert flow.view().stage is QAStage.CHECKLIST and flow.view().current == first
+    flow.record_pass(passing(flow))
+    recorded = _last(site, "inspection_recorded")
+    assert recorded.payload["serial"] == first
+    assert recorded.payload["signature"] == "absent: serial typed"
+    # A scanned, signed label is not marked.
+    second = flow.view().remaining[0]
+    flow.scan(site.unit_code(second))
+    flow.record_pass(passing(flow))
+    assert "signature" not in _last(site, "inspection_recorded").payload
+    # A serial outside the sample is refused with the reason, not "unknown code".
+    with pytest.raises(Refused, match="not in the sample"):
+        flow.scan("B7-NOT-A-UNIT")

@@ -23,9 +23,22 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from cellctl.services.board_feed import BoardFeed, CommandRefused
 from cellctl.tui.board.screens import CellScreen, FormDialog, RunScreen, TraceScreen
+from cellctl.tui.board.web import exit_deadline, under_web_driver, watch_viewer
 from cellctl.tui.board.widgets import CellGrid, bars, pct, span
 
 REFRESH_S = 0.1
+
+
+def said(action: str, body: dict[str, Any]) -> str:
+    """A supervisor action in words, for the toast that confirms it."""
+    if action == "prioritise":
+        return f"run {body.get('run_id')} to priority {body.get('priority')}"
+    if action == "cancel":
+        return f"cancel run {body.get('run_id')}"
+    if action == "release_hold":
+        reason = body.get("reason")
+        return f"release batch {body.get('batch')}" + (f" ({reason})" if reason else "")
+    return " ".join([action.replace("_", " "), *(f"{k} {v}" for k, v in body.items())])
 
 
 def _clock(ts: float | None) -> str:
@@ -38,10 +51,12 @@ class BoardApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
-        Binding("1", "tab('floor')", "Floor"),
-        Binding("2", "tab('queue')", "Queue"),
-        Binding("3", "tab('metrics')", "Metrics"),
-        Binding("4", "tab('alerts')", "Alerts"),
+        # The tab keys are written on the tabs ("1 Floor"): the key bar keeps its width
+        # for the actions, so all of them show at 120 columns.
+        Binding("1", "tab('floor')", "Floor", show=False),
+        Binding("2", "tab('queue')", "Queue", show=False),
+        Binding("3", "tab('metrics')", "Metrics", show=False),
+        Binding("4", "tab('alerts')", "Alerts", show=False),
         Binding("r", "run", "Run"),
         Binding("t", "trace", "Trace serial"),
         Binding("p", "prioritise", "Prioritise"),
@@ -61,20 +76,21 @@ class BoardApp(App[None]):
         self._queue_version = -1
         self._alerts_version = -1
         self._metrics_at = 0.0
+        self._link_drawn: tuple[bool, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="summary")
         with TabbedContent(initial="floor"):
-            with TabPane("Floor", id="floor"), VerticalScroll():
+            with TabPane("1 Floor", id="floor"), VerticalScroll():
                 yield CellGrid(id="grid")
-            with TabPane("Queue", id="queue"):
+            with TabPane("2 Queue", id="queue"):
                 yield DataTable(id="queue-table", cursor_type="row", zebra_stripes=True)
-            with TabPane("Metrics", id="metrics"), VerticalScroll():
+            with TabPane("3 Metrics", id="metrics"), VerticalScroll():
                 yield Static("", id="metrics-oee")
                 yield Static("", id="metrics-runs")
                 yield Static("", id="metrics-pareto")
                 yield Static("", id="metrics-throughput")
-            with TabPane("Alerts", id="alerts"):
+            with TabPane("4 Alerts", id="alerts"):
                 yield DataTable(id="alerts-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -87,6 +103,8 @@ class BoardApp(App[None]):
         self.main.query_one("#alerts-table", DataTable).add_columns(
             "since", "kind", "subject", "alert", "state"
         )
+        if under_web_driver():
+            watch_viewer()
         if self.connect:
             self.feed.preload()
             await self.feed.start()
@@ -96,6 +114,8 @@ class BoardApp(App[None]):
         self.refresh_board()
 
     async def on_unmount(self) -> None:
+        if under_web_driver():
+            exit_deadline()  # a viewer that left must not linger, whatever hangs below
         if self.connect:
             await self.feed.stop()
 
@@ -124,7 +144,9 @@ class BoardApp(App[None]):
         if feed.alerts.version != self._alerts_version:
             self._alerts_version = feed.alerts.version
             self._draw_alerts()
-        if changed or feed.queue_version:
+        link = (feed.connected, feed.last_error)
+        if changed or feed.queue_version or link != self._link_drawn:
+            self._link_drawn = link
             self._draw_summary()
         if (
             self.main.query_one(TabbedContent).active == "metrics"
@@ -147,10 +169,14 @@ class BoardApp(App[None]):
         for t in feed.cells.values():
             key = "stale" if t.stale else t.state
             states[key] = states.get(key, 0) + 1
-        link = "broker ok" if feed.connected else f"broker not connected {feed.last_error or ''}"
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"cellctl board · {feed.topics.site}  ", style="bold")
-        text.append(f"{link}  ", style="bold" if feed.connected else "bold red")
+        if not feed.connected:
+            # Said first and whole: with no broker every cell below is unknown.
+            text.append(f"no broker at {feed.mqtt.url}: retrying", style="bold red")
+            text.append(" (q quits)  " + (f"{feed.last_error}  " if feed.last_error else ""))
+        else:
+            text.append("broker ok  ", style="bold")
         text.append(f"{len(feed.cells)} cells: ")
         text.append(", ".join(f"{n} {s}" for s, n in sorted(states.items())))
         text.append(f"  queue {len(feed.queue())}  alerts {len(feed.alerts.open())}")
@@ -283,9 +309,9 @@ class BoardApp(App[None]):
                         raise CommandRefused("priority must be a whole number") from None
                 await self.feed.command(action, badge, **body)
             except CommandRefused as exc:
-                self.notify(str(exc), title=f"{action} refused", severity="error")
+                self.notify(str(exc), title=f"{action.replace('_', ' ')} refused", severity="error")
                 return
-            self.notify(f"sent to the scheduler: {action} {body}", title=action)
+            self.notify(f"sent to the scheduler: {said(action, body)}", title="sent")
 
         fields = [*fields, ("badge", "Your badge (supervisor)")]
         self.push_screen(FormDialog(title, fields, {**values, "badge": self.badge}), go)
@@ -317,5 +343,25 @@ class BoardApp(App[None]):
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
         kind, _, subject = key.partition("|")
-        self.feed.acknowledge((kind, subject), self.badge or "board")
-        self.refresh_board()
+
+        def ack(badge: str) -> None:
+            try:
+                self.feed.acknowledge((kind, subject), badge)
+            except CommandRefused as exc:
+                self.notify(str(exc), title="acknowledgement refused", severity="error")
+                return
+            self.badge = badge
+            self.refresh_board()
+
+        if self.badge:
+            ack(self.badge)
+            return
+
+        # An acknowledgement says who saw the alert: ask for the badge once, then keep it.
+        def go(answer: dict[str, str] | None) -> None:
+            if answer:
+                ack(answer["badge"])
+
+        self.push_screen(
+            FormDialog(f"Acknowledge {kind} {subject}", [("badge", "Your badge")], {}), go
+        )

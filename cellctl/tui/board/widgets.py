@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.cells import set_cell_size
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -41,8 +41,26 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
-def tile_lines(tile: CellTile, now: float) -> list[tuple[str, str]]:
-    """Four (text, style) lines: id and state, run and operator, counts and yield, health."""
+def fit(parts: list[str], width: int) -> str:
+    """Health words on one line of `width`: two spaces apart when there is room, one when
+    not, then without an empty outbox; an ellipsis only as the last resort (never a word
+    cut silently, as "link u" for "link up" was)."""
+    for sep, keep in (("  ", parts), (" ", parts), (" ", [p for p in parts if p != "out 0"])):
+        text = sep.join(keep)
+        if cell_len(text) <= width:
+            return text
+    return set_cell_size(text, width - 1) + "…"
+
+
+def grid_geometry(width: int) -> tuple[int, int]:
+    """(columns, tile width) of the floor grid on a screen `width` cells wide."""
+    cols = max(1, (width + 1) // (CellGrid.TILE_W + 1))
+    return cols, max(20, (width + 1) // cols - 1)
+
+
+def tile_lines(tile: CellTile, now: float, width: int = 0) -> list[tuple[str, str]]:
+    """Four (text, style) lines: id and state, run and operator, counts and yield, health.
+    With `width`, the health line is fitted to it."""
     good, scrap = tile.counts
     state = "STALE" if tile.stale else tile.state.upper()
     quiet = f" ({span(now - tile.received)} silent)" if tile.stale else ""
@@ -57,7 +75,7 @@ def tile_lines(tile: CellTile, now: float) -> list[tuple[str, str]]:
         (f"{tile.cell} {state} {span(now - tile.state_since)}{quiet}", "bold"),
         (f"{run}  {tile.operator or '-'}", ""),
         (f"good {good} scrap {scrap} yield {pct(tile.yield_)}", ""),
-        ("  ".join(health), "" if tile.stale else "dim"),
+        (fit(health, width) if width else "  ".join(health), "" if tile.stale else "dim"),
     ]
 
 
@@ -129,9 +147,7 @@ class CellGrid(Widget, can_focus=True):
         self.styles.height = rows * self.TILE_H
 
     def on_resize(self, event: events.Resize) -> None:
-        cols = max(1, (event.size.width + 1) // (self.TILE_W + 1))
-        self.tile_w = max(20, (event.size.width + 1) // cols - 1)
-        self.cols = cols
+        self.cols, self.tile_w = grid_geometry(event.size.width)
         self._resize_rows()
         self._strips = {c: self._draw(c) for c in self.order}
         self.refresh()
@@ -153,7 +169,7 @@ class CellGrid(Widget, can_focus=True):
         w = self.tile_w
         inner = w - 4
         strips = [Strip([Segment(tl + h * (w - 2) + tr, edge)], w)]
-        for text, extra in tile_lines(tile, self._now):
+        for text, extra in tile_lines(tile, self._now, inner):
             body = (
                 Style.parse(f"{extra} #eeeeee on {bg}")
                 if extra

@@ -127,7 +127,7 @@ class KioskApp(App[None]):
                     yield MachinePanel(id="machine")
         yield Line(id="message")
         yield Line(id="status")
-        yield KeyBar(self._key_entries(QA_BAR_KEYS if self._qa is not None else BAR_KEYS))
+        yield KeyBar(self._key_entries(self._bar_keys()))
 
     async def on_mount(self) -> None:
         if self.runtime is not None:
@@ -188,9 +188,20 @@ class KioskApp(App[None]):
         message.show_text(text)
         message.set_class(self._refused and not self.typed_code, "refused")
         self.query_one("#status", Line).show_text(status_line(v))
+        bar = self.query_one(KeyBar)
+        if (entries := self._key_entries(self._bar_keys())) != bar.entries:
+            bar.entries = entries
+            bar.refresh(layout=True)
         if v.downtime_reason_needed and len(self.screen_stack) == 1 and not self._asking_downtime:
             self._asking_downtime = True
             self.call_later(self.action_downtime)
+
+    def _bar_keys(self) -> tuple[str, ...]:
+        keys = QA_BAR_KEYS if self._qa is not None else BAR_KEYS
+        if self.controller.state == CellState.DOWN:
+            # Down, the downtime is recorded: the way back ("r Back up") takes its place.
+            keys = tuple("r" if k == "t" else k for k in keys)
+        return keys
 
     def _key_entries(self, keys: tuple[str, ...] | None = None) -> list[tuple[str, str, str]]:
         """(key as shown, description, action) of the bindings that mean something at
@@ -391,8 +402,8 @@ class KioskApp(App[None]):
         self._do(self.controller.undo_last)
 
     def _reason_options(self) -> list[tuple[str, str]]:
-        site = self.controller.site
-        return [(d.code, f"{d.description} ({d.severity.value})") for d in site.defects]
+        defects = self.controller.site.defects_for(self.controller.kind)
+        return [(d.code, f"{d.description} ({d.severity.value})") for d in defects]
 
     def action_scrap(self) -> None:
         def done(code: str | None) -> None:
