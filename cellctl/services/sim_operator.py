@@ -106,12 +106,13 @@ class SimOperator:
             c.machine_stopped("simulated jam")
             return
         if roll < self.habits.downtime_rate + self.habits.scrap_rate:
-            reason = self.rng.choice([d.code for d in c.site.defects])
+            reason = self.rng.choice([d.code for d in c.site.defects_for(c.kind)])
             self.confirmed.append(c.count_scrap(reason).id)
             return
         self.confirmed.append(c.count_good().id)
-        if self.rng.random() < self.habits.defect_rate:
-            code = self.rng.choice([d.code for d in c.site.defects if d.severity.value == "minor"])
+        minor = [d.code for d in c.site.defects_for(c.kind) if d.severity.value == "minor"]
+        if minor and self.rng.random() < self.habits.defect_rate:
+            code = self.rng.choice(minor)
             self.confirmed.append(c.record_defect(code, note="cosmetic, kept as good").id)
 
     @property

@@ -360,3 +360,21 @@ def test_ctrl_c_stops_everything_and_a_second_demo_starts(tmp_path: Path) -> Non
         assert ports.isdisjoint(_listening().values()), ports
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", broker_port), timeout=2).close()
+
+
+def test_simulated_operators_name_only_defects_of_their_kind_of_cell(demo: Finished) -> None:
+    """A cut cell is never said to have made a 'smudged print' (issue 18): the simulated
+    people pick scrap reasons and defects from what their kind of cell is offered."""
+    site = tomllib.loads((demo.site / "site.toml").read_text())
+    kinds_of = {d["code"]: set(d.get("kinds") or []) for d in site["defects"]}
+    named = 0
+    for cell, (kind, _) in demo.cells().items():
+        if kind == "qa":
+            continue
+        for _, t, p in demo.events(cell, "units_counted", "defect_recorded"):
+            code = p.get("reason") if t == "units_counted" else p.get("code")
+            if not code:
+                continue
+            named += 1
+            assert not kinds_of[code] or kind in kinds_of[code], (cell, t, code)
+    assert named > 0
