@@ -130,6 +130,12 @@ class Scheduler:
         """The planner holding the last plan (the worker hands it back after a decision)."""
         return self._plans.planner if self._plans is not None else None
 
+    @planner.setter
+    def planner(self, planner: Planner) -> None:
+        if self._plans is None:
+            raise ValueError("this scheduler dispatches by the index alone (plan=False)")
+        self._plans.planner = planner
+
     @property
     def plan_stats(self) -> PlanStats:
         return self._plans.stats if self._plans is not None else PlanStats()
