@@ -15,8 +15,10 @@ starts one) and again after it died; while it cannot answer, the ATC index decid
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +39,18 @@ class PlanStats:
     fresh: int = 0  # of which planned afresh (at start, or much of the shop new)
     failures: int = 0  # the worker failed or died; the index decided
     busy_s: float = 0.0  # wall time the worker spent planning
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the worker: end when the service ends, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG; elsewhere the worker ends when it next reads its closed pipe)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    if os.getppid() != parent:  # the service died before the line above
+        os._exit(0)
 
 
 def _advise(
@@ -69,7 +83,10 @@ class PlanWorker:
             # spawn, not fork: the service's process holds sockets, SQLite handles
             # and an event loop that a forked child must not share.
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
