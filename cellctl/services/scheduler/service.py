@@ -442,8 +442,8 @@ class Scheduler:
             await self._dispatch(client)
 
     async def _dispatch(self, client: aiomqtt.Client) -> None:
-        # The consumer and the ticker both dispatch. A round awaits its publishes, and
-        # the other round must not meanwhile give out a step from the same snapshot.
+        # A round awaits its plan and its publishes; another round (the dispatcher's
+        # next, or a caller's) must not meanwhile give out a step from the same snapshot.
         async with self._dispatch_lock:
             await self._dispatch_round(client)
 
