@@ -329,6 +329,8 @@ async def _site(
         report.add("planner_cpu_share", plan_share, "cores")
         report.add("scheduler_applied", applied.count(), "events")
         report.add("baseline_p95_ms", await _baseline(broker, rate, min(seconds, 3.0)), "ms")
+        # The scheduler first: no assignment may reach a shop cell that is stopping.
+        await _end(sched)
         await ask_all("quit", "bye")
     finally:
         for task in (watcher, follower):
@@ -336,18 +338,22 @@ async def _site(
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        for proc in [*procs, sched]:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(10):
-                        await proc.wait()
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+        for proc in [sched, *procs]:
+            await _end(proc)
         log.close()
         broker.stop()
     return events_per_s
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(10):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 # -- in-process: the same cells and scheduler on this one event loop ----------------------
@@ -392,8 +398,8 @@ async def _inproc(tmp: Path, burst: int, rate: float, seconds: float, report: Re
         report.add("inproc_fresh_plans", sched.plan_stats.fresh - stats0[1], "plans")
         report.add("inproc_events_per_s", events_per_s, "events/s")
     finally:
+        await sched.stop()  # first: no assignment may reach a shop cell that is stopping
         await work.stop()
-        await sched.stop()
         sched.store.close()
         broker.stop()
     return events_per_s
