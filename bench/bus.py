@@ -453,7 +453,7 @@ def main() -> None:
     p.add_argument("--keep", metavar="DIR", help="leave the stores and logs in DIR (new)")
     args = p.parse_args()
     if args.quick:
-        args.burst, args.seconds = min(args.burst, 300), min(args.seconds, 5.0)
+        args.burst, args.seconds = min(args.burst, 250), min(args.seconds, 4.0)
     with contextlib.ExitStack() as stack:
         if args.keep:
             tmp = Path(args.keep)
