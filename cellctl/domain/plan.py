@@ -303,6 +303,7 @@ class Planner:
         self._last: list[str] = []
         self.last_cost = math.inf
         self.decodings = 0
+        self.fresh_plans = 0
 
     def planned_order(self) -> dict[str, int]:
         """Each run of the last plan and the position of its next step in the plan."""
@@ -350,6 +351,7 @@ class Planner:
             self.decodings += evals
         else:
             seq, cost = self._fresh(model, best_seq, rng, min(big, steps / REFERENCE_STEPS))
+            self.fresh_plans += 1
         self._last = [model.ids[j] for j in seq]
         self.last_cost = cost
         return model.slots(seq)

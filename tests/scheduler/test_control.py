@@ -175,6 +175,7 @@ async def test_two_dispatch_rounds_at_once_give_each_step_once(tmp_path) -> None
         given = sorted((run, cell) for _, cell, run, _ in sched.dispatch_log)
         assert len(given) == 2 and {r for r, _ in given} == {"S1", "S2"}
         assert {c for _, c in given} == {"cut-01", "cut-02"}
+        await sched.stop()  # its plan worker too
         for cell in ("cut-01", "cut-02"):
             store.release_cell(cell)
     store.close()

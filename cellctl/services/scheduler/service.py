@@ -2,8 +2,12 @@
 gives idle cells their next step on the retained assign topic.
 
 It owns its SQLite (SchedulerStore). Messages are applied in batches, one
-transaction per batch, so 2,000+ events/s fit on a small machine. Everything
+transaction per batch, so 4,000+ events/s fit on a small machine. Everything
 received is validated; a bad message is logged and dropped, never fatal.
+
+Decisions never hold up the intake: the consumer only applies and marks the queue
+changed; a dispatcher task of its own runs the rounds, and the whole-shop plan is
+searched in a worker process (planning.py) while events keep being applied.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from cellctl.domain.ids import new_id
 from cellctl.domain.model import role_allows
 from cellctl.domain.plan import SERVICE_MAX_S, Planner
 from cellctl.domain.run_spec import RunSpecError, parse_run
+from cellctl.services.scheduler.planning import PlanStats, PlanWorker
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
 
@@ -99,7 +104,9 @@ class Scheduler:
         # The rule of dispatch.py: the plan of plan.py while at most
         # dispatch.PLAN_MAX_READY steps are ready, the ATC index otherwise; without
         # `plan`, the index alone (bench.dispatch: tardiness_ratio_plain).
-        self.planner = Planner(max_s=SERVICE_MAX_S, clock=time.monotonic) if plan else None
+        self._plans = (
+            PlanWorker(Planner(max_s=SERVICE_MAX_S, clock=time.monotonic)) if plan else None
+        )
         # A cell the plan keeps waiting for a step about to be ready is looked at
         # again at the planned start at the latest.
         self._wake_at = math.inf
@@ -121,6 +128,22 @@ class Scheduler:
         self.backoff = Backoff()
         self._stopping = False
         self._dispatch_lock = asyncio.Lock()
+        self._dispatch_wanted = asyncio.Event()
+
+    @property
+    def planner(self) -> Planner | None:
+        """The planner holding the last plan (the worker hands it back after a decision)."""
+        return self._plans.planner if self._plans is not None else None
+
+    @planner.setter
+    def planner(self, planner: Planner) -> None:
+        if self._plans is None:
+            raise ValueError("this scheduler dispatches by the index alone (plan=False)")
+        self._plans.planner = planner
+
+    @property
+    def plan_stats(self) -> PlanStats:
+        return self._plans.stats if self._plans is not None else PlanStats()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -148,6 +171,8 @@ class Scheduler:
         await cancel_and_wait(self._task)
         self._task = None
         self.connected = False
+        if self._plans is not None:
+            await self._plans.close()
 
     async def _run(self) -> None:
         will = aiomqtt.Will(
@@ -181,6 +206,7 @@ class Scheduler:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._consume(client))
                         tg.create_task(self._ticker(client))
+                        tg.create_task(self._dispatcher(client))
             except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
                 log.info("scheduler: broker link lost (%s); retrying", group.exceptions[0])
             except* Exception as group:  # e.g. its store failed: stay up and retry
@@ -259,7 +285,8 @@ class Scheduler:
             if self.on_applied is not None and result.applied:
                 self.on_applied(result.applied)
             self._check_gaps(client_ok=True)
-        await self._dispatch(client)
+        if self._dirty:
+            self._dispatch_wanted.set()
 
     def _apply(self, events: list[Event]) -> ApplyResult:
         """Apply a batch in one transaction; if that fails, one by one, dropping the bad."""
@@ -367,7 +394,8 @@ class Scheduler:
             if self.clock() >= self._wake_at:
                 self._wake_at = math.inf
                 self._dirty = True
-            await self._dispatch(client)
+            if self._dirty:
+                self._dispatch_wanted.set()
             now = time.monotonic()
             if self._snapshot_due or now - last_status > 5.0:
                 await self._publish_status(client)
@@ -458,9 +486,17 @@ class Scheduler:
             if v.online and v.state == "idle" and v.kind and c not in busy
         ]
 
+    async def _dispatcher(self, client: aiomqtt.Client) -> None:
+        """Dispatch rounds, one after another, apart from the consumer: a round that
+        waits for the plan must not stop events from being applied meanwhile."""
+        while True:
+            await self._dispatch_wanted.wait()
+            self._dispatch_wanted.clear()
+            await self._dispatch(client)
+
     async def _dispatch(self, client: aiomqtt.Client) -> None:
-        # The consumer and the ticker both dispatch. A round awaits its publishes, and
-        # the other round must not meanwhile give out a step from the same snapshot.
+        # A round awaits its plan and its publishes; another round (the dispatcher's
+        # next, or a caller's) must not meanwhile give out a step from the same snapshot.
         async with self._dispatch_lock:
             await self._dispatch_round(client)
 
@@ -485,8 +521,13 @@ class Scheduler:
                 for c in by_kind.get(view.kind or "", [])
                 if (c.run_id, c.step) not in taken and (c.run_id, c.step, view.cell) not in declined
             ]
-            if self.planner is not None and len(ready) <= dispatch.PLAN_MAX_READY:
-                best = self._planned(view.cell, cands, now)
+            if self._plans is not None and len(ready) <= dispatch.PLAN_MAX_READY:
+                best = await self._planned(view.cell, cands, now)
+                # Events were applied while the worker planned: the cell may be
+                # gone, the step taken, cancelled or held. The next round decides.
+                if best is not None and not self._still_open(view, best):
+                    self._dirty = True
+                    continue
             else:
                 best = dispatch.choose(cands, now)
             if best is None:
@@ -502,16 +543,23 @@ class Scheduler:
             log.info("scheduler: %s step %d -> %s", best.run_id, best.step, view.cell)
             await self._publish(client, self.topics.cell_assign(view.cell), encode(body), True)
 
-    def _planned(
+    def _still_open(self, view: CellView, best: dispatch.Candidate) -> bool:
+        if not (view.online and view.state == "idle") or view.cell in self.store.busy_cells():
+            return False
+        if (best.run_id, best.step, view.cell) in self.store.declined():
+            return False
+        return any((c.run_id, c.step) == (best.run_id, best.step) for c, _ in self.store.ready())
+
+    async def _planned(
         self, cell: str, cands: list[dispatch.Candidate], now: float
     ) -> dispatch.Candidate | None:
-        assert self.planner is not None
+        assert self._plans is not None
         jobs, busy = self.store.shop(now)
         kinds = {
             v.cell: v.kind for v in self.cells.values() if v.online and v.kind and v.state != "down"
         }
         try:
-            advice = self.planner.advise(cell, cands, jobs, kinds, now, busy=busy)
+            advice = await self._plans.advise(cell, cands, jobs, kinds, now, busy=busy)
         except Exception:  # the refinement must never stop dispatch itself
             log.exception("scheduler: planning failed; the ATC index decides")
             return dispatch.choose(cands, now)
@@ -540,6 +588,8 @@ class Scheduler:
             "cells_online": sum(1 for v in self.cells.values() if v.online),
             "dropped_messages": self.dropped,
             "gaps": sorted(self.gaps),
+            "plans": self.plan_stats.decisions,
+            "fresh_plans": self.plan_stats.fresh,
             **summary,
         }
 
