@@ -4,7 +4,7 @@ finding it, reading its manifest, and scoring reads against the expected texts.
 A read is right when its text is the expected one in the right symbology (a GS1
 DataBar's raw text is "01" + the GTIN the manifest gives). A read of another text is
 a misread unless that code is really in the picture too: both decoders alone read
-it on the unaltered photo, or it is listed in ALSO_PRESENT (checked by eye).
+it on the unaltered photo, or the photo is listed in NOT_AS_LABELLED (checked by eye).
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ KINDS = {
     "QR": ("QR",),
     "DataMatrix": ("DataMatrix",),
 }
-# Codes that are in a photo besides the one its label names (looked at, not guessed):
-# a second GS1 DataBar Expanded Stacked symbol, and a DataBar whose label names a
-# code the picture does not hold (both decoders and the printed digits agree).
-ALSO_PRESENT = {
-    "images/rss14-2__1.png": {"0198898765432106320201234515991231"},
-    "images/rss14-2__3.png": {"0198898765432106320201234515991231"},
-    "images/rss14-2__16.png": {"0101234567890128"},
+# Photos whose picture does not hold the code their label names (looked at, not
+# guessed): four GS1 DataBar Expanded Stacked symbols labelled with an omni GTIN (two
+# of them decode, both to the same element string) and four DataBar composites whose
+# printed digits, like the two decoders, give (01)01234567890128. They are left out
+# of the rate of supported codes (and reported beside it); on them a read of the
+# text given here is right, any other a misread.
+NOT_AS_LABELLED = {
+    **{f"images/rss14-2__{i}.png": "0198898765432106320201234515991231" for i in (1, 2, 3, 4)},
+    **{f"images/rss14-2__{i}.png": "0101234567890128" for i in (16, 17, 18, 19)},
 }
 
 
@@ -61,8 +63,12 @@ class Photo:
             read.format.startswith("DataBar") and text == "01" + self.expected
         )
 
+    @property
+    def as_labelled(self) -> bool:
+        return self.file not in NOT_AS_LABELLED
+
     def wrong(self, reads: Iterable[Read], present: set[str]) -> list[Read]:
-        seen = present | ALSO_PRESENT.get(self.file, set())
+        seen = present | {NOT_AS_LABELLED.get(self.file, "")}
         return [r for r in reads if not self.right(r) and r.text not in seen]
 
 

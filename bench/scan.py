@@ -194,7 +194,14 @@ def photo_rates(report: Report, folder) -> float | None:
             )
         )
     report.add("photos", len(rows))
-    kinds = sorted({p.symbology for p in photos})
+    report.add("photos_not_as_labelled", sum(not r[0].as_labelled for r in rows))
+    report.add(
+        "photo_rate_all_labels_pipeline", sum(r[1][0] for r in rows) / len(rows), "(as labelled)"
+    )
+    for i, who in enumerate(("pipeline", "zxing", "zbar")):
+        report.add(f"photo_misreads_{who}", sum(r[2][i] for r in rows))
+    rows = [r for r in rows if r[0].as_labelled]
+    kinds = sorted({r[0].symbology for r in rows})
     for kind in kinds:
         mine = [r for r in rows if r[0].symbology == kind]
         for i, who in enumerate(("pipeline", "zxing", "zbar")):
@@ -209,8 +216,6 @@ def photo_rates(report: Report, folder) -> float | None:
     n = len(rows)
     rate = [sum(r[1][i] for r in rows) / n for i in range(3)]
     either = sum(r[1][1] or r[1][2] for r in rows) / n
-    for i, who in enumerate(("pipeline", "zxing", "zbar")):
-        report.add(f"photo_misreads_{who}", sum(r[2][i] for r in rows))
     report.add("photo_rate_zxing", rate[1])
     report.add("photo_rate_zbar", rate[2])
     report.add("photo_rate_either_decoder", either)
@@ -264,7 +269,7 @@ def main() -> None:
         synthetic = decode_rates(report, rng, args.per_cell)
         report.add("synthetic_decode_rate", synthetic)
     if photo is not None:
-        headline = ("decode_rate", photo, f"of the {folder} photos read")
+        headline = ("decode_rate", photo, f"of the supported codes in {folder} read")
     else:
         headline = (
             "decode_rate",

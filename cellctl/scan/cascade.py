@@ -217,6 +217,9 @@ class Pipeline:
         variants.append(("equalised", lambda: _CLAHE.apply(gray)))
         if small:
             variants.append(("sharpened", lambda: sharpen(enlarge(gray))))
+            # Glare and blur together: local contrast first, then the edges steepened.
+            variants.append(("equalised-enlarged", lambda: _CLAHE.apply(enlarge(gray))))
+            variants.append(("sharpened-equalised", lambda: sharpen(_CLAHE.apply(enlarge(gray)))))
         else:
             variants.append(("sharpened", lambda: sharpen(gray, 1.0, 1.0)))
         for label, make in variants:
@@ -273,19 +276,20 @@ class Pipeline:
         return []
 
     def _settle(self, reads: list[Read], picture: str) -> list[Read]:
-        """The reads a fallback may report: the CONFIRM formats only once a second,
-        independent read agrees. Weighed on the photos and generated frames: zbar
-        repeats its own misread on an altered copy of a picture (enlarged, equalised),
-        so agreement means the other decoder, or zxing-cpp on another picture."""
+        """The reads a fallback may report: the CONFIRM formats only once the other
+        decoder agrees (with one decoder configured: a read of another picture).
+
+        Weighed on the photos and generated frames: a decoder tends to repeat its own
+        misread on an altered copy of a picture (zbar on enlarged and equalised
+        copies, zxing-cpp on four enhanced copies of one blurred UPC-A), while the two
+        decoders never agreed on a wrong number."""
         sure = [r for r in reads if r.format not in CONFIRM]
         if sure:
             return sure
         for r in {r.key: r for r in reads}.values():
             seen = self._tally.setdefault(r.key, set())
-            seen.add((r.decoder, picture))
-            decoders = {d for d, _ in seen}
-            zxing_pictures = [p for d, p in seen if d == "zxing"]
-            if len(decoders) >= 2 or len(zxing_pictures) >= 2:
+            seen.add(r.decoder if len(self.decoders) > 1 else picture)
+            if len(seen) >= 2:
                 return [r]
         return []
 
