@@ -270,12 +270,10 @@ def main() -> None:
         report.add("synthetic_decode_rate", synthetic)
     if photo is not None:
         headline = ("decode_rate", photo, f"of the supported codes in {folder} read")
+    elif synthetic is not None:
+        headline = ("decode_rate", synthetic, "of distorted generated images read (no photos)")
     else:
-        headline = (
-            "decode_rate",
-            synthetic or 0.0,
-            "of distorted generated images read (no photos)",
-        )
+        headline = ("decode_rate", float("nan"), "not measured in this run (--only)")
     report.emit(headline, args.json)
 
 

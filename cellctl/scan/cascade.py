@@ -130,6 +130,9 @@ def sharpen(gray: np.ndarray, sigma: float = 2.0, amount: float = 1.5) -> np.nda
     return cv2.addWeighted(gray, 1 + amount, blurred, -amount, 0)
 
 
+# Frames without change before a live scene counts as still (about 0.15 s at 30 fps):
+# a code passing by must not wait behind a deep search of the bench it left.
+STILL_AFTER = 5
 # Enlarging pays only while the picture is small; a large one is cut into regions.
 ENLARGE_BELOW = 800
 
@@ -144,15 +147,16 @@ class Pipeline:
     cascade: bool = True
     # Live video: after a fruitless cascade, run it again only when the picture has
     # changed, or every `static_every` frames; a still bench then costs a plain pass.
-    # 0 means every frame is a still image (files): the deep stages always run.
     static_every: int = 0
+    # Every frame is a still image (a file, a photo): the deep stages always run.
+    still: bool = False
     symbologies: Iterable[str] = SYMBOLOGIES
     # A live scene that stopped moving gets one deep search with this CPU budget.
     still_budget_ms: float = 150.0
     _thumb: np.ndarray | None = field(default=None, repr=False)
     _static_frames: int = field(default=0, repr=False)
-    _searched: bool = field(default=False, repr=False)
-    _cost: dict[str, float] = field(default_factory=dict, repr=False)
+    _pending: list = field(default_factory=list, repr=False)
+    _cost: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         unknown = [d for d in self.decoders if d not in DECODERS]
@@ -169,6 +173,7 @@ class Pipeline:
             roi=camera.roi,
             budget_ms=camera.budget_ms if live else camera.still_budget_ms,
             static_every=10 if live else 0,
+            still=not live,
             symbologies=camera.symbologies,
             still_budget_ms=camera.still_budget_ms,
         )
@@ -305,49 +310,88 @@ class Pipeline:
         cpu0 = _cpu()
         self._deadline = cpu0 + self.budget_ms / 1000
         self._tally: dict[tuple[str, str], set] = {}
-        self._stage_no = 0
         gray = crop_roi(to_gray(frame), self.roi)
+        self._size = int(np.log2(max(gray.size, 1)) * 2)  # steps of sqrt(2) in pixels
         reads = self._read(self.decoders[0], gray)
         if reads and not self._trusted(reads) and self.cascade:
             reads = self._confirm(gray, reads)
         if reads or not self.cascade:
             self._thumb = None
             return _result(reads, start, "plain" if reads else "none")
-        deep = not self.static_every
+        if self.still:
+            self._candidates = candidate_regions(gray)
+            return self._run(self._deep_stages(gray), start)
+        changed = True
         if self.static_every:
             thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
             same = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) < 3.0
-            if same and not self._searched:
-                # The scene stopped moving: one deep search, as for a still photo.
-                self._searched = deep = True
-                self._deadline = cpu0 + self.still_budget_ms / 1000
-            elif same and self._static_frames < self.static_every:
+            if same and self._static_frames < self.static_every:
                 self._static_frames += 1
+                if self._pending and self._static_frames >= STILL_AFTER:
+                    return self._deepen(start)
                 return _result([], start, "static")
-            else:
-                if not same:
-                    self._searched = False
-                self._thumb, self._static_frames = thumb, 0
+            changed = not same
+            self._thumb, self._static_frames = thumb, 0
         self._candidates = candidate_regions(gray)
-        if deep:
-            return self._run(self._deep_stages(gray), start)
         # No code-like texture anywhere: the fallbacks would only burn the budget.
-        if not self._candidates:
-            return _result([], start, "none")
-        return self._run(self._live_stages(gray), start)
+        result = _result([], start, "none")
+        if self._candidates:
+            result = self._run(self._live_stages(gray), start)
+        if not result.reads and changed and self.static_every:
+            # If the scene now holds still, search it as a still image: the deep
+            # stages, one frame's budget at a time, up to the still budget in all;
+            # a code coming into view meanwhile still costs one frame's wait.
+            self._pending = self._deep_stages(gray)
+            self._pending_left = self.still_budget_ms / 1000
+            self._scene_tally = {}
+        return result
+
+    def _deepen(self, start: float) -> FrameResult:
+        cpu0 = _cpu()
+        self._deadline = cpu0 + min(self.budget_ms / 1000, self._pending_left)
+        self._tally = self._scene_tally
+        per_frame = self.budget_ms / 1000
+        reads: list[Read] = []
+        name, ran = "none", False
+        while self._pending and not reads:
+            name, picture, stage = self._pending[0]
+            key = (name, self._size)
+            cost = self._cost.get(key)
+            if cost is not None and cost > per_frame:
+                self._pending.pop(0)  # dearer than a frame may spend: not in a video
+                continue
+            now = _cpu()
+            if ran and now + (cost or 0.0) > self._deadline:
+                break  # the next frame goes on
+            self._pending.pop(0)
+            ran = True
+            reads = stage()
+            if name != "regions":
+                reads = self._settle(reads, picture)
+            took = _cpu() - now
+            self._cost[key] = max(took, 0.8 * self._cost.get(key, took) + 0.2 * took)
+        self._pending_left -= _cpu() - cpu0
+        if reads or self._pending_left <= 0:
+            self._pending = []
+        if reads:
+            self._thumb = None
+            return _result(reads, start, f"still-{name}")
+        return _result([], start, "deepening")
 
     def _run(self, stages: list[Stage], start: float) -> FrameResult:
         for name, picture, stage in stages:
             now = _cpu()
-            if now + self._cost.get(name, 0.0) > self._deadline:
+            key = (name, self._size)
+            if now + self._cost.get(key, 0.0) > self._deadline:
                 continue
             reads = stage()
             if name != "regions":
                 reads = self._settle(reads, picture)
             took = _cpu() - now
-            # A running estimate of each stage's cost decides whether it still fits.
-            old = self._cost.get(name, took)
-            self._cost[name] = 0.8 * old + 0.2 * took
+            # A running estimate of each stage's cost at this picture size decides
+            # whether it still fits; it follows a dearer run at once, a cheaper slowly.
+            old = self._cost.get(key, took)
+            self._cost[key] = max(took, 0.8 * old + 0.2 * took)
             if reads:
                 self._thumb = None
                 return _result(reads, start, name)
