@@ -259,9 +259,11 @@ class Pipeline:
 
     # Agreement ----------------------------------------------------------------------
     def _confirm(self, gray: np.ndarray, reads: list[Read]) -> list[Read]:
-        """A zbar-only EAN/UPC from the plain pass: read the spot again (other decoder,
-        equalised) and keep what a second read agrees with; else the fallbacks run."""
-        self._settle(reads, "frame")
+        """An EAN/UPC/ITF/Code 39 from the plain pass: read the spot again (the other
+        decoder, then both on it equalised) and keep what a second read agrees with;
+        else the fallbacks get their turn. Even on the unaltered picture zxing-cpp
+        now and then reads a second, wrong number beside the right one."""
+        keys = {r.key for r in reads}
         h, w = gray.shape[:2]
         for r in reads:
             if r.box is None:
@@ -275,9 +277,9 @@ class Pipeline:
                 for name in self.decoders:
                     if name == r.decoder and variant == "spot":
                         continue
-                    sure = self._settle(self._read(name, img), variant)
+                    sure = [s for s in self._read(name, img) if s.key in keys]
                     if sure:
-                        return sure
+                        return sure[:1]
         return []
 
     def _settle(self, reads: list[Read], picture: str) -> list[Read]:
@@ -298,11 +300,9 @@ class Pipeline:
                 return [r]
         return []
 
-    def _trusted(self, reads: list[Read]) -> bool:
-        # zxing-cpp on the unaltered picture never misread an EAN/UPC on the photo
-        # sets (nor on the generated ones); zbar did, so its plain reads of the
-        # CONFIRM formats wait for a second read.
-        return all(r.decoder == "zxing" or r.format not in CONFIRM for r in reads)
+    @staticmethod
+    def _trusted(reads: list[Read]) -> bool:
+        return all(r.format not in CONFIRM for r in reads)
 
     # The frame ----------------------------------------------------------------------
     def decode(self, frame: np.ndarray) -> FrameResult:

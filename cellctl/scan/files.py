@@ -90,6 +90,16 @@ def load_image(path: Path | str) -> np.ndarray | None:
 
 
 def _video(path: Path, pipeline: Pipeline) -> Iterator[FileResult]:
+    if pipeline.still:
+        # A video's frames come by the thousand: each gets the per-frame cascade, not
+        # a still photo's deep search.
+        pipeline = Pipeline(
+            pipeline.decoders,
+            pipeline.roi,
+            pipeline.budget_ms,
+            pipeline.cascade,
+            symbologies=pipeline.symbologies,
+        )
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         yield FileResult(str(path), error="not a video OpenCV can read")
