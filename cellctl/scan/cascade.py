@@ -225,6 +225,8 @@ class Pipeline:
             # Glare and blur together: local contrast first, then the edges steepened.
             variants.append(("equalised-enlarged", lambda: _CLAHE.apply(enlarge(gray))))
             variants.append(("sharpened-equalised", lambda: sharpen(_CLAHE.apply(enlarge(gray)))))
+            # Strong defocus (a fixed-focus camera too close): a wider, harder unsharp mask.
+            variants.append(("sharpened-hard", lambda: sharpen(enlarge(gray), 3.0, 2.5)))
         else:
             variants.append(("sharpened", lambda: sharpen(gray, 1.0, 1.0)))
         for label, make in variants:
