@@ -9,11 +9,14 @@ decoder over the whole frame; then the whole frame equalised with inverted symbo
 tried. Each stage is skipped when its running cost no longer fits in what is left of
 the budget.
 
-A still image (a file, or a live scene that has stopped moving) may spend more, as a
-person holding a code still allows: the deep stages add the second decoder at full
-density, the picture enlarged (blurred, small or distant 1D codes), local contrast
-(glare), sharpening (defocus) and a global threshold, each read by both decoders,
-before the regions.
+A still image (a file, a photo) may spend more, as a person holding a code still
+allows (`still_budget_ms`): the deep stages add the second decoder at full density,
+the picture enlarged (blurred, small or distant 1D codes), local contrast (glare),
+sharpening (defocus) and a global threshold, each read by both decoders, before the
+regions. A live scene that has held still for STILL_AFTER frames gets the same deep
+stages, spread a frame's budget at a time, so a video frame never costs more.
+
+EAN/UPC, Code 39 and ITF reads must be confirmed by a second read (see CONFIRM).
 
 The budget is counted in the decoding thread's CPU time, not wall time: it bounds
 what decoding costs the machine, and a busy machine pausing the thread does not make
