@@ -25,14 +25,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per image or frame")
     p.add_argument("--decoders", default="zxing,zbar", help="comma list of zxing, zbar")
     p.add_argument("--roi", help="x,y,w,h as fractions of the frame, e.g. 0.25,0.25,0.5,0.5")
-    p.add_argument("--budget-ms", type=float, default=200.0, help="fallback time per frame")
+    p.add_argument(
+        "--budget-ms",
+        type=float,
+        help="CPU time to find a code: per image file (default 150), per video frame (default 30)",
+    )
+    p.add_argument(
+        "--symbologies",
+        help="comma list of what to read (default: QR,DataMatrix,Code128,EAN-13,UPC-A,EAN-8,"
+        "Code39,ITF,DataBar); fewer is faster and safer",
+    )
     p.add_argument("--no-cascade", action="store_true", help="plain decoding pass only")
     p.set_defaults(func=_scan)
 
 
 def _pipeline(args: argparse.Namespace, live: bool = False):
+    from cellctl.config.models import CameraConfig
     from cellctl.errors import CliError
     from cellctl.scan.cascade import Pipeline
+    from cellctl.scan.decoders import check_symbologies
 
     roi = None
     if args.roi:
@@ -44,9 +55,24 @@ def _pipeline(args: argparse.Namespace, live: bool = False):
         if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x and 0 < h <= 1 - y):
             raise CliError("--roi must lie inside the frame: 0 <= x, y and x+w, y+h <= 1")
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
+    defaults = CameraConfig()
+    budget = args.budget_ms or (defaults.budget_ms if live else defaults.still_budget_ms)
+    symbologies = defaults.symbologies
+    if args.symbologies:
+        symbologies = [s.strip() for s in args.symbologies.split(",") if s.strip()]
+        try:
+            check_symbologies(symbologies)
+        except ValueError as exc:
+            raise CliError(f"--symbologies: {exc}") from None
     try:
         return Pipeline(
-            decoders, roi, args.budget_ms, not args.no_cascade, static_every=10 if live else 0
+            decoders,
+            roi,
+            budget,
+            not args.no_cascade,
+            static_every=10 if live else 0,
+            still=not live,
+            symbologies=symbologies,
         )
     except ValueError as exc:
         raise CliError(f"--decoders: {exc}") from None

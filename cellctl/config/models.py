@@ -200,7 +200,29 @@ class CameraConfig(_Strict):
     )
     decoders: list[Literal["zxing", "zbar"]] = Field(default_factory=lambda: ["zxing", "zbar"])
     dedup_s: float = Field(default=2.0, ge=0)
-    budget_ms: float = Field(default=30.0, gt=0)
+    budget_ms: float = Field(default=30.0, gt=0, description="fallback CPU time per video frame")
+    still_budget_ms: float = Field(
+        default=150.0, gt=0, description="CPU time for a still image or a scene that stopped moving"
+    )
+    symbologies: list[
+        Literal[
+            "QR", "DataMatrix", "Code128", "EAN-13", "UPC-A", "EAN-8", "Code39", "ITF", "DataBar"
+        ]
+    ] = Field(
+        default_factory=lambda: [
+            "QR",
+            "DataMatrix",
+            "Code128",
+            "EAN-13",
+            "UPC-A",
+            "EAN-8",
+            "Code39",
+            "ITF",
+            "DataBar",
+        ],
+        min_length=1,
+        description="what the camera reads; fewer is faster and leaves fewer ways to misread",
+    )
 
     @field_validator("source")
     @classmethod

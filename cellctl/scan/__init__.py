@@ -11,5 +11,9 @@ For the station controller and the kiosk:
   UnknownCode, and `payload.describe(parsed)` for a person.
 - `wedge.WedgeDetector`: scanner bursts versus typing, from (char, time) pairs.
 - `capture`: FrameSource implementations (OpenCV, folder, generated) and `Grabber`.
-- `cascade.Pipeline`: decode one frame; `files.scan_inputs` for `cellctl scan`.
+- `cascade.Pipeline`: decode one frame (a live video frame within its budget, or a
+  still image with the deeper search); `files.scan_inputs` for `cellctl scan`.
+- `decoders.SYMBOLOGIES`: what a station's `[camera] symbologies` may list (QR,
+  DataMatrix, Code 128, EAN-13, UPC-A, EAN-8, Code 39, ITF, GS1 DataBar).
+- `decoys`: generated pictures with no code, for checking that nothing is read there.
 """

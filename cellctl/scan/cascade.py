@@ -1,11 +1,22 @@
 """Frame decoding: a plain pass, then a fallback cascade inside a per-frame time budget.
 
 The plain pass is the primary decoder on the (region of interest of the) grayscale
-frame. Only when it finds nothing do the fallbacks run, cheapest and likeliest first:
-code-like regions cut out, turned level (tilted 1D codes), enlarged and equalised,
-read by every configured decoder; then the second decoder over the whole frame; then
-the whole frame equalised with inverted symbols tried. Each stage is skipped when its
-running cost no longer fits in what is left of the budget.
+frame. Only when it finds nothing do the fallbacks run, cheapest and likeliest first.
+
+Live video (a few ms per frame): code-like regions cut out, turned level (tilted 1D
+codes), enlarged and equalised, read by every configured decoder; then the second
+decoder over the whole frame; then the whole frame equalised with inverted symbols
+tried. Each stage is skipped when its running cost no longer fits in what is left of
+the budget.
+
+A still image (a file, a photo) may spend more, as a person holding a code still
+allows (`still_budget_ms`): the deep stages add the second decoder at full density,
+the picture enlarged (blurred, small or distant 1D codes), local contrast (glare),
+sharpening (defocus) and a global threshold, each read by both decoders, before the
+regions. A live scene that has held still for STILL_AFTER frames gets the same deep
+stages, spread a frame's budget at a time, so a video frame never costs more.
+
+EAN/UPC, Code 39 and ITF reads must be confirmed by a second read (see CONFIRM).
 
 The budget is counted in the decoding thread's CPU time, not wall time: it bounds
 what decoding costs the machine, and a busy machine pausing the thread does not make
@@ -15,17 +26,24 @@ a frame give up early (the measured `ms` of a frame stays wall time).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from cellctl.scan.decoders import DECODERS, Read, read_zbar, read_zxing
+from cellctl.scan.decoders import DECODERS, SYMBOLOGIES, Read, check_symbologies
+from cellctl.scan.decoders import read_zbar as _zbar
+from cellctl.scan.decoders import read_zxing as _zxing
 
-CONFIRM = ("EAN-13", "UPC-A", "EAN-8")
+# Formats without a check strong enough to trust a read from an altered picture
+# (enlarged, sharpened, equalised, warped): EAN/UPC's one check digit lets about one
+# smudged read in ten pass as another number, Code 39 and ITF carry none at all.
+# A fallback's read of these counts only once a second, independent read agrees.
+CONFIRM = ("EAN-13", "UPC-A", "EAN-8", "Code39", "ITF")
 
 Roi = tuple[float, float, float, float]
+Stage = tuple[str, str, Callable[[], list[Read]]]  # name, picture, run
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +54,14 @@ class FrameResult:
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
+    """Grayscale; a picture with an alpha channel is laid over white first (a code
+    drawn on a transparent background would otherwise read as black on black)."""
     if frame.ndim == 2:
         return frame
     if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
+        gray = cv2.cvtColor(frame[:, :, :3], cv2.COLOR_BGR2GRAY).astype(np.uint16)
+        alpha = frame[:, :, 3].astype(np.uint16)
+        return ((gray * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
     return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
 
@@ -52,7 +74,11 @@ def crop_roi(gray: np.ndarray, roi: Roi | None) -> np.ndarray:
 
 
 def candidate_regions(gray: np.ndarray, limit: int = 4) -> list[tuple]:
-    """Rotated rectangles (cv2.minAreaRect form, full-scale) around dense edge texture."""
+    """Rotated rectangles (cv2.minAreaRect form, full-scale) around dense edge texture.
+
+    A region may fill the whole frame: a code held close to a small camera, or a
+    photo cropped to its label, is the likeliest picture of all.
+    """
     small = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
     grad = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     _, mask = cv2.threshold(grad, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
@@ -67,7 +93,7 @@ def candidate_regions(gray: np.ndarray, limit: int = 4) -> list[tuple]:
         rect = cv2.minAreaRect(c)
         (cx, cy), (rw, rh), angle = rect
         # Below 20 px (40 at full scale) it is a word of text, not a symbol we can read.
-        if min(rw, rh) < 20 or max(rw, rh) > 0.9 * max(small.shape):
+        if min(rw, rh) < 20:
             continue
         fill = area / max(rw * rh, 1.0)
         if fill < 0.5:
@@ -97,9 +123,26 @@ def level_crop(gray: np.ndarray, rect: tuple, margin: float = 0.25) -> np.ndarra
 _CLAHE = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8))
 
 
+def enlarge(gray: np.ndarray, factor: float = 2.0) -> np.ndarray:
+    return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
+def sharpen(gray: np.ndarray, sigma: float = 2.0, amount: float = 1.5) -> np.ndarray:
+    """Unsharp mask: steepens the edges a defocused lens spreads over several pixels."""
+    blurred = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return cv2.addWeighted(gray, 1 + amount, blurred, -amount, 0)
+
+
+# Frames without change before a live scene counts as still (about 0.15 s at 30 fps):
+# a code passing by must not wait behind a deep search of the bench it left.
+STILL_AFTER = 5
+# Enlarging pays only while the picture is small; a large one is cut into regions.
+ENLARGE_BELOW = 800
+
+
 @dataclass
 class Pipeline:
-    """Decode frames with the configured decoders, region of interest and budget."""
+    """Decode frames with the configured decoders, symbologies, region and budget."""
 
     decoders: Sequence[str] = ("zxing", "zbar")
     roi: Roi | None = None
@@ -108,15 +151,22 @@ class Pipeline:
     # Live video: after a fruitless cascade, run it again only when the picture has
     # changed, or every `static_every` frames; a still bench then costs a plain pass.
     static_every: int = 0
+    # Every frame is a still image (a file, a photo): the deep stages always run.
+    still: bool = False
+    symbologies: Iterable[str] = SYMBOLOGIES
+    # A live scene that stopped moving gets one deep search with this CPU budget.
+    still_budget_ms: float = 150.0
     _thumb: np.ndarray | None = field(default=None, repr=False)
     _static_frames: int = field(default=0, repr=False)
-    _cost: dict[str, float] = field(default_factory=dict, repr=False)
+    _pending: list = field(default_factory=list, repr=False)
+    _cost: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         unknown = [d for d in self.decoders if d not in DECODERS]
         if unknown or not self.decoders:
             raise ValueError(f"decoders must be some of {', '.join(DECODERS)}; got {unknown}")
         self.decoders = tuple(self.decoders)
+        self.symbologies = check_symbologies(self.symbologies)
 
     @classmethod
     def from_config(cls, camera, live: bool = True) -> Pipeline:
@@ -124,47 +174,101 @@ class Pipeline:
         return cls(
             decoders=camera.decoders,
             roi=camera.roi,
-            budget_ms=camera.budget_ms,
+            budget_ms=camera.budget_ms if live else camera.still_budget_ms,
             static_every=10 if live else 0,
+            still=not live,
+            symbologies=camera.symbologies,
+            still_budget_ms=camera.still_budget_ms,
         )
 
-    def _read_all(self, gray: np.ndarray, density: int = 1) -> list[Read]:
-        reads: list[Read] = []
-        for name in self.decoders:
-            if name == "zxing":
-                reads += read_zxing(gray)
-            else:
-                reads += read_zbar(gray, density=density)
-            if reads:
-                break
-        return reads
+    # One decoder call on one picture ------------------------------------------------
+    def _read(self, name: str, img: np.ndarray, **kw) -> list[Read]:
+        if name == "zxing":
+            return _zxing(img, symbologies=self.symbologies, **kw)
+        return _zbar(img, symbologies=self.symbologies, **kw)
 
-    def _stages(self, gray: np.ndarray) -> list[tuple[str, Callable[[], list[Read]]]]:
-        stages: list[tuple[str, Callable[[], list[Read]]]] = [
-            ("regions", lambda: self._regions(gray)),
-        ]
+    def _first(self, img: np.ndarray, picture: str) -> list[Read]:
+        for name in self.decoders:
+            reads = self._settle(self._read(name, img), picture)
+            if reads:
+                return reads
+            if _cpu() > self._deadline:
+                break
+        return []
+
+    # Stages -------------------------------------------------------------------------
+    def _live_stages(self, gray: np.ndarray) -> list[Stage]:
+        stages: list[Stage] = [("regions", "", lambda: self._regions(gray))]
         if "zbar" in self.decoders and self.decoders[0] != "zbar":
-            stages.append(("zbar-frame", lambda: read_zbar(gray, density=2)))
+            stages.append(("zbar-frame", "frame", lambda: self._read("zbar", gray, density=2)))
         if "zxing" in self.decoders:
-            stages.append(("equalised", lambda: read_zxing(_CLAHE.apply(gray), thorough=True)))
+            stages.append(
+                (
+                    "equalised",
+                    "equalised",
+                    lambda: self._read("zxing", _CLAHE.apply(gray), thorough=True),
+                )
+            )
+        return stages
+
+    def _deep_stages(self, gray: np.ndarray) -> list[Stage]:
+        """Whole-picture variants, in the order they paid off on real photos, each
+        read by every decoder; then the regions, then inverted symbols."""
+        first, *others = self.decoders
+        stages: list[Stage] = [
+            (f"{n}-frame", "frame", lambda n=n: self._read(n, gray)) for n in others
+        ]
+        small = max(gray.shape[:2]) <= ENLARGE_BELOW
+        variants: list[tuple[str, Callable[[], np.ndarray]]] = []
+        if small:
+            variants.append(("enlarged", lambda: enlarge(gray)))
+        variants.append(("equalised", lambda: _CLAHE.apply(gray)))
+        if small:
+            variants.append(("sharpened", lambda: sharpen(enlarge(gray))))
+            # Glare and blur together: local contrast first, then the edges steepened.
+            variants.append(("equalised-enlarged", lambda: _CLAHE.apply(enlarge(gray))))
+            variants.append(("sharpened-equalised", lambda: sharpen(_CLAHE.apply(enlarge(gray)))))
+            # Strong defocus (a fixed-focus camera too close): a wider, harder unsharp mask.
+            variants.append(("sharpened-hard", lambda: sharpen(enlarge(gray), 3.0, 2.5)))
+        else:
+            variants.append(("sharpened", lambda: sharpen(gray, 1.0, 1.0)))
+        for label, make in variants:
+            cache: dict[str, np.ndarray] = {}
+
+            def picture(make=make, cache=cache) -> np.ndarray:
+                if "img" not in cache:
+                    cache["img"] = make()
+                return cache["img"]
+
+            for n in self.decoders:
+                stages.append((f"{label}-{n}", label, lambda n=n, p=picture: self._read(n, p())))
+        if "zxing" in self.decoders:
+            stages.append(
+                ("histogram", "histogram", lambda: self._read("zxing", gray, histogram=True))
+            )
+        stages.append(("regions", "", lambda: self._regions(gray)))
+        if "zxing" in self.decoders:
+            stages.append(
+                ("inverted", "inverted", lambda: self._read("zxing", gray, thorough=True))
+            )
         return stages
 
     def _regions(self, gray: np.ndarray) -> list[Read]:
-        for rect in self._candidates:
+        for i, rect in enumerate(self._candidates):
             crop = level_crop(gray, rect)
-            for img in (crop, _CLAHE.apply(crop)):
-                for name in self.decoders:
-                    reads = self._settle(read_zxing(img) if name == "zxing" else read_zbar(img))
-                    if reads:
-                        return reads
-                    if _cpu() > self._deadline:
-                        return []
+            for variant, img in (("crop", crop), ("equalised", _CLAHE.apply(crop))):
+                reads = self._first(img, f"region{i}-{variant}")
+                if reads or _cpu() > self._deadline:
+                    return reads
         return []
 
+    # Agreement ----------------------------------------------------------------------
     def _confirm(self, gray: np.ndarray, reads: list[Read]) -> list[Read]:
-        """EAN/UPC from the plain pass: read the spot again (other decoder, equalised)
-        and keep what a second read agrees with; else the fallbacks get their turn."""
-        self._settle(reads)
+        """An EAN/UPC/ITF/Code 39 from the plain pass: read the spot again (the other
+        decoder, then both on it equalised) and keep what a second read agrees with;
+        else the fallbacks get their turn. Even on the unaltered picture zxing-cpp
+        now and then reads a second, wrong number beside the right one."""
+        keys = {r.key for r in reads}
         h, w = gray.shape[:2]
         for r in reads:
             if r.box is None:
@@ -174,63 +278,125 @@ class Pipeline:
             crop = gray[max(0, y - my) : min(h, y + bh + my), max(0, x - mx) : min(w, x + bw + mx)]
             if crop.size == 0:
                 continue
-            for img in (crop, _CLAHE.apply(crop)):
+            for variant, img in (("spot", crop), ("spot-equalised", _CLAHE.apply(crop))):
                 for name in self.decoders:
-                    if name == r.decoder and img is crop:
+                    if name == r.decoder and variant == "spot":
                         continue
-                    sure = self._settle(read_zxing(img) if name == "zxing" else read_zbar(img))
+                    sure = [s for s in self._read(name, img) if s.key in keys]
                     if sure:
-                        return sure
+                        return sure[:1]
         return []
 
-    def _settle(self, reads: list[Read]) -> list[Read]:
-        """The reads a fallback may report: EAN/UPC only once two reads agree."""
+    def _settle(self, reads: list[Read], picture: str) -> list[Read]:
+        """The reads a fallback may report: the CONFIRM formats only once the other
+        decoder agrees (with one decoder configured: a read of another picture).
+
+        Weighed on the photos and generated frames: a decoder tends to repeat its own
+        misread on an altered copy of a picture (zbar on enlarged and equalised
+        copies, zxing-cpp on four enhanced copies of one blurred UPC-A), while the two
+        decoders never agreed on a wrong number."""
         sure = [r for r in reads if r.format not in CONFIRM]
         if sure:
             return sure
-        for r in reads:
-            self._tally[r.key] = self._tally.get(r.key, 0) + 1
-            if self._tally[r.key] >= 2:
+        for r in {r.key: r for r in reads}.values():
+            seen = self._tally.setdefault(r.key, set())
+            seen.add(r.decoder if len(self.decoders) > 1 else picture)
+            if len(seen) >= 2:
                 return [r]
         return []
 
+    @staticmethod
+    def _trusted(reads: list[Read]) -> bool:
+        return all(r.format not in CONFIRM for r in reads)
+
+    # The frame ----------------------------------------------------------------------
     def decode(self, frame: np.ndarray) -> FrameResult:
         start = time.perf_counter()
-        self._deadline = _cpu() + self.budget_ms / 1000
-        # Warped, enlarged or equalised pictures can turn a smudged EAN into another
-        # number that passes its one check digit: a fallback's EAN/UPC read counts
-        # only when a second read (other decoder or other variant) agrees.
-        self._tally: dict[tuple[str, str], int] = {}
+        cpu0 = _cpu()
+        self._deadline = cpu0 + self.budget_ms / 1000
+        self._tally: dict[tuple[str, str], set] = {}
         gray = crop_roi(to_gray(frame), self.roi)
-        first = self.decoders[0]
-        reads = read_zxing(gray) if first == "zxing" else read_zbar(gray)
-        if reads and all(r.format in CONFIRM for r in reads) and self.cascade:
+        self._size = int(np.log2(max(gray.size, 1)) * 2)  # steps of sqrt(2) in pixels
+        reads = self._read(self.decoders[0], gray)
+        if reads and not self._trusted(reads) and self.cascade:
             reads = self._confirm(gray, reads)
         if reads or not self.cascade:
             self._thumb = None
             return _result(reads, start, "plain" if reads else "none")
+        if self.still:
+            self._candidates = candidate_regions(gray)
+            return self._run(self._deep_stages(gray), start)
+        changed = True
         if self.static_every:
             thumb = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA).astype(np.int16)
             same = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) < 3.0
             if same and self._static_frames < self.static_every:
                 self._static_frames += 1
+                if self._pending and self._static_frames >= STILL_AFTER:
+                    return self._deepen(start)
                 return _result([], start, "static")
+            changed = not same
             self._thumb, self._static_frames = thumb, 0
-        # No code-like texture anywhere: the fallbacks would only burn the budget.
         self._candidates = candidate_regions(gray)
-        if not self._candidates:
-            return _result([], start, "none")
-        for name, stage in self._stages(gray):
+        # No code-like texture anywhere: the fallbacks would only burn the budget.
+        result = _result([], start, "none")
+        if self._candidates:
+            result = self._run(self._live_stages(gray), start)
+        if not result.reads and changed and self.static_every:
+            # If the scene now holds still, search it as a still image: the deep
+            # stages, one frame's budget at a time, up to the still budget in all;
+            # a code coming into view meanwhile still costs one frame's wait.
+            self._pending = self._deep_stages(gray)
+            self._pending_left = self.still_budget_ms / 1000
+            self._scene_tally = {}
+        return result
+
+    def _deepen(self, start: float) -> FrameResult:
+        cpu0 = _cpu()
+        self._deadline = cpu0 + min(self.budget_ms / 1000, self._pending_left)
+        self._tally = self._scene_tally
+        per_frame = self.budget_ms / 1000
+        reads: list[Read] = []
+        name, ran = "none", False
+        while self._pending and not reads:
+            name, picture, stage = self._pending[0]
+            key = (name, self._size)
+            cost = self._cost.get(key)
+            if cost is not None and cost > per_frame:
+                self._pending.pop(0)  # dearer than a frame may spend: not in a video
+                continue
             now = _cpu()
-            if now + self._cost.get(name, 0.0) > self._deadline:
+            if ran and now + (cost or 0.0) > self._deadline:
+                break  # the next frame goes on
+            self._pending.pop(0)
+            ran = True
+            reads = stage()
+            if name != "regions":
+                reads = self._settle(reads, picture)
+            took = _cpu() - now
+            self._cost[key] = max(took, 0.8 * self._cost.get(key, took) + 0.2 * took)
+        self._pending_left -= _cpu() - cpu0
+        if reads or self._pending_left <= 0:
+            self._pending = []
+        if reads:
+            self._thumb = None
+            return _result(reads, start, f"still-{name}")
+        return _result([], start, "deepening")
+
+    def _run(self, stages: list[Stage], start: float) -> FrameResult:
+        for name, picture, stage in stages:
+            now = _cpu()
+            key = (name, self._size)
+            if now + self._cost.get(key, 0.0) > self._deadline:
                 continue
             reads = stage()
             if name != "regions":
-                reads = self._settle(reads)
+                reads = self._settle(reads, picture)
             took = _cpu() - now
-            # A running estimate of each stage's cost decides whether it still fits.
-            old = self._cost.get(name, took)
-            self._cost[name] = 0.8 * old + 0.2 * took
+            # A running estimate of each stage's cost at this picture size decides
+            # whether it still fits; it follows a dearer run at once, a cheaper slowly.
+            old = self._cost.get(key, took)
+            self._cost[key] = max(took, 0.8 * old + 0.2 * took)
             if reads:
                 self._thumb = None
                 return _result(reads, start, name)

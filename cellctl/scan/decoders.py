@@ -1,19 +1,53 @@
 """The two decoders behind one call: zxing-cpp (primary) and pyzbar (second opinion).
 
 Both return `Read`s with the same format names and raw text, so the cascade can
-merge them and tests can compare them.
+merge them and tests can compare them. `symbologies` narrows what either decoder
+looks for (a station's setting): fewer formats is faster and leaves fewer ways to
+read a texture as a code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 
-FORMATS = ("QR", "DataMatrix", "Code128", "GS1-128", "EAN-13", "UPC-A", "EAN-8")
+# What a station can ask for. EAN-13 and UPC-A share one decoder setting (a UPC-A
+# is an EAN-13 with a leading 0); GS1-128 is Code 128 with FNC1; "DataBar" covers
+# GS1 DataBar omnidirectional, stacked, limited and expanded.
+SYMBOLOGIES = (
+    "QR",
+    "DataMatrix",
+    "Code128",
+    "EAN-13",
+    "UPC-A",
+    "EAN-8",
+    "Code39",
+    "ITF",
+    "DataBar",
+)
+# Every format name a Read can carry.
+FORMATS = (
+    "QR",
+    "DataMatrix",
+    "Code128",
+    "GS1-128",
+    "EAN-13",
+    "UPC-A",
+    "EAN-8",
+    "Code39",
+    "ITF",
+    "DataBar",
+    "DataBar-Expanded",
+)
 DECODERS = ("zxing", "zbar")
+# A Read's format -> the setting that enables it.
+SETTING = {"GS1-128": "Code128", "DataBar-Expanded": "DataBar"}
+# Fewer characters than this in a Code 39 or ITF read is more likely a texture or a
+# line of text than a label: neither symbology has a compulsory check character.
+MIN_LENGTH = {"Code39": 4, "ITF": 6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +65,20 @@ class Read:
         return ("Code128" if self.format == "GS1-128" else self.format, self.text)
 
 
+def check_symbologies(names: Iterable[str]) -> frozenset[str]:
+    chosen = frozenset(names)
+    unknown = sorted(chosen - set(SYMBOLOGIES))
+    if unknown or not chosen:
+        raise ValueError(f"symbologies must be some of {', '.join(SYMBOLOGIES)}; got {unknown}")
+    return chosen
+
+
+def _keep(fmt: str, text: str, wanted: frozenset[str]) -> bool:
+    if SETTING.get(fmt, fmt) not in wanted:
+        return False
+    return len(text) >= MIN_LENGTH.get(fmt, 1)
+
+
 def _ean_or_upc(text: str) -> tuple[str, str]:
     # A 13-digit EAN starting with 0 is a UPC-A; report the 12 digits printed on it.
     if len(text) == 13 and text.startswith("0"):
@@ -39,24 +87,59 @@ def _ean_or_upc(text: str) -> tuple[str, str]:
 
 
 @cache
-def _zxing_formats():
+def _zxing_formats(wanted: frozenset[str]) -> tuple:
     import zxingcpp
 
     f = zxingcpp.BarcodeFormat
-    return (f.QRCode, f.DataMatrix, f.Code128, f.EAN13, f.UPCA, f.EAN8)
+    table = {
+        "QR": (f.QRCode,),
+        "DataMatrix": (f.DataMatrix,),
+        "Code128": (f.Code128,),
+        "EAN-13": (f.EAN13, f.UPCA),
+        "UPC-A": (f.EAN13, f.UPCA),
+        "EAN-8": (f.EAN8,),
+        # Standard Code 39 only: the "full ASCII" pairs turn "+A" on a label into "a".
+        "Code39": (f.Code39Std,),
+        "ITF": (f.ITF,),
+        "DataBar": (f.DataBar, f.DataBarExp, f.DataBarLtd),
+    }
+    return tuple(dict.fromkeys(x for name in sorted(wanted) for x in table[name]))
 
 
-def read_zxing(gray: np.ndarray, *, thorough: bool = False) -> list[Read]:
-    """zxing-cpp on a grayscale array; `thorough` also tries inverted symbols."""
+_ZXING_NAMES = {
+    "QRCode": "QR",
+    "DataMatrix": "DataMatrix",
+    "EAN8": "EAN-8",
+    "Code39": "Code39",
+    "ITF": "ITF",
+    "DataBar": "DataBar",
+    "DataBarExp": "DataBar-Expanded",
+    "DataBarLtd": "DataBar",
+}
+ALL = frozenset(SYMBOLOGIES)
+
+
+def read_zxing(
+    gray: np.ndarray,
+    *,
+    thorough: bool = False,
+    symbologies: frozenset[str] = ALL,
+    histogram: bool = False,
+) -> list[Read]:
+    """zxing-cpp on a grayscale array; `thorough` also tries inverted symbols,
+    `histogram` binarizes with one global threshold (evenly lit, low-contrast prints)."""
     import zxingcpp
 
     found = zxingcpp.read_barcodes(
         gray,
-        formats=_zxing_formats(),
+        formats=_zxing_formats(symbologies),
         try_rotate=True,
         try_downscale=True,
         try_invert=thorough,
         text_mode=zxingcpp.TextMode.Plain,
+        binarizer=zxingcpp.Binarizer.GlobalHistogram
+        if histogram
+        else zxingcpp.Binarizer.LocalAverage,
     )
     reads = []
     for bc in found:
@@ -64,19 +147,22 @@ def read_zxing(gray: np.ndarray, *, thorough: bool = False) -> list[Read]:
             continue
         name = bc.format.name
         text = bc.text
-        if name == "QRCode":
-            fmt = "QR"
-        elif name == "DataMatrix":
-            fmt = "DataMatrix"
-        elif name == "Code128":
+        if name == "Code128":
             fmt = "GS1-128" if bc.symbology_identifier == "]C1" else "Code128"
         elif name == "EAN13":
             fmt, text = _ean_or_upc(text)
         elif name == "UPCA":
             fmt, text = "UPC-A", text[-12:]
-        elif name == "EAN8":
-            fmt = "EAN-8"
+        elif name.startswith("DataBar"):
+            # Omni, stacked and their variants are one symbology to the floor.
+            fmt = "DataBar-Expanded" if name.startswith("DataBarExp") else "DataBar"
+        elif name.startswith("Code39"):
+            fmt = "Code39"
+        elif name in _ZXING_NAMES:
+            fmt = _ZXING_NAMES[name]
         else:
+            continue
+        if not _keep(fmt, text, symbologies):
             continue
         p = bc.position
         xs = (p.top_left.x, p.top_right.x, p.bottom_left.x, p.bottom_right.x)
@@ -87,22 +173,38 @@ def read_zxing(gray: np.ndarray, *, thorough: bool = False) -> list[Read]:
 
 
 @cache
-def _zbar_symbols():
-    from pyzbar.pyzbar import ZBarSymbol
+def _zbar_symbols(wanted: frozenset[str]) -> tuple:
+    from pyzbar.pyzbar import ZBarSymbol as Z
 
-    return [
-        ZBarSymbol.QRCODE,
-        ZBarSymbol.CODE128,
-        ZBarSymbol.EAN13,
-        ZBarSymbol.UPCA,
-        ZBarSymbol.EAN8,
-    ]
+    table = {
+        "QR": (Z.QRCODE,),
+        "DataMatrix": (),  # zbar has no DataMatrix
+        "Code128": (Z.CODE128,),
+        "EAN-13": (Z.EAN13, Z.UPCA),
+        "UPC-A": (Z.EAN13, Z.UPCA),
+        "EAN-8": (Z.EAN8,),
+        "Code39": (Z.CODE39,),
+        "ITF": (Z.I25,),
+        "DataBar": (Z.DATABAR, Z.DATABAR_EXP),
+    }
+    return tuple(dict.fromkeys(x for name in sorted(wanted) for x in table[name]))
 
 
-_ZBAR_NAMES = {"QRCODE": "QR", "CODE128": "Code128", "EAN8": "EAN-8", "UPCA": "UPC-A"}
+_ZBAR_NAMES = {
+    "QRCODE": "QR",
+    "CODE128": "Code128",
+    "EAN8": "EAN-8",
+    "UPCA": "UPC-A",
+    "CODE39": "Code39",
+    "I25": "ITF",
+    "DATABAR": "DataBar",
+    "DATABAR_EXP": "DataBar-Expanded",
+}
 
 
-def read_zbar(gray: np.ndarray, *, density: int = 1) -> list[Read]:
+def read_zbar(
+    gray: np.ndarray, *, density: int = 1, symbologies: frozenset[str] = ALL
+) -> list[Read]:
     """pyzbar on a grayscale array (zbar reads only the first channel of colour arrays).
 
     `density` > 1 scans every n-th row and column: zbar's cost grows with the edges
@@ -115,6 +217,9 @@ def read_zbar(gray: np.ndarray, *, density: int = 1) -> list[Read]:
 
     if gray.ndim != 2:
         raise ValueError("read_zbar needs a grayscale (2-D) array")
+    symbols = _zbar_symbols(symbologies)
+    if not symbols:
+        return []
     gray = np.ascontiguousarray(gray, dtype=np.uint8)
     height, width = gray.shape
     pixels = gray.tobytes()
@@ -122,7 +227,7 @@ def read_zbar(gray: np.ndarray, *, density: int = 1) -> list[Read]:
     # pyzbar.decode cannot set the scan density, so this is its body with that one knob.
     with pz._image_scanner() as scanner:
         zbar_image_scanner_set_config(scanner, 0, ZBarConfig.CFG_ENABLE, 0)
-        for symbol in _zbar_symbols():
+        for symbol in symbols:
             zbar_image_scanner_set_config(scanner, symbol, ZBarConfig.CFG_ENABLE, 1)
         zbar_image_scanner_set_config(scanner, 0, ZBarConfig.CFG_X_DENSITY, density)
         zbar_image_scanner_set_config(scanner, 0, ZBarConfig.CFG_Y_DENSITY, density)
@@ -146,6 +251,8 @@ def read_zbar(gray: np.ndarray, *, density: int = 1) -> list[Read]:
             if fmt == "UPC-A":
                 text = text[-12:]
         else:
+            continue
+        if not _keep(fmt, text, symbologies):
             continue
         reads.append(Read(fmt, text, "zbar", tuple(sym.rect)))
     return reads

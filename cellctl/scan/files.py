@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from cellctl.scan.capture import IMAGE_SUFFIXES
 from cellctl.scan.cascade import Pipeline
@@ -65,7 +66,7 @@ def _one(path: Path, pipeline: Pipeline) -> Iterator[FileResult]:
     if path.suffix.lower() in VIDEO_SUFFIXES:
         yield from _video(path, pipeline)
         return
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = load_image(path)
     if image is None:
         yield FileResult(str(path), error="not an image OpenCV can read")
         return
@@ -73,7 +74,32 @@ def _one(path: Path, pipeline: Pipeline) -> Iterator[FileResult]:
     yield FileResult(str(path), result.reads, result.ms)
 
 
+def load_image(path: Path | str) -> np.ndarray | None:
+    """An image file as 8-bit gray, BGR or BGRA (alpha kept: the cascade lays a
+    transparent picture over white); None when OpenCV cannot read it."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    return image
+
+
 def _video(path: Path, pipeline: Pipeline) -> Iterator[FileResult]:
+    if pipeline.still:
+        # A video's frames come by the thousand: each gets the per-frame cascade, not
+        # a still photo's deep search.
+        pipeline = Pipeline(
+            pipeline.decoders,
+            pipeline.roi,
+            pipeline.budget_ms,
+            pipeline.cascade,
+            symbologies=pipeline.symbologies,
+        )
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         yield FileResult(str(path), error="not a video OpenCV can read")

@@ -18,7 +18,14 @@ from cellctl.domain import codes
 from cellctl.domain.codes import OurCode, UnitCode
 
 Verification = Literal["verified", "forged", "not checked"]
-GS1_SYMBOLOGIES = {"GS1-128": "]C1", "EAN-13": "]E0", "UPC-A": "]E0", "EAN-8": "]E4"}
+GS1_SYMBOLOGIES = {
+    "GS1-128": "]C1",
+    "EAN-13": "]E0",
+    "UPC-A": "]E0",
+    "EAN-8": "]E4",
+    "DataBar": "]e0",
+    "DataBar-Expanded": "]e0",
+}
 _GS1_START = re.compile(r"^(00\d{18}|01\d{14}|02\d{14})")
 _UNPRINTABLE = re.compile(r"[\x00-\x1c\x1e\x1f\x7f\ufffd]")  # \ufffd: bytes not UTF-8
 
@@ -79,6 +86,8 @@ def parse(
                 return OwnCode(code, "not checked")
             return OwnCode(code, "verified" if codes.verify_unit(code, public_key) else "forged")
         return OwnCode(code)
+    if symbology == "ITF" and len(text) == 14 and text.isdigit():
+        return _gs1(text, "]I1", shown)  # ITF-14: a carton's GTIN
     if symbology in GS1_SYMBOLOGIES or text.startswith("]"):
         return _gs1(text, GS1_SYMBOLOGIES.get(symbology or "", ""), shown)
     if symbology in (None, "Code128", "DataMatrix", "QR") and _GS1_START.match(text):
@@ -106,7 +115,7 @@ def _gs1(text: str, prefix: str, shown: str) -> Parsed:
         result = biip.parse(value)
     except Exception as exc:  # biip raises more than ParseError (fuzzing: IndexError on "]")
         return UnknownCode(text, f"bad GS1 data {shown!r}: {exc or type(exc).__name__}")
-    if prefix == "]E0" or prefix == "]E4":
+    if prefix in ("]E0", "]E4", "]I1"):
         if result.gtin is None:
             return UnknownCode(text, f"bad GTIN {shown!r}: {result.gtin_error}")
         return Gs1Code(gtin=result.gtin.value)

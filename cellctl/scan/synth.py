@@ -30,11 +30,15 @@ def render(text: str, symbology: str, module_px: int = 3) -> np.ndarray:
         "EAN-13": zxingcpp.BarcodeFormat.EAN13,
         "UPC-A": zxingcpp.BarcodeFormat.UPCA,
         "EAN-8": zxingcpp.BarcodeFormat.EAN8,
+        "Code39": zxingcpp.BarcodeFormat.Code39,
+        "ITF": zxingcpp.BarcodeFormat.ITF,
+        "DataBar": zxingcpp.BarcodeFormat.DataBar,
+        "DataBar-Expanded": zxingcpp.BarcodeFormat.DataBarExp,
     }[symbology]
     kwargs = {"gs1": True} if symbology == "GS1-128" else {}
     symbol = zxingcpp.create_barcode(text, fmt, **kwargs)
     img = np.array(symbol.to_image(scale=module_px), dtype=np.uint8)
-    if symbology in ("Code128", "GS1-128", "EAN-13", "UPC-A", "EAN-8"):
+    if symbology in ("Code128", "GS1-128", "EAN-13", "UPC-A", "EAN-8", "Code39", "ITF"):
         # 1D symbols come out one module tall per row of scale; give them label height.
         height = max(img.shape[0], 40 * module_px)
         img = cv2.resize(img, (img.shape[1], height), interpolation=cv2.INTER_NEAREST)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cellctl.scan import synth
-from cellctl.scan.cascade import Pipeline, to_gray
+from cellctl.scan.cascade import STILL_AFTER, Pipeline, to_gray
 from cellctl.scan.decoders import read_zbar, read_zxing
 
 from .frames import frame_with
@@ -114,9 +114,14 @@ def test_decoder_selection_and_zbar_needs_grayscale(backgrounds) -> None:
 
 
 def test_still_picture_skips_the_fallbacks_in_live_mode(backgrounds) -> None:
-    pipe = Pipeline(static_every=5)
+    # A scene that holds still: after STILL_AFTER frames the deep stages run a frame's
+    # budget at a time, then the plain pass only, and the light cascade again every
+    # `static_every` frames.
+    pipe = Pipeline(static_every=10)
     stages = [pipe.decode(backgrounds[0]).stage for _ in range(12)]
-    assert stages[0] == "none" and stages[1:6] == ["static"] * 5 and stages[6] == "none"
+    assert stages[0] == "none" and stages[1:STILL_AFTER] == ["static"] * (STILL_AFTER - 1)
+    assert "deepening" in stages[STILL_AFTER:11]
+    assert set(stages[STILL_AFTER:11]) <= {"deepening", "static"} and stages[11] == "none"
     assert pipe.decode(backgrounds[1]).stage == "none"  # a new picture: fallbacks again
 
 
