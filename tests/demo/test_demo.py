@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import socket
 import sqlite3
@@ -71,6 +72,19 @@ def _listening_ports_of(pids: list[int]) -> set[int]:
                 if inode in listening:
                     ports.add(listening[inode])
     return ports
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Wait for a process that is not our child to exit (multiprocessing's resource
+    tracker leaves only once it reads EOF from the demo that just exited)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -354,6 +368,7 @@ def test_ctrl_c_stops_everything_and_a_second_demo_starts(tmp_path: Path) -> Non
         assert proc.returncode == 0, "".join(lines) + rest
         assert "totals at the scheduler equal the cells' totals: yes" in rest
         for child in children:
+            _wait_gone(child)
             assert not os.path.exists(f"/proc/{child}") or _is_zombie(child)
         assert _mosquittos_in(workdir) == []
         # No port the demo listened on is left open.
