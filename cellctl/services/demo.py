@@ -1,8 +1,9 @@
 """A whole microfactory on this machine: broker, scheduler, cells and operators.
 
 Everything runs in one asyncio loop (the board's, when there is a board), so
-Ctrl-C or the end of `--duration` stops it all in order: operators, cells (each
-publishes its offline status), scheduler, then the broker.
+Ctrl-C or the end of `--duration` stops it all in order: operators, cells (first
+winding down with their links up, so what they record on the way down is sent; then
+each publishes its offline status), scheduler, then the broker.
 """
 
 from __future__ import annotations
