@@ -104,6 +104,10 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
         settled = await demo.settle()
     finally:
         await demo.stop()
+    # What a cell recorded after the check stays in its outbox (it drains on the next
+    # start); the demo promised it all reached the scheduler, so it says NO then.
+    left = demo.left_in_outboxes()
+    settled = settled and not left
     done = demo.runs_done()
     cells = demo.cell_totals()
     print(f"runs completed through every step: {len(done)} ({', '.join(done) or 'none'})")
@@ -111,6 +115,9 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
     scrap = sum(s for t in cells.values() for _, s in t.values())
     print(f"cells counted {good} good and {scrap} scrap; labels in {demo.labels_dir}")
     print(f"totals at the scheduler equal the cells' totals: {'yes' if settled else 'NO'}")
+    for cell, types in left.items():
+        what = ", ".join(f"{n} {t}" for t, n in types.items())
+        print(f"  {cell}: left in its outbox after the check: {what}")
     problems = demo.conservation_problems()
     print(f"units conserved from step to step: {'yes' if not problems else 'NO'}")
     for problem in problems[:20]:

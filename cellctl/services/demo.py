@@ -1,8 +1,9 @@
 """A whole microfactory on this machine: broker, scheduler, cells and operators.
 
 Everything runs in one asyncio loop (the board's, when there is a board), so
-Ctrl-C or the end of `--duration` stops it all in order: operators, cells (each
-publishes its offline status), scheduler, then the broker.
+Ctrl-C or the end of `--duration` stops it all in order: operators, cells (first
+winding down with their links up, so what they record on the way down is sent; then
+each publishes its offline status), scheduler, then the broker.
 """
 
 from __future__ import annotations
@@ -273,6 +274,9 @@ class Demo:
             await cancel_and_wait(task)
         for runtime in self.runtimes.values():
             with contextlib.suppress(Exception):
+                await runtime.wind_down()
+        for runtime in self.runtimes.values():
+            with contextlib.suppress(Exception):
                 await runtime.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
@@ -301,23 +305,41 @@ class Demo:
         return sum(c.store.outbox_count() for c in self.controllers.values())
 
     async def settle(self, timeout: float = 15.0) -> bool:
-        """Wait until every cell's outbox is empty and the scheduler agrees, once the
-        operators told to stop have finished what they had in hand and the machines the
-        job they were running (a label still printing or a job aborted at shutdown would
-        otherwise land in the outbox after the check)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        """Wind the floor down, then wait until every cell's outbox is empty and the
+        scheduler agrees.
+
+        In order: the operators told to stop finish what they had in hand, the planner
+        and the breakdown stop, the machines finish the job they were running, then each
+        cell winds down with its link still up (a line machine counting its own cycles,
+        a job aborted at close or an assignment arriving would otherwise land in the
+        outbox after the check, and stay there once the links close)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         stopping = {f"op-{cell}" for cell, op in self.operators.items() if op.stopped.is_set()}
         busy = [t for t in self._tasks if t.get_name() in stopping and not t.done()]
         if busy:
             await asyncio.wait(busy, timeout=timeout)
-        jobs_end = asyncio.get_running_loop().time() + 5.0  # a demo job takes about 2 s
-        while self._machines_busy() and asyncio.get_running_loop().time() < jobs_end:
+        for task in self._tasks:
+            await cancel_and_wait(task)
+        jobs_end = loop.time() + 5.0  # a demo job takes about 2 s
+        while self._machines_busy() and loop.time() < jobs_end:
             await asyncio.sleep(0.1)
-        while asyncio.get_running_loop().time() < deadline:
+        for runtime in self.runtimes.values():
+            await runtime.wind_down()
+        while loop.time() < deadline:
             if self.backlog() == 0 and self.cell_totals() == self.scheduler_totals():
                 return True
             await asyncio.sleep(0.2)
         return False
+
+    def left_in_outboxes(self) -> dict[str, dict[str, int]]:
+        """cell -> {event type: count} of what never reached the broker (after stop)."""
+        out = {}
+        for cell, c in self.controllers.items():
+            summary = c.store.outbox_summary()
+            if summary["count"]:
+                out[cell] = summary["by_type"]
+        return out
 
     def _machines_busy(self) -> bool:
         jobs = [rt.machine.job for rt in self.runtimes.values() if rt.machine is not None]

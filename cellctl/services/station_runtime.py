@@ -93,6 +93,7 @@ class StationRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
         self._started = False
+        self._wound_down = False
         self._open_labels()
         if spec(controller.kind).inspects:
             self._open_qa()
@@ -189,10 +190,17 @@ class StationRuntime:
             self.scans.attach_config(cfg)
             self._tasks.append(asyncio.create_task(self._read_scans(), name=f"{c.cell}-scans"))
 
-    async def stop(self) -> None:
-        if not self._started:
+    async def wind_down(self) -> None:
+        """Stop all that records events (scanners, the machine, the poll) but keep the
+        broker link up, so what they record on the way down (a machine job aborted, a
+        last cycle counted) still leaves the outbox. From here the cell takes no new
+        assignment nor withdrawal: the scheduler's retained message waits at the broker
+        for the cell's next start, as it would for a cell switched off."""
+        if not self._started or self._wound_down:
             return
-        self._started = False
+        self._wound_down = True
+        if self.link is not None:
+            self.link.on_assign = None
         for task in self._tasks:
             await cancel_and_wait(task)
         self._tasks.clear()
@@ -200,6 +208,13 @@ class StationRuntime:
             self.scans.close()
         if self.machine is not None:
             await self.machine.close()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        await self.wind_down()
+        self._started = False
+        self._wound_down = False
         if self.link is not None:
             await self.link.stop()
         if self.labels is not None:

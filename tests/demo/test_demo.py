@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,22 +74,24 @@ def _listening_ports_of(pids: list[int]) -> set[int]:
     return ports
 
 
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Wait for a process that is not our child to exit (multiprocessing's resource
+    tracker leaves only once it reads EOF from the demo that just exited)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except FileNotFoundError:
         return True
-
-
-def _is_gone(pid: int) -> bool:
-    return not os.path.exists(f"/proc/{pid}") or _is_zombie(pid)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-    except OSError:
-        return ""
 
 
 def _query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -365,14 +367,9 @@ def test_ctrl_c_stops_everything_and_a_second_demo_starts(tmp_path: Path) -> Non
                 proc.wait()
         assert proc.returncode == 0, "".join(lines) + rest
         assert "totals at the scheduler equal the cells' totals: yes" in rest
-        # An orphan such as multiprocessing's resource tracker (started beside the
-        # planner's worker) ends when it reads EOF from its closed pipe, just after the
-        # demo: each child gets a bounded wait, checked again and again.
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and not all(map(_is_gone, children)):
-            time.sleep(0.05)
-        left = [(c, _cmdline(c)) for c in children if not _is_gone(c)]
-        assert left == []
+        for child in children:
+            _wait_gone(child)
+            assert not os.path.exists(f"/proc/{child}") or _is_zombie(child)
         assert _mosquittos_in(workdir) == []
         # No port the demo listened on is left open.
         assert ports.isdisjoint(_listening().values()), ports
