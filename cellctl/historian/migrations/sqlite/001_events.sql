@@ -1,0 +1,32 @@
+-- Every event of the site, once. `ev` is the historian's own row number; `id` the
+-- event's global id (a duplicate is dropped on it); (cell, seq) the cell's sequence.
+CREATE TABLE events (
+    ev INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    cell TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    time TEXT NOT NULL,
+    operator TEXT,
+    payload TEXT NOT NULL,
+    UNIQUE (cell, seq)
+);
+-- A cell's events over a period (reports, machine events during a step).
+CREATE INDEX events_cell_time ON events (cell, time);
+-- The downtime open at the start of a report's period.
+CREATE INDEX events_cell_downtime ON events (cell, time)
+    WHERE type IN ('downtime_started', 'downtime_ended');
+-- What an event names: s serial, b batch, r run, n non-conformance report. A serial's
+-- genealogy, a batch's units and a run's history are lookups here, whatever the history.
+CREATE TABLE event_keys (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ev INTEGER NOT NULL,
+    PRIMARY KEY (kind, key, ev)
+) WITHOUT ROWID;
+-- Per cell: the contiguous high-water mark and the highest seq stored.
+CREATE TABLE cell_seq (
+    cell TEXT PRIMARY KEY,
+    hwm INTEGER NOT NULL,
+    max_seen INTEGER NOT NULL
+);

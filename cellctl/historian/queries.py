@@ -1,0 +1,157 @@
+"""The site's questions answered from the historian's index, with the same pure domain
+code the file readers use, so an answer does not depend on where the events were read.
+
+The cost follows the answer, not the history: a trace looks up the events naming the
+serial or batch, then those naming its runs, NCRs and (for a batch) its units, then the
+machine events at the cells during its steps; the domain trace filters that superset
+exactly as it would filter every event of the site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from cellctl.domain import metrics
+from cellctl.domain.events import Event
+from cellctl.domain.trace import TraceError, batch_units, normalise_query
+from cellctl.domain.trace import trace as trace_events
+from cellctl.historian.keys import BATCH, NCR, RUN, SERIAL, keys_of
+from cellctl.historian.store import HistorianStore
+
+RUN_EVENTS_MAX = 20_000
+
+
+def _names_serial(e: Event, serial: str) -> bool:
+    return (SERIAL, serial) in keys_of(e.payload)
+
+
+def trace(
+    store: HistorianStore,
+    query: str,
+    *,
+    cells: Mapping[str, Mapping[str, Any]] | None = None,
+    operators: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The genealogy of a serial or a batch; TraceError when the site knows neither."""
+    q = normalise_query(query)
+    if not q:
+        raise TraceError("give a serial or a batch to trace")
+    found: dict[str, Event] = {}
+
+    def add(events: Sequence[Event]) -> list[Event]:
+        for e in events:
+            found.setdefault(e.id, e)
+        return list(events)
+
+    named = add(store.events_named([(SERIAL, q), (BATCH, q)]))
+    if not named:
+        raise TraceError(f"{q!r} is neither a serial nor a batch known to the site historian")
+    batch: str | None = None
+    serial: str | None = None
+    for e in sorted(named, key=lambda e: (e.time, e.cell, e.seq)):
+        if e.type == "serials_allocated" and q in e.payload.get("serials", []):
+            serial, batch = q, e.payload.get("batch")
+            break
+    if serial is None:
+        if any((BATCH, q) in keys_of(e.payload) for e in named):
+            batch = q
+        else:
+            serial = q
+    if batch and batch != q:
+        add(store.events_named([(BATCH, batch)]))
+    # The runs and NCRs of the unit or batch (the domain trace follows the same links).
+    runs: set[str] = set()
+    ncrs: set[str] = set()
+    for e in list(found.values()):
+        keys = keys_of(e.payload)
+        if (batch and (BATCH, batch) in keys) or (serial and (SERIAL, serial) in keys):
+            runs.update(k for kind, k in keys if kind == RUN and k == e.payload.get("run_id"))
+            ncrs.update(k for kind, k in keys if kind == NCR)
+    wanted = [(RUN, r) for r in runs] + [(NCR, n) for n in ncrs]
+    if serial is None and batch:
+        units = batch_units(found.values(), batch)
+        if units:
+            wanted += [(SERIAL, s) for s in units.serials]
+    add(store.events_named(wanted))
+    for cell, start, end in _step_windows(found.values(), runs):
+        add(store.machine_events(cell, start, end))
+    return trace_events(found.values(), query, cells=cells, operators=operators)
+
+
+def _step_windows(events: Any, runs: set[str]) -> list[tuple[str, str, str | None]]:
+    opened: dict[tuple[str, str, Any], str] = {}
+    out: list[tuple[str, str, str | None]] = []
+    for e in sorted(events, key=lambda e: (e.time, e.cell, e.seq)):
+        p = e.payload
+        if p.get("run_id") not in runs:
+            continue
+        key = (e.cell, p["run_id"], p.get("step"))
+        if e.type == "run_step_started":
+            opened.setdefault(key, e.time)
+        elif e.type in ("run_step_completed", "run_step_released") and key in opened:
+            out.append((e.cell, opened.pop(key), e.time))
+    out.extend((cell, start, None) for (cell, _r, _s), start in opened.items())
+    return out
+
+
+def batch(store: HistorianStore, name: str) -> dict[str, Any]:
+    """The serials issued for a batch, in issue order, with its SKU and run."""
+    found = batch_units(store.events_named([(BATCH, name)]), name)
+    if found is None:
+        raise TraceError(f"batch {name!r}: no serials issued for it are known to the historian")
+    return {"batch": found.batch, "sku": found.sku, "run_id": found.run_id,
+            "serials": found.serials}  # fmt: skip
+
+
+def run_history(store: HistorianStore, run_id: str) -> dict[str, Any]:
+    """Every event of a run, in time order."""
+    events = store.events_named([(RUN, run_id)])
+    if not events:
+        raise TraceError(f"run {run_id!r} is not known to the historian")
+    events.sort(key=lambda e: (e.time, e.cell, e.seq))
+    return {
+        "run_id": run_id,
+        "cells": sorted({e.cell for e in events}),
+        "events": [e.to_dict() for e in events[:RUN_EVENTS_MAX]],
+        "truncated": len(events) > RUN_EVENTS_MAX,
+    }
+
+
+def iso(t: datetime) -> str:
+    """The event-time text of an instant (events carry UTC milliseconds with a Z)."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def report_events(
+    store: HistorianStore, start: datetime, end: datetime, cells: Sequence[str] = ()
+) -> list[Event]:
+    """What `build_report` needs over [start, end): the cells' events in the period, and
+    for each cell the downtime still open at its start."""
+    out: list[Event] = []
+    lo, hi = iso(start), iso(end)
+    for cell in cells or store.cells():
+        last = store.last_downtime_before(cell, lo)
+        if last is not None and last.type == "downtime_started":
+            out.append(last)
+        out.extend(store.events_between(cell, lo, hi))
+    return out
+
+
+def report(
+    store: HistorianStore,
+    *,
+    start: datetime,
+    end: datetime,
+    cells: Sequence[str] = (),
+    shifts: Sequence[metrics.ShiftSpec],
+    ideal_cycle_s: dict[str, float] | None = None,
+    planned_reasons: Sequence[str] = (),
+    tz: tzinfo = UTC,
+) -> dict[str, Any]:
+    from cellctl.services.report import build_report
+
+    events = report_events(store, start, end, cells)
+    return build_report(events, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal_cycle_s,
+                        planned_reasons=planned_reasons, tz=tz)  # fmt: skip
