@@ -4,8 +4,8 @@ bad messages dropped, gaps re-asked from the cell), and questions answered over 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
