@@ -20,13 +20,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "trace, batch, run and report requests over MQTT 5.",
     )
     status = hsub.add_parser("status", help="ask the running historian how it is doing")
-    for sp in (run, status):
+    imp = hsub.add_parser(
+        "import",
+        help="load station store files into the historian's database (once each event)",
+        description="Copy the events of station store files (e.g. from the one-machine "
+        "layout, or a kiosk's card) into the historian's database; events it holds already "
+        "are skipped, so importing twice doubles nothing.",
+    )
+    imp.add_argument("--store", action="append", required=True, metavar="FILE",
+                     help="a station store file (repeatable)")  # fmt: skip
+    for sp in (run, status, imp):
         sp.add_argument("--site", default="stations/demo/site.toml", help="the site's TOML file")
         sp.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
-    run.add_argument(
-        "--db",
-        help="a SQLite file or a postgresql:// URL (default: the site file's historian_db)",
-    )
+    for sp in (run, imp):
+        sp.add_argument(
+            "--db",
+            help="a SQLite file or a postgresql:// URL (default: the site file's historian_db)",
+        )
+    imp.set_defaults(func=_import)
     run.set_defaults(func=_run)
     status.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
     status.set_defaults(func=_status)
@@ -107,4 +118,35 @@ def _status(args: argparse.Namespace) -> int:
     except SiteRequestError as exc:
         raise CliError(str(exc)) from None
     print(json.dumps(result, indent=1))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from cellctl.errors import CliError
+    from cellctl.historian.store import HistorianStoreError, open_store
+    from cellctl.store.db import StoreError
+    from cellctl.store.reader import read_events
+
+    site = load_site_for_bus(args.site, None)
+    target = database_of(site, args.site, args.db)
+    try:
+        store = open_store(target)
+    except HistorianStoreError as exc:
+        raise CliError(f"cannot open the historian's database: {exc}") from None
+    try:
+        for path in args.store:
+            try:
+                events = read_events(path)
+            except StoreError as exc:
+                raise CliError(str(exc)) from None
+            stored = duplicates = conflicts = 0
+            for i in range(0, len(events), 2000):
+                result = store.ingest(events[i : i + 2000])
+                stored += len(result.stored)
+                duplicates += result.duplicates
+                conflicts += result.conflicts
+            print(f"{path}: {stored} events stored, {duplicates} already held"
+                  + (f", {conflicts} in conflict (see the log)" if conflicts else ""))  # fmt: skip
+    finally:
+        store.close()
     return 0
