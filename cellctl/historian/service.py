@@ -139,33 +139,40 @@ class Historian:
         will = aiomqtt.Will(
             self.topics.historian_status, encode(self.status(online=False)), qos=1, retain=True
         )
-        connect_props = Properties(PacketTypes.CONNECT)
-        connect_props.SessionExpiryInterval = SESSION_EXPIRY_S
         while not self._stopping:
             try:
-                async with aiomqtt.Client(
-                    **client_kwargs(self.mqtt),
-                    identifier=f"cellctl-historian-{self.topics.site}",
-                    protocol=aiomqtt.ProtocolVersion.V5,
-                    will=will,
-                    clean_start=False,
-                    properties=connect_props,
-                    max_inflight_messages=100,
-                ) as client:
-                    client.pending_calls_threshold = 100_000
-                    for topic in (
-                        self.topics.all_status,
-                        self.topics.all_events,
-                        self.topics.all_site_requests,
-                    ):
-                        await client.subscribe(topic, qos=1)
+                # Two sessions: events come in on MQTT 3.1.1 as the scheduler takes them
+                # (paho builds an MQTT 5 property set per message, which alone would cost
+                # more than storing the event); questions on MQTT 5, for the response
+                # topic and correlation data.
+                async with (
+                    aiomqtt.Client(
+                        **client_kwargs(self.mqtt),
+                        identifier=f"cellctl-historian-{self.topics.site}",
+                        will=will,
+                        # A persistent session: the broker keeps QoS 1 events for us
+                        # while we restart, so cells need not re-send what we would miss.
+                        clean_session=False,
+                        max_inflight_messages=100,
+                    ) as intake,
+                    aiomqtt.Client(
+                        **client_kwargs(self.mqtt),
+                        identifier=f"cellctl-historian-{self.topics.site}-answers",
+                        protocol=aiomqtt.ProtocolVersion.V5,
+                    ) as answers,
+                ):
+                    intake.pending_calls_threshold = 100_000
+                    await intake.subscribe(self.topics.all_status, qos=1)
+                    await intake.subscribe(self.topics.all_events, qos=1)
+                    await answers.subscribe(self.topics.all_site_requests, qos=1)
                     self.connected = True
                     self.backoff.reset()
-                    await self._publish_status(client)
+                    await self._publish_status(intake)
                     self._connected_event.set()
                     async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._consume(client))
-                        tg.create_task(self._ticker(client))
+                        tg.create_task(self._consume(intake))
+                        tg.create_task(self._serve(answers))
+                        tg.create_task(self._ticker(intake))
             except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
                 log.info("historian: broker link lost (%s); retrying", group.exceptions[0])
             except* Exception as group:
@@ -195,8 +202,6 @@ class Historian:
 
     async def handle_batch(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
         events: list[Event] = []
-        requests: list[aiomqtt.Message] = []
-        request_prefix = self.topics.site_request("")
         for message in batch:
             topic = str(message.topic)
             raw = message.payload if isinstance(message.payload, bytes | bytearray) else b""
@@ -206,16 +211,10 @@ class Historian:
                     events.append(decode_event(raw, where[0]))
                 elif where is not None and where[1] == "status":
                     self._on_status(where[0], decode_status(raw))
-                elif topic.startswith(request_prefix):
-                    requests.append(message)
             except PayloadError as exc:
                 self._drop("malformed", topic, exc)
         if events:
             await self._store(events)
-        for message in requests:
-            task = asyncio.create_task(self._answer(client, message))
-            self._request_tasks.add(task)
-            task.add_done_callback(self._request_tasks.discard)
 
     async def _store(self, events: list[Event]) -> None:
         """Store the batch; while the database is away, keep it and try again (nothing
@@ -267,6 +266,12 @@ class Historian:
                 last_status = now
 
     # -- requests ------------------------------------------------------------------------
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            task = asyncio.create_task(self._answer(client, message))
+            self._request_tasks.add(task)
+            task.add_done_callback(self._request_tasks.discard)
 
     async def _answer(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         topic = str(message.topic)

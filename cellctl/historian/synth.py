@@ -64,7 +64,10 @@ class SiteHistory:
         def ev(cell: str, etype: str, payload: dict, op: str | None = "OP-ADA", dt: float = 2.0):
             clock[0] += timedelta(seconds=dt * rng.uniform(0.5, 1.5))
             stamp = clock[0].isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            eid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            # UUIDv7 as cells make them: time-ordered, so the id index grows at its end.
+            ms = int(clock[0].timestamp() * 1000)
+            value = (ms << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62)
+            eid = str(uuid.UUID(int=value | rng.getrandbits(62)))
             out.append((clock[0], Event(etype, cell, payload, op, id=eid, time=stamp)))
 
         for step, kind in enumerate(("cut", "print", "finish")):

@@ -103,16 +103,23 @@ def build_report(
         for e in inside
         if e.type == "run_step_completed"
     }
+    # Per run once, not a scan of every step per run: a month of a site has thousands.
+    steps_of: dict[str, list] = defaultdict(list)
+    for r, s in counts:
+        steps_of[r].append(s)
+    completed_of: dict[str, int] = defaultdict(int)
+    for r, _ in completed:
+        completed_of[r] += 1
     runs = []
     for rid in sorted(run_cells):
-        steps = sorted(s for (r, s) in counts if r == rid)
+        steps = sorted(steps_of.get(rid, []))
         total = sum((counts[(rid, s)] for s in steps), metrics.Counts())
         y = yields.get(rid)
         runs.append({
             "run_id": rid,
             "cells": " ".join(sorted(run_cells[rid])),
             "steps_counted": len(steps),
-            "steps_completed": sum(1 for r, _ in completed if r == rid),
+            "steps_completed": completed_of.get(rid, 0),
             "good": total.good,
             "scrap": total.scrap,
             "yield": _r(y.yield_) if y else None,
@@ -139,11 +146,14 @@ def build_report(
                                  "duration_s": round((hi - lo).total_seconds(), 3),
                                  "reason": d.reason, "planned": d.planned})  # fmt: skip
     oee_rows = []
-    for cell in sorted({e.cell for e in every}):
+    by_cell: dict[str, list[Event]] = defaultdict(list)
+    for e in every:
+        by_cell[e.cell].append(e)
+    for cell in sorted(by_cell):
         cycle = ideal.get(cell)
         if cycle is None:
             cycle = ideal.get("*", 60.0)
-        o = metrics.oee(every, cell, shifts=shifts, period_start=start, period_end=end,
+        o = metrics.oee(by_cell[cell], cell, shifts=shifts, period_start=start, period_end=end,
                         ideal_cycle_s=cycle, tz=tz, planned_reasons=planned)  # fmt: skip
         oee_rows.append({
             "cell": cell, "planned_s": round(o.planned_s, 3), "run_s": round(o.run_s, 3),
