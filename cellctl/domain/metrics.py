@@ -79,7 +79,8 @@ class Counts:
         )
 
 
-def _count_delta(event: Event) -> Counts | None:
+def count_delta(event: Event) -> Counts | None:
+    """What a counting event adds (an undone count subtracts), or None for another event."""
     p = event.payload
     sign = {"units_counted": 1, "count_undone": -1}.get(event.type)
     if sign is None:
@@ -103,7 +104,7 @@ def counts_by(events: Iterable[Event], by: GroupBy) -> dict[Hashable, Counts]:
     }[by]
     out: dict[Hashable, Counts] = defaultdict(Counts)
     for event in events:
-        delta = _count_delta(event)
+        delta = count_delta(event)
         if delta is not None:
             out[key(event)] += delta
     return dict(out)
@@ -305,7 +306,7 @@ def oee(
     run = max(planned - unplanned_dt, timedelta(0))
     counts = Counts()
     for e in events:
-        delta = _count_delta(e)
+        delta = count_delta(e)
         if delta is not None and period_start <= parse_time(e.time) < period_end:
             counts += delta
     return Oee(

@@ -6,6 +6,7 @@ the lookups return a superset the domain trace filters exactly as it filters a f
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 SERIAL, BATCH, RUN, NCR = "s", "b", "r", "n"
@@ -33,3 +34,28 @@ def keys_of(payload: dict[str, Any]) -> set[tuple[str, str]]:
         add(BATCH, assignment.get("batch"))
         add(RUN, assignment.get("run_id"))
     return out
+
+
+def run_of(payload: dict[str, Any]) -> str | None:
+    """The run an event counts for in a report (the payload's run_id, as text)."""
+    run = payload.get("run_id")
+    return None if run is None else str(run)
+
+
+def tally_of(etype: str, payload: dict[str, Any]) -> tuple[Any, ...] | None:
+    """(kind, run_id, step, code, good, scrap, reworked, n) of an event a report adds up,
+    else None: c a count (signed), d a defect, k a completed step."""
+    p = payload
+    try:
+        if etype in ("units_counted", "count_undone"):
+            sign = 1 if etype == "units_counted" else -1
+            return ("c", run_of(p), json.dumps(p.get("step")), None,
+                    sign * int(p.get("good", 0)), sign * int(p.get("scrap", 0)),
+                    sign * int(p.get("reworked", 0)), 0)  # fmt: skip
+        if etype == "defect_recorded":
+            return ("d", run_of(p), None, str(p["code"]), 0, 0, 0, int(p.get("count", 1)))
+        if etype == "run_step_completed":
+            return ("k", run_of(p), json.dumps(p.get("step")), None, 0, 0, 0, 0)
+    except (TypeError, ValueError, KeyError):
+        return None  # the report would stumble on it too; the event is still stored
+    return None

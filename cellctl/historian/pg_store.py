@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from cellctl.domain.events import Event
-from cellctl.historian.keys import keys_of
+from cellctl.historian.keys import keys_of, run_of, tally_of
 from cellctl.historian.store import HistorianStore
 
 
@@ -36,8 +36,8 @@ class PostgresStore(HistorianStore):
     def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[int | None]:
         cur = self.conn.cursor()
         cur.executemany(
-            "INSERT INTO events (id, cell, seq, type, time, operator, payload) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ev",
+            "INSERT INTO events (id, cell, seq, type, time, operator, payload, run_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING ev",
             rows,
             returning=True,
         )
@@ -65,13 +65,22 @@ class PostgresStore(HistorianStore):
             )
             with self.conn.transaction(), self.conn.cursor() as cur:
                 with cur.copy(
-                    "COPY events (ev, id, cell, seq, type, time, operator, payload) FROM STDIN"
+                    "COPY events (ev, id, cell, seq, type, time, operator, payload, run_id) "
+                    "FROM STDIN"
                 ) as copy:
                     for i, e in enumerate(chunk):
                         copy.write_row(
                             (start + i, e.id, e.cell, e.seq, e.type, e.time, e.operator,
-                             json.dumps(e.payload))
+                             json.dumps(e.payload), run_of(e.payload))
                         )  # fmt: skip
+                with cur.copy(
+                    "COPY tallies (ev, cell, time, kind, run_id, step, code, good, scrap, "
+                    "reworked, n) FROM STDIN"
+                ) as copy:
+                    for i, e in enumerate(chunk):
+                        tally = tally_of(e.type, e.payload)
+                        if tally is not None:
+                            copy.write_row((start + i, e.cell, e.time, *tally))
                 with cur.copy("COPY event_keys (kind, key, ev) FROM STDIN") as copy:
                     for i, e in enumerate(chunk):
                         for kind, key in keys_of(e.payload):
@@ -91,4 +100,5 @@ class PostgresStore(HistorianStore):
                 self._advance_hwm(cell)
         self.conn.execute("VACUUM ANALYZE events")
         self.conn.execute("VACUUM ANALYZE event_keys")
+        self.conn.execute("VACUUM ANALYZE tallies")
         return total

@@ -9,6 +9,8 @@ exactly as it would filter every event of the site.
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -19,6 +21,7 @@ from cellctl.domain.trace import TraceError, batch_units, normalise_query
 from cellctl.domain.trace import trace as trace_events
 from cellctl.historian.keys import BATCH, NCR, RUN, SERIAL, keys_of
 from cellctl.historian.store import HistorianStore
+from cellctl.services.report import ReportInputs, report_from
 
 RUN_EVENTS_MAX = 20_000
 
@@ -124,18 +127,44 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def report_events(
+def report_inputs(
     store: HistorianStore, start: datetime, end: datetime, cells: Sequence[str] = ()
-) -> list[Event]:
-    """What `build_report` needs over [start, end): the cells' events in the period, and
-    for each cell the downtime still open at its start."""
-    out: list[Event] = []
+) -> ReportInputs:
+    """The report's added-up inputs over [start, end), from the historian's sums: per cell
+    an index range of `tallies` and of `events` (runs and their spans), and the downtime
+    events (with the one still open at the start) — never every event of the period."""
     lo, hi = iso(start), iso(end)
-    for cell in cells or store.cells():
+    known = store.cells()
+    out = ReportInputs()
+    out.cells = {c for c in cells if c in known} if cells else set(known)
+    by_cell_step: dict[tuple[str, int, str], metrics.Counts] = defaultdict(metrics.Counts)
+    defects: dict[str, int] = defaultdict(int)
+    for cell in sorted(out.cells):
+        out.events += store.count_between(cell, lo, hi)
         last = store.last_downtime_before(cell, lo)
         if last is not None and last.type == "downtime_started":
-            out.append(last)
-        out.extend(store.events_between(cell, lo, hi))
+            out.downtime_events.append(last)
+        out.downtime_events.extend(store.downtime_between(cell, lo, hi))
+        for run, first, latest in store.report_runs(cell, lo, hi):
+            seen, a, b = out.runs.get(run, (set(), first, latest))
+            seen.add(cell)
+            out.runs[run] = (seen, min(a, first), max(b, latest))
+        counted = metrics.Counts()
+        for kind, run, step, code, good, scrap, reworked, n, _time in store.report_tallies(
+            cell, lo, hi
+        ):
+            if kind == "c":
+                c = metrics.Counts(int(good), int(scrap), int(reworked))
+                counted += c
+                if run is not None:
+                    by_cell_step[(run, int(json.loads(step)), cell)] += c
+            elif kind == "d":
+                defects[code] += int(n)
+            elif kind == "k":
+                out.completed.add((run, int(json.loads(step))))
+        if counted != metrics.Counts():
+            out.by_cell[cell] = counted
+    out.by_cell_step, out.defects = dict(by_cell_step), dict(defects)
     return out
 
 
@@ -150,8 +179,9 @@ def report(
     planned_reasons: Sequence[str] = (),
     tz: tzinfo = UTC,
 ) -> dict[str, Any]:
-    from cellctl.services.report import build_report
-
-    events = report_events(store, start, end, cells)
-    return build_report(events, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal_cycle_s,
-                        planned_reasons=planned_reasons, tz=tz)  # fmt: skip
+    """The same report as `build_report` over every event of the cells."""
+    inputs = report_inputs(store, start, end, cells)
+    return report_from(
+        inputs, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal_cycle_s,
+        planned_reasons=planned_reasons, tz=tz,
+    )  # fmt: skip

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from cellctl.domain.events import Event
-from cellctl.historian.keys import keys_of
-from cellctl.historian.store import HistorianStore
+from cellctl.historian.keys import keys_of, run_of, tally_of
+from cellctl.historian.store import TALLY_INSERT, HistorianStore
 
 
 class SqliteStore(HistorianStore):
@@ -40,8 +40,8 @@ class SqliteStore(HistorianStore):
 
     def _insert_events(self, rows: list[tuple[Any, ...]]) -> list[int | None]:
         sql = (
-            "INSERT INTO events (id, cell, seq, type, time, operator, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING ev"
+            "INSERT INTO events (id, cell, seq, type, time, operator, payload, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING ev"
         )
         out: list[int | None] = []
         for row in rows:
@@ -58,19 +58,25 @@ class SqliteStore(HistorianStore):
 
         def flush() -> None:
             nonlocal ev
-            rows, keys = [], []
+            rows, keys, tallies = [], [], []
             for e in chunk:
                 ev += 1
                 cells.add(e.cell)
                 text = json.dumps(e.payload)
-                rows.append((ev, e.id, e.cell, e.seq, e.type, e.time, e.operator, text))
+                rows.append(
+                    (ev, e.id, e.cell, e.seq, e.type, e.time, e.operator, text, run_of(e.payload))
+                )
                 keys.extend((kind, key, ev) for kind, key in keys_of(e.payload))
+                tally = tally_of(e.type, e.payload)
+                if tally is not None:
+                    tallies.append((ev, e.cell, e.time, *tally))
             self.begin()
             self.conn.executemany(
-                "INSERT INTO events (ev, id, cell, seq, type, time, operator, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (ev, id, cell, seq, type, time, operator, payload, run_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            self.conn.executemany(TALLY_INSERT, tallies)
             self.conn.executemany("INSERT INTO event_keys (kind, key, ev) VALUES (?, ?, ?)", keys)
             self.commit()
             chunk.clear()

@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from cellctl.domain.events import Event
-from cellctl.historian.keys import keys_of
+from cellctl.historian.keys import keys_of, run_of, tally_of
 
 log = logging.getLogger(__name__)
 
 MACHINE_EVENTS = ("machine_job_started", "machine_job_finished", "machine_alarm")
 EVENT_COLUMNS = "ev, id, type, cell, time, operator, seq, payload"
+TALLY_INSERT = (
+    "INSERT INTO tallies (ev, cell, time, kind, run_id, step, code, good, scrap, reworked, n) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 # IN lists are sent in chunks of at most this many values.
 CHUNK = 500
 
@@ -195,10 +199,13 @@ class HistorianStore:
 
     def _ingest(self, events: Sequence[Event], result: IngestResult) -> None:
         rows = [
-            (e.id, e.cell, e.seq, e.type, e.time, e.operator, json.dumps(e.payload)) for e in events
-        ]
+            (e.id, e.cell, e.seq, e.type, e.time, e.operator, json.dumps(e.payload),
+             run_of(e.payload))
+            for e in events
+        ]  # fmt: skip
         evs = self._insert_events(rows)
         keys: list[tuple[str, str, int]] = []
+        tallies: list[tuple[Any, ...]] = []
         cells: set[str] = set()
         for event, ev in zip(events, evs, strict=True):
             if ev is None:
@@ -217,6 +224,11 @@ class HistorianStore:
             result.stored.append(event)
             cells.add(event.cell)
             keys.extend((kind, key, ev) for kind, key in keys_of(event.payload))
+            tally = tally_of(event.type, event.payload)
+            if tally is not None:
+                tallies.append((ev, event.cell, event.time, *tally))
+        if tallies:
+            self.conn.cursor().executemany(self.sql(TALLY_INSERT), tallies)
         if keys:
             self.conn.cursor().executemany(
                 self.sql(
@@ -303,6 +315,39 @@ class HistorianStore:
         """A cell's events with start <= time < end (ISO UTC texts)."""
         rows = self.execute(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE cell = ? AND time >= ? AND time < ?",
+            (cell, start, end),
+        ).fetchall()
+        return [_row_event(r) for r in rows]
+
+    def report_tallies(self, cell: str, start: str, end: str) -> list[tuple[Any, ...]]:
+        """A cell's report figures over [start, end), added up per kind, run, step and
+        code: (kind, run_id, step, code, good, scrap, reworked, n, last time)."""
+        return self.execute(
+            "SELECT kind, run_id, step, code, SUM(good), SUM(scrap), SUM(reworked), SUM(n), "
+            "MAX(time) FROM tallies WHERE cell = ? AND time >= ? AND time < ? "
+            "GROUP BY kind, run_id, step, code",
+            (cell, start, end),
+        ).fetchall()
+
+    def report_runs(self, cell: str, start: str, end: str) -> list[tuple[str, str, str]]:
+        """(run_id, first time, last time) of the runs a cell's events name in the period."""
+        return self.execute(
+            "SELECT run_id, MIN(time), MAX(time) FROM events WHERE cell = ? AND time >= ? "
+            "AND time < ? AND run_id IS NOT NULL GROUP BY run_id",
+            (cell, start, end),
+        ).fetchall()
+
+    def count_between(self, cell: str, start: str, end: str) -> int:
+        row = self.execute(
+            "SELECT COUNT(*) FROM events WHERE cell = ? AND time >= ? AND time < ?",
+            (cell, start, end),
+        ).fetchone()
+        return int(row[0])
+
+    def downtime_between(self, cell: str, start: str, end: str) -> list[Event]:
+        rows = self.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE cell = ? AND time >= ? AND time < ? "
+            "AND type IN ('downtime_started', 'downtime_ended')",
             (cell, start, end),
         ).fetchall()
         return [_row_event(r) for r in rows]

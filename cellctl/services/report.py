@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,57 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+@dataclass
+class ReportInputs:
+    """What a report is made of, added up: from a list of events (`inputs_of`) or from
+    a database that keeps these sums (the site historian)."""
+
+    events: int = 0  # events in the period
+    # (run_id, step, cell) -> counts in the period (events naming a run)
+    by_cell_step: dict[tuple[str, int, str], metrics.Counts] = field(default_factory=dict)
+    # cell -> counts in the period (every counting event, with or without a run)
+    by_cell: dict[str, metrics.Counts] = field(default_factory=dict)
+    # run_id -> (cells, first event time, last event time) in the period
+    runs: dict[str, tuple[set[str], str, str]] = field(default_factory=dict)
+    completed: set[tuple[str, int]] = field(default_factory=set)
+    defects: dict[str, int] = field(default_factory=dict)  # code -> count in the period
+    # downtime_started/_ended events up to the end (with any still open at the start)
+    downtime_events: list[Event] = field(default_factory=list)
+    cells: set[str] = field(default_factory=set)  # cells with events (an OEE row each)
+
+
+def inputs_of(events: Iterable[Event], start: datetime, end: datetime) -> ReportInputs:
+    out = ReportInputs()
+    by_cell_step: dict[tuple[str, int, str], metrics.Counts] = defaultdict(metrics.Counts)
+    by_cell: dict[str, metrics.Counts] = defaultdict(metrics.Counts)
+    defects: dict[str, int] = defaultdict(int)
+    for e in events:
+        out.cells.add(e.cell)
+        if e.type in ("downtime_started", "downtime_ended"):
+            out.downtime_events.append(e)
+        if not start <= metrics.parse_time(e.time) < end:
+            continue
+        out.events += 1
+        p = e.payload
+        rid = p.get("run_id")
+        if rid is not None:
+            rid = str(rid)
+            cells, first, last = out.runs.get(rid, (set(), e.time, e.time))
+            cells.add(e.cell)
+            out.runs[rid] = (cells, min(first, e.time), max(last, e.time))
+        delta = metrics.count_delta(e)
+        if delta is not None:
+            by_cell[e.cell] += delta
+            if rid is not None:
+                by_cell_step[(rid, int(p["step"]), e.cell)] += delta
+        elif e.type == "run_step_completed":
+            out.completed.add((str(p["run_id"]), int(p["step"])))
+        elif e.type == "defect_recorded":
+            defects[str(p["code"])] += int(p.get("count", 1))
+    out.by_cell_step, out.by_cell, out.defects = dict(by_cell_step), dict(by_cell), dict(defects)
+    return out
+
+
 def build_report(
     events: Iterable[Event],
     *,
@@ -74,86 +126,100 @@ def build_report(
     """Every table of the report over [start, end), as lists of plain rows."""
     if end <= start:
         raise ReportError("--to must be after --from")
+    return report_from(
+        inputs_of(events, start, end), start=start, end=end, shifts=shifts,
+        ideal_cycle_s=ideal_cycle_s, planned_reasons=planned_reasons, tz=tz,
+    )  # fmt: skip
+
+
+def _counting(cell: str, run_id: str | None, step: int, c: metrics.Counts, time: str) -> Event:
+    """One event standing for counts added up (the metrics take events)."""
+    payload = {"run_id": run_id, "step": step, "good": c.good, "scrap": c.scrap,
+               "reworked": c.reworked}  # fmt: skip
+    return Event("units_counted", cell, payload, id="", time=time, seq=0)
+
+
+def report_from(
+    inputs: ReportInputs,
+    *,
+    start: datetime,
+    end: datetime,
+    shifts: Sequence[metrics.ShiftSpec],
+    ideal_cycle_s: dict[str, float] | None = None,
+    planned_reasons: Iterable[str] = (),
+    tz: tzinfo = UTC,
+) -> dict[str, Any]:
+    """The report's tables from its added-up inputs: the cost follows the runs and cells
+    of the period, not its events."""
+    if end <= start:
+        raise ReportError("--to must be after --from")
     ideal = ideal_cycle_s or {}
     planned = set(planned_reasons)
-    every = sorted(events, key=lambda e: (metrics.parse_time(e.time), e.cell, e.seq))
-    inside = [e for e in every if start <= metrics.parse_time(e.time) < end]
-
-    counts = metrics.counts_by(inside, "step")
-    by_cell_step: dict[tuple[str, int, str], metrics.Counts] = defaultdict(metrics.Counts)
-    run_cells: dict[str, set[str]] = defaultdict(set)
-    run_times: dict[str, list[str]] = defaultdict(list)
-    for e in inside:
-        rid = e.payload.get("run_id")
-        if rid is None:
-            continue
-        run_cells[str(rid)].add(e.cell)
-        run_times[str(rid)].append(e.time)
-        if e.type in ("units_counted", "count_undone"):
-            sign = 1 if e.type == "units_counted" else -1
-            p = e.payload
-            by_cell_step[(str(rid), int(p["step"]), e.cell)] += metrics.Counts(
-                sign * int(p.get("good", 0)),
-                sign * int(p.get("scrap", 0)),
-                sign * int(p.get("reworked", 0)),
-            )
-    yields = metrics.run_yields(inside)
-    completed = {
-        (str(e.payload["run_id"]), int(e.payload["step"]))
-        for e in inside
-        if e.type == "run_step_completed"
-    }
-    # Per run once, not a scan of every step per run: a month of a site has thousands.
-    steps_of: dict[str, list] = defaultdict(list)
-    for r, s in counts:
-        steps_of[r].append(s)
+    at = _iso(start)
+    per_step: dict[tuple[str, int], metrics.Counts] = defaultdict(metrics.Counts)
+    for (rid, step, _cell), c in inputs.by_cell_step.items():
+        per_step[(rid, step)] += c
+    yields = metrics.run_yields(
+        [_counting("", rid, step, c, at) for (rid, step), c in per_step.items()]
+    )
+    steps_of: dict[str, list[int]] = defaultdict(list)
+    for rid, step in per_step:
+        steps_of[rid].append(step)
     completed_of: dict[str, int] = defaultdict(int)
-    for r, _ in completed:
-        completed_of[r] += 1
+    for rid, _ in inputs.completed:
+        completed_of[rid] += 1
     runs = []
-    for rid in sorted(run_cells):
+    for rid in sorted(inputs.runs):
+        cells, first, last = inputs.runs[rid]
         steps = sorted(steps_of.get(rid, []))
-        total = sum((counts[(rid, s)] for s in steps), metrics.Counts())
+        total = sum((per_step[(rid, s)] for s in steps), metrics.Counts())
         y = yields.get(rid)
         runs.append({
             "run_id": rid,
-            "cells": " ".join(sorted(run_cells[rid])),
+            "cells": " ".join(sorted(cells)),
             "steps_counted": len(steps),
             "steps_completed": completed_of.get(rid, 0),
             "good": total.good,
             "scrap": total.scrap,
             "yield": _r(y.yield_) if y else None,
             "first_pass_yield": _r(y.first_pass_yield) if y else None,
-            "first_event": min(run_times[rid]),
-            "last_event": max(run_times[rid]),
+            "first_event": first,
+            "last_event": last,
         })  # fmt: skip
     count_rows = [
         {"run_id": rid, "step": step, "cell": cell, "good": c.good, "scrap": c.scrap,
          "reworked": c.reworked, "yield": _r(c.yield_), "first_pass_yield": _r(c.first_pass_yield)}
-        for (rid, step, cell), c in sorted(by_cell_step.items())
+        for (rid, step, cell), c in sorted(inputs.by_cell_step.items())
     ]  # fmt: skip
+    defect_events = [
+        Event("defect_recorded", "", {"code": code, "count": n}, id="", time=at)
+        for code, n in inputs.defects.items()
+    ]
     defects = [
         {"code": row.code, "count": row.count, "share": _r(row.share),
          "cumulative": _r(row.cumulative)}
-        for row in metrics.defect_pareto(inside)
+        for row in metrics.defect_pareto(defect_events)
     ]  # fmt: skip
     downtime = []
-    for cell, spans in sorted(metrics.downtimes(every, end, planned).items()):
+    spans_of = metrics.downtimes(inputs.downtime_events, end, planned)
+    for cell, spans in sorted(spans_of.items()):
         for d in spans:
             lo, hi = max(d.start, start), min(d.end, end)
             if lo < hi:
                 downtime.append({"cell": cell, "start": _iso(lo), "end": _iso(hi),
                                  "duration_s": round((hi - lo).total_seconds(), 3),
                                  "reason": d.reason, "planned": d.planned})  # fmt: skip
+    stops: dict[str, list[Event]] = defaultdict(list)
+    for e in inputs.downtime_events:
+        stops[e.cell].append(e)
     oee_rows = []
-    by_cell: dict[str, list[Event]] = defaultdict(list)
-    for e in every:
-        by_cell[e.cell].append(e)
-    for cell in sorted(by_cell):
+    for cell in sorted(inputs.cells):
         cycle = ideal.get(cell)
         if cycle is None:
             cycle = ideal.get("*", 60.0)
-        o = metrics.oee(by_cell[cell], cell, shifts=shifts, period_start=start, period_end=end,
+        counted = inputs.by_cell.get(cell)
+        cell_events = [*stops[cell], *([_counting(cell, None, 0, counted, at)] if counted else [])]
+        o = metrics.oee(cell_events, cell, shifts=shifts, period_start=start, period_end=end,
                         ideal_cycle_s=cycle, tz=tz, planned_reasons=planned)  # fmt: skip
         oee_rows.append({
             "cell": cell, "planned_s": round(o.planned_s, 3), "run_s": round(o.run_s, 3),
@@ -165,7 +231,7 @@ def build_report(
     return {
         "from": _iso(start),
         "to": _iso(end),
-        "events": len(inside),
+        "events": inputs.events,
         "runs": runs,
         "counts": count_rows,
         "defects": defects,

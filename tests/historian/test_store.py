@@ -112,6 +112,15 @@ def test_report_equals_the_report_of_every_event(store: HistorianStore) -> None:
     events.append(_ev("cut-01", 10_000, "downtime_started", {"reason": "JAM"},
                       "2026-01-01T05:59:00.000Z"))  # fmt: skip
     events.append(_ev("cut-01", 10_001, "downtime_ended", {}, "2026-01-01T06:10:00.000Z"))
+    # Reworked units and an undone count are added up as the report adds them.
+    run = {"run_id": "R0000010", "step": 1}
+    events.append(_ev("print-02", 10_000, "units_counted", {**run, "good": 5, "scrap": 1,
+                      "reworked": 2}, "2026-01-01T07:00:00.000Z"))  # fmt: skip
+    events.append(_ev("print-02", 10_001, "count_undone", {**run, "undoes": "x", "good": 1,
+                      "scrap": 0}, "2026-01-01T07:01:00.000Z"))  # fmt: skip
+    events.append(_ev("print-02", 10_002, "defect_recorded", {"run_id": "R0000010",
+                      "code": "DIM", "severity": "major", "count": 3},
+                      "2026-01-01T07:02:00.000Z"))  # fmt: skip
     store.bulk_load(iter(events))
     start = datetime(2026, 1, 1, 6, tzinfo=UTC)
     end = datetime(2026, 1, 1, 18, tzinfo=UTC)
@@ -120,6 +129,9 @@ def test_report_equals_the_report_of_every_event(store: HistorianStore) -> None:
         want = build_report(chosen, start=start, end=end, shifts=ALL_DAY)
         got = queries.report(store, start=start, end=end, cells=cells, shifts=ALL_DAY)
         assert got == want
-        assert got["counts"] and got["oee"]
+        assert got["counts"] and got["oee"] and got["events"]
     assert any(d["cell"] == "cut-01" and d["start"] == "2026-01-01T06:00:00Z"
                for d in got["downtime"])  # fmt: skip
+    site = queries.report(store, start=start, end=end, shifts=ALL_DAY)
+    print02 = [c for c in site["counts"] if (c["run_id"], c["cell"]) == ("R0000010", "print-02")]
+    assert [(c["good"], c["reworked"]) for c in print02] == [(4, 2)]

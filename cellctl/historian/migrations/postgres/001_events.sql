@@ -9,12 +9,15 @@ CREATE TABLE events (
     time TEXT NOT NULL,
     operator TEXT,
     payload TEXT NOT NULL,
+    -- The payload's run_id as text (a run's span and cells in a report).
+    run_id TEXT,
     UNIQUE (cell, seq)
 );
 CREATE SEQUENCE events_ev OWNED BY events.ev;
 ALTER TABLE events ALTER COLUMN ev SET DEFAULT nextval('events_ev');
--- A cell's events over a period (reports, machine events during a step).
-CREATE INDEX events_cell_time ON events (cell, time);
+-- A cell's events over a period (reports, machine events during a step); with run_id,
+-- a report's runs are read from the index alone.
+CREATE INDEX events_cell_time ON events (cell, time, run_id);
 -- The downtime open at the start of a report's period.
 CREATE INDEX events_cell_downtime ON events (cell, time)
     WHERE type IN ('downtime_started', 'downtime_ended');
@@ -32,3 +35,21 @@ CREATE TABLE cell_seq (
     hwm BIGINT NOT NULL,
     max_seen BIGINT NOT NULL
 );
+-- The figures a report adds up, one row per counting, defect or completed step event
+-- (kind c, d, k): a month's report sums rows of an index range instead of decoding
+-- every event. good/scrap/reworked are signed (an undone count is negative); step is
+-- the payload's step as JSON, code the defect code, n the defect count.
+CREATE TABLE tallies (
+    ev BIGINT PRIMARY KEY,
+    cell TEXT NOT NULL,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    run_id TEXT,
+    step TEXT,
+    code TEXT,
+    good BIGINT NOT NULL DEFAULT 0,
+    scrap BIGINT NOT NULL DEFAULT 0,
+    reworked BIGINT NOT NULL DEFAULT 0,
+    n BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX tallies_cell_time ON tallies (cell, time);

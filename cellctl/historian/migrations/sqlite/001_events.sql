@@ -9,10 +9,13 @@ CREATE TABLE events (
     time TEXT NOT NULL,
     operator TEXT,
     payload TEXT NOT NULL,
+    -- The payload's run_id as text (a run's span and cells in a report).
+    run_id TEXT,
     UNIQUE (cell, seq)
 );
--- A cell's events over a period (reports, machine events during a step).
-CREATE INDEX events_cell_time ON events (cell, time);
+-- A cell's events over a period (reports, machine events during a step); with run_id,
+-- a report's runs are read from the index alone.
+CREATE INDEX events_cell_time ON events (cell, time, run_id);
 -- The downtime open at the start of a report's period.
 CREATE INDEX events_cell_downtime ON events (cell, time)
     WHERE type IN ('downtime_started', 'downtime_ended');
@@ -30,3 +33,21 @@ CREATE TABLE cell_seq (
     hwm INTEGER NOT NULL,
     max_seen INTEGER NOT NULL
 );
+-- The figures a report adds up, one row per counting, defect or completed step event
+-- (kind c, d, k): a month's report sums rows of an index range instead of decoding
+-- every event. good/scrap/reworked are signed (an undone count is negative); step is
+-- the payload's step as JSON, code the defect code, n the defect count.
+CREATE TABLE tallies (
+    ev INTEGER PRIMARY KEY,
+    cell TEXT NOT NULL,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    run_id TEXT,
+    step TEXT,
+    code TEXT,
+    good BIGINT NOT NULL DEFAULT 0,
+    scrap BIGINT NOT NULL DEFAULT 0,
+    reworked BIGINT NOT NULL DEFAULT 0,
+    n BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX tallies_cell_time ON tallies (cell, time);
