@@ -72,28 +72,41 @@ def database_of(site, site_path: str, db: str | None) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
     import logging
     import signal
 
+    from cellctl.bus.connection import Backoff
     from cellctl.errors import CliError
     from cellctl.historian.answers import SiteContext
     from cellctl.historian.service import Historian
-    from cellctl.historian.store import HistorianStoreError, open_store
+    from cellctl.historian.store import HistorianStoreError, StoreUnavailable, open_store
 
     site = load_site_for_bus(args.site, args.url)
     target = database_of(site, args.site, args.db)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        store = open_store(target)
-    except HistorianStoreError as exc:
-        raise CliError(f"cannot open the historian's database: {exc}") from None
 
     async def main() -> None:
-        historian = Historian(store, context=SiteContext.load(site, args.site), mqtt=site.mqtt)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        backoff = Backoff(first=0.5, cap=10.0)
+        while True:
+            # A database server still starting (or away) is waited for: the cells keep
+            # their events meanwhile. One that refuses us for good is an error.
+            try:
+                store = open_store(target)
+                break
+            except StoreUnavailable as exc:
+                logging.error("historian: database unavailable (%s); retrying", exc)
+            except HistorianStoreError as exc:
+                raise CliError(f"cannot open the historian's database: {exc}") from None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff.next())
+            if stop.is_set():
+                return
+        historian = Historian(store, context=SiteContext.load(site, args.site), mqtt=site.mqtt)
         await historian.start()
         print(
             f"historian for site {site.site.id} on {site.mqtt.url}, "

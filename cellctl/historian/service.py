@@ -248,13 +248,17 @@ class Historian:
 
     async def _ticker(self, client: aiomqtt.Client) -> None:
         last_status = 0.0
+        marks_failing = False
         while not self._stopping:
             await asyncio.sleep(self.tick_s)
             try:
                 marks = self.store.seq_marks()
             except Exception as exc:  # the intake notices and waits for the database
-                log.info("historian: cannot read sequence marks (%s)", exc)
+                if not marks_failing:
+                    log.info("historian: cannot read sequence marks (%s)", exc)
+                marks_failing = True
                 continue
+            marks_failing = False
             for cell, (first, last) in self.gaps.due(marks, self.cells, self.gap_grace_s).items():
                 self.counters.resend_requests += 1
                 await client.publish(

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +23,7 @@ from cellctl.historian.answers import SiteContext
 from cellctl.historian.service import Historian
 from cellctl.historian.store import open_store
 from cellctl.store.station_store import StationStore
+from tests.fixtures.postgres import PostgresCluster, postgres_available
 
 SITE_TOML = """
 stations = []
@@ -135,3 +141,74 @@ async def test_nobody_answers_says_so(
     rc, _, err = await _cli(["trace", "X", "--site", str(site_path), "--timeout", "0.5"], capsys)
     assert rc == 1
     assert f"the site historian at {mosquitto.url} (site t) did not answer within 0.5 s" in err
+
+
+def _historian_process(site_path: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cellctl", "historian", "run", "--site", str(site_path), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> list[str]:
+    """Lines of the process's output up to the one holding `needle`."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line:
+            lines.append(line)
+            if needle in line:
+                return lines
+        elif proc.poll() is not None:
+            break
+        else:
+            time.sleep(0.05)
+    raise AssertionError(f"no {needle!r} in {lines}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+async def test_historian_run_answers_status(
+    mosquitto: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site_path = tmp_path / "site.toml"
+    site_path.write_text(SITE_TOML.format(url=mosquitto.url))
+    proc = _historian_process(site_path)
+    try:
+        await asyncio.to_thread(_wait_for_line, proc, "historian for site t")
+        rc, out, err = await _cli(["historian", "status", "--site", str(site_path)], capsys)
+        assert rc == 0, err
+        status = json.loads(out)
+        assert (status["backend"], status["events"], status["online"]) == ("sqlite", 0, True)
+    finally:
+        assert _stop(proc) == 0
+    assert (tmp_path / "var" / "historian.db").is_file()
+
+
+@pytest.mark.skipif(postgres_available() is not None, reason=str(postgres_available()))
+async def test_historian_run_waits_for_its_database(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    site_path = tmp_path / "site.toml"
+    site_path.write_text(SITE_TOML.format(url=mosquitto.url))
+    cluster = PostgresCluster()
+    proc = _historian_process(site_path, "--db", cluster.url)
+    try:
+        await asyncio.to_thread(_wait_for_line, proc, "database unavailable")
+        cluster.start()
+        lines = await asyncio.to_thread(_wait_for_line, proc, "historian for site t")
+        assert "PostgreSQL 127.0.0.1" in lines[-1]
+    finally:
+        assert _stop(proc) == 0
+        cluster.remove()
