@@ -212,3 +212,62 @@ async def test_historian_run_waits_for_its_database(mosquitto: Mosquitto, tmp_pa
     finally:
         assert _stop(proc) == 0
         cluster.remove()
+
+
+async def _status(site_path: Path, capsys: pytest.CaptureFixture[str]) -> dict | None:
+    rc, out, _ = await _cli(["historian", "status", "--site", str(site_path), "--timeout",
+                             "1"], capsys)  # fmt: skip
+    return json.loads(out) if rc == 0 else None
+
+
+async def _until_stored(site_path: Path, capsys, n: int, timeout: float = 30) -> dict:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = await _status(site_path, capsys)
+        if status is not None and status["events"] >= n:
+            return status
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the historian did not store {n} events in {timeout} s")
+
+
+async def test_a_killed_historian_loses_and_doubles_nothing(
+    mosquitto: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cellctl.bus.cell_link import CellLink
+    from cellctl.config.models import MqttConfig
+
+    site_path = tmp_path / "site.toml"
+    site_path.write_text(SITE_TOML.format(url=mosquitto.url))
+    store = StationStore(tmp_path / "cut-07.db", "cut-07", synchronous="OFF")
+    link = CellLink(store, site="t", kind="cut", mqtt=MqttConfig(url=mosquitto.url),
+                    heartbeat_s=0.3)  # fmt: skip
+    await link.start()
+    proc = _historian_process(site_path)
+    try:
+        await asyncio.to_thread(_wait_for_line, proc, "historian for site t")
+
+        def burst(n: int) -> None:
+            store.append_many(
+                Event("units_counted", "cut-07", {"run_id": "R1", "step": 0, "good": 1, "scrap": 0})
+                for _ in range(n)  # fmt: skip
+            )
+            link.notify()
+
+        burst(300)
+        await asyncio.sleep(0.05)
+        proc.kill()  # SIGKILL, in the middle of the stream
+        proc.wait()
+        burst(300)  # kept by the broker for the historian's session, or by the cell
+        proc = _historian_process(site_path)
+        await asyncio.to_thread(_wait_for_line, proc, "historian for site t")
+        status = await _until_stored(site_path, capsys, 600)
+        assert status["events"] == 600
+        assert status["marks"] == {"cut-07": [600, 600]}
+        await asyncio.sleep(1.0)  # a late re-send would show as a duplicate, never a double
+        status = await _status(site_path, capsys)
+        assert status is not None and status["events"] == 600
+    finally:
+        await link.stop()
+        store.close()
+        if proc.poll() is None:
+            _stop(proc)
