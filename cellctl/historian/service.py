@@ -36,7 +36,7 @@ from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.historian.answers import BadQuery, SiteContext, answer
-from cellctl.historian.store import HistorianStore, StoreUnavailable, open_store
+from cellctl.historian.store import HistorianStore, IngestResult, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)
 
@@ -218,22 +218,49 @@ class Historian:
 
     async def _store(self, events: list[Event]) -> None:
         """Store the batch; while the database is away, keep it and try again (nothing
-        more is read from the broker meanwhile, so nothing is passed over)."""
+        more is read from the broker meanwhile, so nothing is passed over). A batch the
+        database refuses for another reason is stored event by event, and an event it
+        still refuses is counted and dropped (logged), as the scheduler does."""
         while True:
             try:
                 result = self.store.ingest(events)
                 break
             except StoreUnavailable as exc:
-                self.counters.store_outages += 1
-                delay = self.store_backoff.next()
-                log.error("historian: database unavailable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                with contextlib.suppress(StoreUnavailable):
-                    self.store.reconnect()
+                await self._wait_for_store(exc)
+            except Exception:
+                log.exception("historian: a batch of %d events failed; storing singly", len(events))
+                result = await self._store_singly(events)
+                break
         self.store_backoff.reset()
         self.counters.stored += len(result.stored)
         self.counters.duplicates += result.duplicates
         self.counters.conflicts += result.conflicts
+
+    async def _wait_for_store(self, exc: Exception) -> None:
+        self.counters.store_outages += 1
+        delay = self.store_backoff.next()
+        log.error("historian: database unavailable (%s); retrying in %.1f s", exc, delay)
+        await asyncio.sleep(delay)
+        with contextlib.suppress(StoreUnavailable):
+            self.store.reconnect()
+
+    async def _store_singly(self, events: list[Event]) -> IngestResult:
+        total = IngestResult()
+        for event in events:
+            while True:
+                try:
+                    one = self.store.ingest([event])
+                    break
+                except StoreUnavailable as exc:
+                    await self._wait_for_store(exc)
+                except Exception as exc:
+                    self._drop("refused by the database", f"{event.cell} seq {event.seq}", exc)
+                    one = IngestResult()
+                    break
+            total.stored += one.stored
+            total.duplicates += one.duplicates
+            total.conflicts += one.conflicts
+        return total
 
     def _on_status(self, cell: str, status: dict[str, Any]) -> None:
         if status["cell"] != cell:

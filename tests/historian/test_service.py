@@ -180,3 +180,18 @@ async def test_database_restart_loses_and_doubles_nothing(
             historian.store.close()
     finally:
         cluster.remove()
+
+
+async def test_an_event_the_database_refuses_costs_that_event_only(store_url: str) -> None:
+    """PostgreSQL text cannot hold a NUL character (SQLite can): the batch is stored event
+    by event and only the refused one is counted and dropped."""
+    h = Historian(open_store(store_url), context=SiteContext(site_id=SITE))
+    try:
+        odd = Event("cell_started", "cut-01", {}, "OP-\x00ADA", seq=2)
+        await h._store([_count("cut-01").with_seq(1), odd, _count("cut-01").with_seq(3)])
+        refused = h.store.backend == "postgres"
+        assert h.store.count() == (2 if refused else 3)
+        assert h.counters.dropped == (1 if refused else 0)
+        assert h.counters.stored == h.store.count()
+    finally:
+        h.store.close()
