@@ -34,10 +34,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 from cellctl.domain.events import Event
 
@@ -126,8 +126,13 @@ def cell_yields(events: Iterable[Event]) -> dict[str, Yields]:
 
 def run_yields(events: Iterable[Event]) -> dict[str, Yields]:
     """Rolled over the run's steps: the product of the step figures."""
-    per_run: dict[str, list[Counts]] = defaultdict(list)
-    for (run_id, _step), counts in counts_by(events, "step").items():  # type: ignore[misc]
+    return rolled_yields(counts_by(events, "step"))  # type: ignore[arg-type]
+
+
+def rolled_yields(per_step: Mapping[tuple[Any, Any], Counts]) -> dict[Any, Yields]:
+    """Per run, from (run_id, step) -> counts: the product of the step figures."""
+    per_run: dict[Any, list[Counts]] = defaultdict(list)
+    for (run_id, _step), counts in per_step.items():
         per_run[run_id].append(counts)
     out = {}
     for run_id, steps in per_run.items():

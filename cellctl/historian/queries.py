@@ -127,6 +127,14 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _step(text: str) -> int:
+    """A step kept as JSON: nearly always plain digits."""
+    try:
+        return int(text)
+    except ValueError:
+        return int(json.loads(text))
+
+
 def report_inputs(
     store: HistorianStore, start: datetime, end: datetime, cells: Sequence[str] = ()
 ) -> ReportInputs:
@@ -157,11 +165,11 @@ def report_inputs(
                 c = metrics.Counts(int(good), int(scrap), int(reworked))
                 counted += c
                 if run is not None:
-                    by_cell_step[(run, int(json.loads(step)), cell)] += c
+                    by_cell_step[(run, _step(step), cell)] += c
             elif kind == "d":
                 defects[code] += int(n)
             elif kind == "k":
-                out.completed.add((run, int(json.loads(step))))
+                out.completed.add((run, _step(step)))
         if counted != metrics.Counts():
             out.by_cell[cell] = counted
     out.by_cell_step, out.defects = dict(by_cell_step), dict(defects)

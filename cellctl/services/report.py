@@ -159,9 +159,7 @@ def report_from(
     per_step: dict[tuple[str, int], metrics.Counts] = defaultdict(metrics.Counts)
     for (rid, step, _cell), c in inputs.by_cell_step.items():
         per_step[(rid, step)] += c
-    yields = metrics.run_yields(
-        [_counting("", rid, step, c, at) for (rid, step), c in per_step.items()]
-    )
+    yields = metrics.rolled_yields(per_step)
     steps_of: dict[str, list[int]] = defaultdict(list)
     for rid, step in per_step:
         steps_of[rid].append(step)

@@ -52,4 +52,6 @@ CREATE TABLE tallies (
     reworked BIGINT NOT NULL DEFAULT 0,
     n BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX tallies_cell_time ON tallies (cell, time);
+-- Covering: a cell's month is read from the index alone.
+CREATE INDEX tallies_cell_time ON tallies (cell, time)
+    INCLUDE (kind, run_id, step, code, good, scrap, reworked, n);

@@ -38,16 +38,17 @@ CREATE TABLE cell_seq (
 -- every event. good/scrap/reworked are signed (an undone count is negative); step is
 -- the payload's step as JSON, code the defect code, n the defect count.
 CREATE TABLE tallies (
-    ev INTEGER PRIMARY KEY,
+    ev INTEGER NOT NULL,
     cell TEXT NOT NULL,
     time TEXT NOT NULL,
     kind TEXT NOT NULL,
     run_id TEXT,
     step TEXT,
     code TEXT,
-    good BIGINT NOT NULL DEFAULT 0,
-    scrap BIGINT NOT NULL DEFAULT 0,
-    reworked BIGINT NOT NULL DEFAULT 0,
-    n BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX tallies_cell_time ON tallies (cell, time);
+    good INTEGER NOT NULL DEFAULT 0,
+    scrap INTEGER NOT NULL DEFAULT 0,
+    reworked INTEGER NOT NULL DEFAULT 0,
+    n INTEGER NOT NULL DEFAULT 0,
+    -- Kept in (cell, time) order: a cell's month is one sequential range.
+    PRIMARY KEY (cell, time, ev)
+) WITHOUT ROWID;
