@@ -145,7 +145,7 @@ def report_inputs(
     known = store.cells()
     out = ReportInputs()
     out.cells = {c for c in cells if c in known} if cells else set(known)
-    by_cell_step: dict[tuple[str, int, str], metrics.Counts] = defaultdict(metrics.Counts)
+    by_cell_step: dict[tuple[str, int, str], metrics.Counts] = {}
     defects: dict[str, int] = defaultdict(int)
     for cell in sorted(out.cells):
         out.events += store.count_between(cell, lo, hi)
@@ -157,19 +157,24 @@ def report_inputs(
             seen, a, b = out.runs.get(run, (set(), first, latest))
             seen.add(cell)
             out.runs[run] = (seen, min(a, first), max(b, latest))
-        counted = metrics.Counts()
+        good_sum = scrap_sum = reworked_sum = 0
         for kind, run, step, code, good, scrap, reworked, n, _time in store.report_tallies(
             cell, lo, hi
         ):
             if kind == "c":
-                c = metrics.Counts(int(good), int(scrap), int(reworked))
-                counted += c
+                good, scrap, reworked = int(good), int(scrap), int(reworked)
+                good_sum, scrap_sum, reworked_sum = (
+                    good_sum + good, scrap_sum + scrap, reworked_sum + reworked)  # fmt: skip
                 if run is not None:
-                    by_cell_step[(run, _step(step), cell)] += c
+                    key = (run, _step(step), cell)
+                    c = metrics.Counts(good, scrap, reworked)
+                    before = by_cell_step.get(key)
+                    by_cell_step[key] = c if before is None else before + c
             elif kind == "d":
                 defects[code] += int(n)
             elif kind == "k":
                 out.completed.add((run, _step(step)))
+        counted = metrics.Counts(good_sum, scrap_sum, reworked_sum)
         if counted != metrics.Counts():
             out.by_cell[cell] = counted
     out.by_cell_step, out.defects = dict(by_cell_step), dict(defects)
