@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "verify",
     "runs",
     "scheduler",
+    "historian",
     "station",
     "kiosk",
     "qa",

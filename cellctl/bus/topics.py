@@ -57,6 +57,23 @@ class Topics:
     def runs_submit(self) -> str:
         return f"{self.base}/runs/submit"
 
+    def site_request(self, what: str) -> str:
+        """A question to the site (trace, batch, run, report, status), MQTT 5 request/
+        response: the answer goes to the request's response topic with its correlation data."""
+        return f"{self.base}/site/request/{what}"
+
+    @property
+    def all_site_requests(self) -> str:
+        return f"{self.base}/site/request/+"
+
+    def site_reply(self, client_id: str) -> str:
+        """Where one asking client hears its answers."""
+        return f"{self.base}/site/reply/{client_id}"
+
+    @property
+    def historian_status(self) -> str:
+        return f"{self.base}/historian/status"
+
     def cell_of(self, topic: str) -> tuple[str, str] | None:
         """(cell, leaf) for a `cells/{cell}/{leaf}` topic of this site, else None."""
         prefix = f"{self.base}/cells/"

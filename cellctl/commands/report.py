@@ -1,4 +1,7 @@
-"""`cellctl report --from … --to … --format csv|json`: runs, counts, defects, downtime, OEE."""
+"""`cellctl report --from … --to … --format csv|json`: runs, counts, defects, downtime, OEE.
+
+Asks the site historian over the bus; `--store FILE` reads station store files instead
+(forensics on one machine)."""
 
 from __future__ import annotations
 
@@ -9,16 +12,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
         help="export runs, counts, defects, downtime and OEE over a period",
-        description="A production report from the stations' event logs (read-only). Times "
-        "without a zone are in the site's timezone (UTC without --site). OEE follows ISO "
-        "22400-2 (see cellctl/domain/metrics.py): time after now is neither planned time nor "
-        "downtime, and a performance above 100 % is reported as a setting to check.",
+        description="A production report from the site historian (asked over the broker), "
+        "or with --store from those station store files only (read-only). Times without a "
+        "zone are in the site's timezone (UTC without --site). OEE follows ISO 22400-2 (see "
+        "cellctl/domain/metrics.py): time after now is neither planned time nor downtime, "
+        "and a performance above 100 % is reported as a setting to check.",
     )
     p.add_argument("--from", dest="start", required=True, help="start: 2026-01-05 or ISO time")
     p.add_argument("--to", dest="end", required=True, help="end (exclusive), same forms")
     p.add_argument("--format", choices=("csv", "json"), default="json")
-    p.add_argument("--site", help="the site file: its stations' stores, shifts and cycle times")
-    p.add_argument("--store", action="append", default=[], help="a station store (repeatable)")
+    p.add_argument("--site", help="the site file: its broker and site id; shifts, cycle times")
+    p.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read this station store file instead of asking the historian (repeatable)",
+    )
+    p.add_argument("--cell", action="append", default=[], help="only this cell (repeatable)")
+    p.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
+    p.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the historian (30)"
+    )
     p.add_argument(
         "--table", default="all", choices=("all", "runs", "counts", "defects", "downtime", "oee")
     )
@@ -41,6 +56,45 @@ def _when(text: str, tz) -> object:
 
 def _run(args: argparse.Namespace) -> int:
     import sys
+    from pathlib import Path
+
+    from cellctl.services.report import to_csv, to_json
+
+    report = _from_stores(args) if args.store else _ask_historian(args)
+    for row in report["oee"]:
+        if row["problem"]:
+            # said on stderr too, so a person piping the table elsewhere still sees it
+            print(f"report: {row['problem']}", file=sys.stderr)
+    text = (to_csv if args.format == "csv" else to_json)(report, args.table)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _ask_historian(args: argparse.Namespace) -> dict:
+    from zoneinfo import ZoneInfo
+
+    from cellctl.bus.site_request import SiteRequestError, ask_site_sync
+    from cellctl.commands.historian import load_site_for_bus
+    from cellctl.errors import CliError
+
+    if not args.site:
+        raise CliError("give --site (to ask the site historian) or --store FILE")
+    site = load_site_for_bus(args.site, args.url)
+    # Checked here too, so a typo is said at once rather than by the historian.
+    tz = ZoneInfo(site.site.timezone)
+    if _when(args.end, tz) <= _when(args.start, tz):  # type: ignore[operator]
+        raise CliError("--to must be after --from")
+    body = {"from": args.start, "to": args.end, "cells": args.cell}
+    try:
+        return ask_site_sync(site.mqtt, site.site.id, "report", body, timeout_s=args.timeout)
+    except SiteRequestError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _from_stores(args: argparse.Namespace) -> dict:
     from datetime import UTC, datetime
     from pathlib import Path
     from zoneinfo import ZoneInfo
@@ -48,13 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     from cellctl.config.load import load_site, load_station
     from cellctl.domain import metrics
     from cellctl.errors import CliError, ConfigError
-    from cellctl.services.report import (
-        ReportError,
-        build_report,
-        read_station_events,
-        to_csv,
-        to_json,
-    )
+    from cellctl.services.report import ReportError, build_report, read_station_events
 
     stores = [Path(s) for s in args.store]
     shifts = [metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)]
@@ -70,29 +118,18 @@ def _run(args: argparse.Namespace) -> int:
                           for s in site.shifts]  # fmt: skip
             planned = {r.code for r in site.downtime_reasons if r.planned}
             for name in site.stations:
-                station = load_station(Path(args.site).parent / name)
-                ideal[station.id] = station.config.station.ideal_cycle_s
-                if not args.store and station.store_path().exists():
-                    stores.append(station.store_path())
+                path = Path(args.site).parent / name
+                if path.is_file():  # a kiosk machine holds only its own station file
+                    station = load_station(path)
+                    ideal[station.id] = station.config.station.ideal_cycle_s
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    if not stores:
-        raise CliError("no station stores to read: give --store DB or a --site whose stations "
-                       "have store files")  # fmt: skip
     start, end = _when(args.start, tz), _when(args.end, tz)
     try:
         events = [e for path in stores for e in read_station_events(path)]
-        report = build_report(events, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal,
-                              planned_reasons=planned, tz=tz, now=datetime.now(UTC))  # fmt: skip
+        if args.cell:
+            events = [e for e in events if e.cell in args.cell]
+        return build_report(events, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal,
+                            planned_reasons=planned, tz=tz, now=datetime.now(UTC))  # fmt: skip
     except ReportError as exc:
         raise CliError(str(exc)) from None
-    for row in report["oee"]:
-        if row["problem"]:
-            # said on stderr too, so a person piping the table elsewhere still sees it
-            print(f"report: {row['problem']}", file=sys.stderr)
-    text = (to_csv if args.format == "csv" else to_json)(report, args.table)
-    if args.out:
-        Path(args.out).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0

@@ -1,4 +1,5 @@
-"""`cellctl trace SERIAL|BATCH --site stations/demo/site.toml [--json]`"""
+"""`cellctl trace SERIAL|BATCH --site stations/demo/site.toml [--json]`: asks the site
+historian over the bus; `--store FILE` reads station store files instead (forensics)."""
 
 from __future__ import annotations
 
@@ -10,29 +11,57 @@ from typing import Any
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "trace",
-        help="the whole genealogy of a serial or a batch, from every station of the site",
+        help="the whole genealogy of a serial or a batch, from the site historian",
         description=(
-            "Read every station store of the site and print the run, cells and machines, "
+            "Ask the site historian (over the broker) for the run, cells and machines, "
             "operators, times, material lots, counts, defects, inspections, labels printed, "
-            "reprinted or voided, hold history and non-conformance records of a unit or batch."
+            "reprinted or voided, hold history and non-conformance records of a unit or "
+            "batch. With --store, read those station store files instead (forensics on one "
+            "machine; nothing else is read)."
         ),
     )
     p.add_argument("query", metavar="SERIAL|BATCH", help="a serial, a batch, or a scanned code")
-    p.add_argument("--site", required=True, help="the site file, e.g. stations/demo/site.toml")
+    p.add_argument("--site", help="the site file (its broker and site id; names cells)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
+    p.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds to wait for the historian (3)"
+    )
+    p.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read this station store file instead of asking the historian (repeatable)",
+    )
     p.set_defaults(func=_trace)
 
 
 def _trace(args: argparse.Namespace) -> int:
     from cellctl.errors import CliError, ConfigError
-    from cellctl.services.trace import TraceError, trace_site
 
-    try:
-        result = trace_site(args.site, args.query)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from None
-    except TraceError as exc:
-        raise CliError(str(exc.args[0])) from None
+    if args.store:
+        from cellctl.services.trace import TraceError, trace_stores
+
+        try:
+            result = trace_stores(args.store, args.query, site_path=args.site)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        except TraceError as exc:
+            raise CliError(str(exc.args[0])) from None
+    else:
+        from cellctl.bus.site_request import SiteRequestError, ask_site_sync
+        from cellctl.commands.historian import load_site_for_bus
+
+        if not args.site:
+            raise CliError("give --site (to ask the site historian) or --store FILE")
+        site = load_site_for_bus(args.site, args.url)
+        try:
+            result = ask_site_sync(
+                site.mqtt, site.site.id, "trace", {"query": args.query}, timeout_s=args.timeout
+            )
+        except SiteRequestError as exc:
+            raise CliError(str(exc)) from None
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -126,6 +126,9 @@ class SiteConfig(_Strict):
     signing_key: Path | None = None
     public_key: Path | None = None
     scheduler_store: Path = Path("var/scheduler.db")
+    # The site historian's database: a SQLite file (relative to the site file) or a
+    # postgresql:// URL.
+    historian_db: str = "var/historian.db"
 
     @model_validator(mode="after")
     def _unique(self) -> SiteConfig:

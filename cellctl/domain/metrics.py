@@ -55,10 +55,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 from cellctl.domain.events import Event
 
@@ -100,7 +100,8 @@ class Counts:
         )
 
 
-def _count_delta(event: Event) -> Counts | None:
+def count_delta(event: Event) -> Counts | None:
+    """What a counting event adds (an undone count subtracts), or None for another event."""
     p = event.payload
     sign = {"units_counted": 1, "count_undone": -1}.get(event.type)
     if sign is None:
@@ -124,7 +125,7 @@ def counts_by(events: Iterable[Event], by: GroupBy) -> dict[Hashable, Counts]:
     }[by]
     out: dict[Hashable, Counts] = defaultdict(Counts)
     for event in events:
-        delta = _count_delta(event)
+        delta = count_delta(event)
         if delta is not None:
             out[key(event)] += delta
     return dict(out)
@@ -146,8 +147,13 @@ def cell_yields(events: Iterable[Event]) -> dict[str, Yields]:
 
 def run_yields(events: Iterable[Event]) -> dict[str, Yields]:
     """Rolled over the run's steps: the product of the step figures."""
-    per_run: dict[str, list[Counts]] = defaultdict(list)
-    for (run_id, _step), counts in counts_by(events, "step").items():  # type: ignore[misc]
+    return rolled_yields(counts_by(events, "step"))  # type: ignore[arg-type]
+
+
+def rolled_yields(per_step: Mapping[tuple[Any, Any], Counts]) -> dict[Any, Yields]:
+    """Per run, from (run_id, step) -> counts: the product of the step figures."""
+    per_run: dict[Any, list[Counts]] = defaultdict(list)
+    for (run_id, _step), counts in per_step.items():
         per_run[run_id].append(counts)
     out = {}
     for run_id, steps in per_run.items():
@@ -343,6 +349,30 @@ def _seconds(value: float) -> str:
     return f"{value:.2g}"
 
 
+def cut_at(period_start: datetime, period_end: datetime, now: datetime | None) -> datetime:
+    """The end of a period cut at now: the hours still to come are not counted."""
+    return period_end if now is None else max(period_start, min(period_end, now))
+
+
+def produced(events: Iterable[Event], cell: str, start: datetime, end: datetime) -> Counts:
+    """What a cell counted over [start, end), by count time: an undo takes its units off
+    at the time of the count it undoes (when the stream holds that count), so a period
+    boundary between a count and its undo cannot leave negative counts on one side."""
+    mine = [e for e in events if e.cell == cell]
+    counted_at = {e.id: e.time for e in mine if e.type == "units_counted" and e.id}
+    counts = Counts()
+    for e in mine:
+        delta = count_delta(e)
+        if delta is None:
+            continue
+        at = e.time
+        if e.type == "count_undone":
+            at = counted_at.get(str(e.payload.get("undoes")), at)
+        if start <= parse_time(at) < end:
+            counts += delta
+    return counts
+
+
 @dataclass(frozen=True, slots=True)
 class Oee:
     """One cell's OEE over a period, with the ISO 22400-2 quantities it is made of.
@@ -422,12 +452,15 @@ def oee(
     tz: tzinfo = UTC,
     planned_reasons: Collection[str] = (),
     now: datetime | None = None,
+    counts: Counts | None = None,
 ) -> Oee:
     """OEE of one cell over [period_start, period_end), cut at `now` when given: the
-    hours still to come are neither planned time nor downtime (see the module docstring)."""
+    hours still to come are neither planned time nor downtime (see the module docstring).
+    `counts`: what the cell produced over the period cut at now (`produced`), when the
+    caller keeps it added up; otherwise it is counted from `events`."""
     if ideal_cycle_s <= 0:
         raise ValueError("the ideal cycle time must be positive")
-    end = period_end if now is None else max(period_start, min(period_end, now))
+    end = cut_at(period_start, period_end, now)
     windows = shift_windows(shifts, period_start, end, tz) if end > period_start else []
     events = [e for e in events if e.cell == cell]
     scheduled = sum((w.length - w.breaks for w in windows), timedelta(0))
@@ -451,17 +484,8 @@ def oee(
         # Breaks have no clock time in the calendar: they are taken while the cell is not
         # producing, and a cell that ran through them is credited with PBT at most.
         run = min(running, up_to)
-    counts = Counts()
-    # An undo takes its units off when they were counted, so a period boundary between a
-    # count and its undo cannot leave negative counts on one side.
-    counted_at = {e.id: e.time for e in events if e.type == "units_counted" and e.id}
-    for e in events:
-        delta = _count_delta(e)
-        at = e.time
-        if e.type == "count_undone":
-            at = counted_at.get(str(e.payload.get("undoes")), at)
-        if delta is not None and period_start <= parse_time(at) < end:
-            counts += delta
+    if counts is None:
+        counts = produced(events, cell, period_start, end)
     return Oee(
         cell=cell,
         planned_s=planned.total_seconds(),

@@ -13,7 +13,15 @@ from cellctl.domain.trace import trace as trace_events
 from cellctl.store.db import StoreError
 from cellctl.store.reader import read_events
 
-__all__ = ["SiteEvents", "TraceError", "load_site_events", "site_batch_provider", "trace_site"]
+__all__ = [
+    "SiteEvents",
+    "TraceError",
+    "describe_site",
+    "load_site_events",
+    "site_batch_provider",
+    "trace_site",
+    "trace_stores",
+]
 
 
 @dataclass
@@ -27,13 +35,15 @@ class SiteEvents:
     missing: list[str] = field(default_factory=list)
 
 
-def load_site_events(site_path: str | Path, types: tuple[str, ...] = ()) -> SiteEvents:
-    """Read every station's store (only `types` when given); a station without a store
-    yet is noted, not fatal."""
+def describe_site(site_path: str | Path, *, skip_absent: bool = False) -> SiteEvents:
+    """What the site file says of its cells and operators, and where their stores are
+    (nothing read yet); with `skip_absent`, a station file not on this machine is left out."""
     site_path = Path(site_path)
     site = load_site(site_path)
     out = SiteEvents(operators={o.badge: o.name for o in site.operators})
     for rel in site.stations:
+        if skip_absent and not (site_path.parent / rel).is_file():
+            continue
         loaded = load_station(site_path.parent / rel)
         cfg = loaded.config
         machine = (
@@ -44,13 +54,24 @@ def load_site_events(site_path: str | Path, types: tuple[str, ...] = ()) -> Site
             "name": cfg.station.name,
             "machine": machine,
         }
-        path = loaded.store_path()
-        out.stores[loaded.id] = path
+        out.stores[loaded.id] = loaded.store_path()
+    return out
+
+
+def load_site_events(site_path: str | Path, types: tuple[str, ...] = ()) -> SiteEvents:
+    """Read every station's store (only `types` when given); a station without a store
+    yet is noted, not fatal."""
+    out = describe_site(site_path)
+    _read_stores(out, types)
+    return out
+
+
+def _read_stores(out: SiteEvents, types: tuple[str, ...] = ()) -> None:
+    for path in out.stores.values():
         try:
             out.events.extend(read_events(path, types))
         except StoreError as exc:
             out.missing.append(str(exc))
-    return out
 
 
 def trace_site(site_path: str | Path, query: str) -> dict[str, Any]:
@@ -58,6 +79,20 @@ def trace_site(site_path: str | Path, query: str) -> dict[str, Any]:
     se = load_site_events(site_path)
     result = trace_events(se.events, query, cells=se.cells, operators=se.operators)
     result["stores_read"] = sorted(c for c, p in se.stores.items() if p.is_file())
+    result["stores_missing"] = se.missing
+    return result
+
+
+def trace_stores(
+    stores: list[str | Path], query: str, *, site_path: str | Path | None = None
+) -> dict[str, Any]:
+    """The genealogy of `query` from these station store files only (forensics on one
+    machine); the site file, when given, names the cells, machines and operators."""
+    se = describe_site(site_path, skip_absent=True) if site_path else SiteEvents()
+    se.stores = {str(p): Path(p) for p in stores}
+    _read_stores(se)
+    result = trace_events(se.events, query, cells=se.cells, operators=se.operators)
+    result["stores_read"] = sorted({e.cell for e in se.events})
     result["stores_missing"] = se.missing
     return result
 

@@ -51,7 +51,8 @@ class Factory:
         return SchedulerStore(self.tmp / "scheduler.db", synchronous="NORMAL")
 
     async def scheduler(self, store: SchedulerStore | None = None, **kw) -> Scheduler:
-        s = Scheduler(store or self.scheduler_store(), site=self.site, gap_grace_s=0.5, **kw)
+        kw.setdefault("gap_grace_s", 0.5)
+        s = Scheduler(store or self.scheduler_store(), site=self.site, **kw)
         await s.start()
         await s.wait_connected()
         self.started.append(s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiomqtt
@@ -93,3 +94,20 @@ async def test_lost_events_are_noticed_and_resent(factory: Factory, tmp_path) ->
     finally:
         await link.stop()
         store.close()
+
+
+async def test_every_resend_request_counted_is_published(factory: Factory, tmp_path) -> None:
+    # No grace: the batch that shows the gap makes the first request due at once.
+    sched = await factory.scheduler(gap_grace_s=0.0)
+    store = StationStore(tmp_path / "cut-07.db", "cut-07")
+    events = store.append_many(_count("cut-07", i) for i in range(1, 5))
+    async with aiomqtt.Client("127.0.0.1", factory.broker.port) as client:
+        await client.subscribe(T.cell_resend("cut-07"), qos=1)
+        for e in (events[0], events[1], events[3]):  # seq 3 lost on the way
+            await client.publish(T.cell_events("cut-07"), encode_event(e), qos=1)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(client.messages))
+        # The asks grow apart (2 s after the first): this one is the first counted.
+        assert json.loads(message.payload)["from_seq"] == 3
+        assert sched.gaps["cut-07"].requests == 1
+    store.close()

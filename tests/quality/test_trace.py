@@ -1,5 +1,6 @@
-"""`cellctl trace`: the genealogy of a unit after a reprint and a rework, from the real
-stores of several cells of a site on disk."""
+"""`cellctl trace --store ...`: the genealogy of a unit after a reprint and a rework, from
+the real stores of several cells of a site on disk (forensics on one machine; asking the
+site historian over the bus is tested in tests/historian/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from cellctl.cli import main
 from cellctl.domain.assignment import Assignment
 from cellctl.domain.events import Event
 from cellctl.domain.trace import TraceError, batch_units, normalise_query, trace
+from cellctl.services.trace import describe_site
 from tests.quality.conftest import Site, passing
+
+
+def stores(site: Site) -> list[str]:
+    """`--store FILE` for every station store the site file names."""
+    out: list[str] = []
+    for path in describe_site(site.site_path).stores.values():
+        out += ["--store", str(path)]
+    return out
 
 
 def _produce(site: Site) -> list[str]:
@@ -76,7 +86,7 @@ def _produce(site: Site) -> list[str]:
 def test_trace_of_a_unit_after_reprint_and_rework(site: Site, capsys) -> None:
     serials = _produce(site)
     unit = serials[2]
-    assert main(["trace", unit, "--site", str(site.site_path), "--json"]) == 0
+    assert main(["trace", unit, "--site", str(site.site_path), *stores(site), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert (r["kind"], r["serial"], r["batch"], r["sku"]) == ("unit", unit, "B1", "MUG-ENAMEL")
     assert r["runs"] == ["R1"]
@@ -114,7 +124,7 @@ def test_trace_of_a_unit_after_reprint_and_rework(site: Site, capsys) -> None:
     times = [e["time"] for e in r["timeline"]]
     assert times == sorted(times)
 
-    assert main(["trace", site.unit_code(unit), "--site", str(site.site_path)]) == 0
+    assert main(["trace", site.unit_code(unit), "--site", str(site.site_path), *stores(site)]) == 0
     text = capsys.readouterr().out
     assert text.startswith(f"unit {unit}  sku MUG-ENAMEL  batch B1")
     for needle in ("reprinted", "NCR-B1-1: closed", "rework", "STEEL-LOT-7", "REJECTED", "HELD"):
@@ -123,7 +133,7 @@ def test_trace_of_a_unit_after_reprint_and_rework(site: Site, capsys) -> None:
 
 def test_trace_of_the_batch_lists_every_unit_and_the_void(site: Site, capsys) -> None:
     serials = _produce(site)
-    assert main(["trace", "CB:B1", "--site", str(site.site_path), "--json"]) == 0
+    assert main(["trace", "CB:B1", "--site", str(site.site_path), *stores(site), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["kind"] == "batch" and r["units"] == serials
     assert [lb["kind"] for lb in r["labels"]] == ["printed", "reprinted", "voided"]
@@ -132,7 +142,7 @@ def test_trace_of_the_batch_lists_every_unit_and_the_void(site: Site, capsys) ->
 
 def test_unknown_serial_is_a_clear_error(site: Site, capsys) -> None:
     _produce(site)
-    assert main(["trace", "MUG-B1-9999", "--site", str(site.site_path)]) == 1
+    assert main(["trace", "MUG-B1-9999", "--site", str(site.site_path), *stores(site)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("cellctl trace: 'MUG-B1-9999' is neither a serial nor a batch")
     assert "Traceback" not in err
@@ -142,7 +152,7 @@ def test_unknown_serial_is_a_clear_error(site: Site, capsys) -> None:
 
 def test_trace_reads_stores_that_do_not_exist_yet(site: Site, capsys) -> None:
     site.make_batch("B2", "TOTE-BAG", 3)
-    assert main(["trace", "B2", "--site", str(site.site_path), "--json"]) == 0
+    assert main(["trace", "B2", "--site", str(site.site_path), *stores(site), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["units"] == ["TOTE-BAG-B2-0001", "TOTE-BAG-B2-0002", "TOTE-BAG-B2-0003"]
     # Only the cut cell has made a store; the others have none yet.

@@ -34,6 +34,7 @@ from cellctl.bus.codec import (
     encode,
 )
 from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
+from cellctl.bus.intake import GapTracker, message_batches, resend_request
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
@@ -63,17 +64,6 @@ class CellView:
     backlog: int = 0
     seen: float = field(default_factory=time.monotonic)
     down_since: float | None = None
-
-
-# The longest wait between two requests to re-send the same missing events.
-GAP_ASK_MAX_S = 5.0
-
-
-@dataclass
-class GapWatch:
-    first_noticed: float
-    last_request: float = 0.0
-    requests: int = 0
 
 
 class Scheduler:
@@ -113,8 +103,9 @@ class Scheduler:
         self._kept_free: dict[str, str | None] = {}
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
         self.cells: dict[str, CellView] = {}
-        self.gaps: dict[str, GapWatch] = {}
-        self.flagged_gaps: set[str] = set()
+        self.gap_tracker = GapTracker("scheduler")
+        self.gaps = self.gap_tracker.gaps
+        self.flagged_gaps = self.gap_tracker.flagged
         self.dropped = 0
         self.duplicates = 0
         self.connected = False
@@ -242,12 +233,7 @@ class Scheduler:
     # -- consuming -----------------------------------------------------------------------
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        messages = client.messages
-        it = aiter(messages)
-        while True:
-            batch = [await anext(it)]
-            while len(messages) > 0 and len(batch) < 2000:
-                batch.append(await anext(it))
+        async for batch in message_batches(client):
             await self.handle_batch(client, batch)
 
     async def handle_batch(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
@@ -284,7 +270,7 @@ class Scheduler:
                 await self._publish_holds(client)
             if self.on_applied is not None and result.applied:
                 self.on_applied(result.applied)
-            self._check_gaps(client_ok=True)
+            await self._ask_resends(client)
         if self._dirty:
             self._dispatch_wanted.set()
 
@@ -317,7 +303,7 @@ class Scheduler:
         if status["online"] and not view.online:
             # Back (or we are: a lost link marks every cell offline). Resend requests
             # made meanwhile reached nobody: ask again promptly, not after their back-off.
-            self.gaps.pop(cell, None)
+            self.gap_tracker.cell_back(cell)
         view.kind = status.get("kind") or view.kind
         view.online = status["online"]
         view.state = status["state"]
@@ -387,9 +373,7 @@ class Scheduler:
                 self._dirty = True
                 for cell in self.store.take_withdrawals():
                     await self._publish(client, self.topics.cell_assign(cell), b"", True)
-            for cell, (first, last) in self._check_gaps(client_ok=True).items():
-                body = {"v": PAYLOAD_VERSION, "from_seq": first, "to_seq": last}
-                await self._publish(client, self.topics.cell_resend(cell), encode(body))
+            await self._ask_resends(client)
             await self._move_from_down(client)
             if self.clock() >= self._wake_at:
                 self._wake_at = math.inf
@@ -402,39 +386,14 @@ class Scheduler:
                 last_status = now
 
     def _check_gaps(self, *, client_ok: bool) -> dict[str, tuple[int, int]]:
-        """Cells whose events we miss, and the range to ask again (after a grace period).
+        """Cells whose events we miss, and the range to ask again (cellctl.bus.intake).
+        A range returned counts as asked: publish it (`_ask_resends`)."""
+        return self.gap_tracker.due(self.store.seq_marks(), self.cells, self.gap_grace_s)
 
-        A gap is a seq we have not seen below one we have, or below the last seq a
-        cell's status reports once its outbox is empty.
-        """
-        now = time.monotonic()
-        requests: dict[str, tuple[int, int]] = {}
-        marks = self.store.seq_marks()
-        for cell in set(marks) | set(self.cells):
-            hwm, max_seen = marks.get(cell, (0, 0))
-            view = self.cells.get(cell)
-            target = max_seen
-            if view is not None and view.online and view.backlog == 0:
-                target = max(target, view.last_seq)
-            if target <= hwm:
-                self.gaps.pop(cell, None)
-                self.flagged_gaps.discard(cell)
-                continue
-            watch = self.gaps.setdefault(cell, GapWatch(now))
-            if now - watch.first_noticed < self.gap_grace_s:
-                continue
-            # Ask again at a growing interval, but at least every GAP_ASK_MAX_S: a
-            # request can reach a cell still reconnecting after a broker restart,
-            # and a long back-off then leaves the gap open for a minute.
-            every = max(self.gap_grace_s, min(GAP_ASK_MAX_S, 2.0 * watch.requests))
-            if now - watch.last_request >= every:
-                watch.last_request = now
-                watch.requests += 1
-                if watch.requests > 5 and cell not in self.flagged_gaps:
-                    self.flagged_gaps.add(cell)
-                    log.error("scheduler: %s still misses seq %d..%d", cell, hwm + 1, target)
-                requests[cell] = (hwm + 1, target)
-        return requests
+    async def _ask_resends(self, client: aiomqtt.Client) -> None:
+        """Ask the cells that miss events to send them again, when their asking is due."""
+        for cell, (first, last) in self._check_gaps(client_ok=True).items():
+            await self._publish(client, self.topics.cell_resend(cell), resend_request(first, last))
 
     async def _move_from_down(self, client: aiomqtt.Client) -> None:
         """The rule that moves a step off a down cell: down for `move_after_down_s` and

@@ -1,0 +1,22 @@
+-- OEE by the book (ISO 22400-2) needs, besides the sums, when a cell was running and
+-- counts by count time: an undo takes its units off at the time of the count it undoes.
+-- `undoes` is the id of the count an undo names; `counted` the time of that count once
+-- the historian holds it (NULL for a count, and for an undo whose count is not known,
+-- which then counts at its own time).
+ALTER TABLE tallies ADD COLUMN undoes TEXT, ADD COLUMN counted TEXT;
+UPDATE tallies t SET undoes = e.payload::jsonb ->> 'undoes'
+    FROM events e WHERE e.ev = t.ev AND t.kind = 'c' AND e.type = 'count_undone';
+UPDATE tallies t SET counted = e.time
+    FROM events e
+    WHERE t.undoes IS NOT NULL AND e.id = t.undoes AND e.cell = t.cell
+    AND e.type = 'units_counted';
+-- Undos counted at another time than their own: taken off where they were, added where
+-- their count is (rare rows, so small indexes).
+CREATE INDEX tallies_moved_time ON tallies (cell, time) INCLUDE (good, scrap, reworked)
+    WHERE counted IS NOT NULL;
+CREATE INDEX tallies_moved_counted ON tallies (cell, counted) INCLUDE (good, scrap, reworked)
+    WHERE counted IS NOT NULL;
+-- Undos whose count has not come in yet (it may, after a gap re-ask).
+CREATE INDEX tallies_undo_pending ON tallies (undoes) WHERE undoes IS NOT NULL AND counted IS NULL;
+-- A cell's state changes around a report's period: when it was running.
+CREATE INDEX events_cell_state ON events (cell, time, seq) WHERE type = 'state_changed';

@@ -1,0 +1,211 @@
+"""The site's questions answered from the historian's index, with the same pure domain
+code the file readers use, so an answer does not depend on where the events were read.
+
+The cost follows the answer, not the history: a trace looks up the events naming the
+serial or batch, then those naming its runs, NCRs and (for a batch) its units, then the
+machine events at the cells during its steps; the domain trace filters that superset
+exactly as it would filter every event of the site.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from cellctl.domain import metrics
+from cellctl.domain.events import Event
+from cellctl.domain.trace import TraceError, batch_units, normalise_query
+from cellctl.domain.trace import trace as trace_events
+from cellctl.historian.keys import BATCH, NCR, RUN, SERIAL, keys_of
+from cellctl.historian.store import HistorianStore
+from cellctl.services.report import ReportInputs, oee_period, report_from
+
+RUN_EVENTS_MAX = 20_000
+
+
+def _names_serial(e: Event, serial: str) -> bool:
+    return (SERIAL, serial) in keys_of(e.payload)
+
+
+def trace(
+    store: HistorianStore,
+    query: str,
+    *,
+    cells: Mapping[str, Mapping[str, Any]] | None = None,
+    operators: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The genealogy of a serial or a batch; TraceError when the site knows neither."""
+    q = normalise_query(query)
+    if not q:
+        raise TraceError("give a serial or a batch to trace")
+    found: dict[str, Event] = {}
+
+    def add(events: Sequence[Event]) -> list[Event]:
+        for e in events:
+            found.setdefault(e.id, e)
+        return list(events)
+
+    named = add(store.events_named([(SERIAL, q), (BATCH, q)]))
+    if not named:
+        raise TraceError(f"{q!r} is neither a serial nor a batch known to the site historian")
+    batch: str | None = None
+    serial: str | None = None
+    for e in sorted(named, key=lambda e: (e.time, e.cell, e.seq)):
+        if e.type == "serials_allocated" and q in e.payload.get("serials", []):
+            serial, batch = q, e.payload.get("batch")
+            break
+    if serial is None:
+        if any((BATCH, q) in keys_of(e.payload) for e in named):
+            batch = q
+        else:
+            serial = q
+    if batch and batch != q:
+        add(store.events_named([(BATCH, batch)]))
+    # The runs and NCRs of the unit or batch (the domain trace follows the same links).
+    runs: set[str] = set()
+    ncrs: set[str] = set()
+    for e in list(found.values()):
+        keys = keys_of(e.payload)
+        if (batch and (BATCH, batch) in keys) or (serial and (SERIAL, serial) in keys):
+            runs.update(k for kind, k in keys if kind == RUN and k == e.payload.get("run_id"))
+            ncrs.update(k for kind, k in keys if kind == NCR)
+    wanted = [(RUN, r) for r in runs] + [(NCR, n) for n in ncrs]
+    if serial is None and batch:
+        units = batch_units(found.values(), batch)
+        if units:
+            wanted += [(SERIAL, s) for s in units.serials]
+    add(store.events_named(wanted))
+    for cell, start, end in _step_windows(found.values(), runs):
+        add(store.machine_events(cell, start, end))
+    return trace_events(found.values(), query, cells=cells, operators=operators)
+
+
+def _step_windows(events: Any, runs: set[str]) -> list[tuple[str, str, str | None]]:
+    opened: dict[tuple[str, str, Any], str] = {}
+    out: list[tuple[str, str, str | None]] = []
+    for e in sorted(events, key=lambda e: (e.time, e.cell, e.seq)):
+        p = e.payload
+        if p.get("run_id") not in runs:
+            continue
+        key = (e.cell, p["run_id"], p.get("step"))
+        if e.type == "run_step_started":
+            opened.setdefault(key, e.time)
+        elif e.type in ("run_step_completed", "run_step_released") and key in opened:
+            out.append((e.cell, opened.pop(key), e.time))
+    out.extend((cell, start, None) for (cell, _r, _s), start in opened.items())
+    return out
+
+
+def batch(store: HistorianStore, name: str) -> dict[str, Any]:
+    """The serials issued for a batch, in issue order, with its SKU and run."""
+    found = batch_units(store.events_named([(BATCH, name)]), name)
+    if found is None:
+        raise TraceError(f"batch {name!r}: no serials issued for it are known to the historian")
+    return {"batch": found.batch, "sku": found.sku, "run_id": found.run_id,
+            "serials": found.serials}  # fmt: skip
+
+
+def run_history(store: HistorianStore, run_id: str) -> dict[str, Any]:
+    """Every event of a run, in time order."""
+    events = store.events_named([(RUN, run_id)])
+    if not events:
+        raise TraceError(f"run {run_id!r} is not known to the historian")
+    events.sort(key=lambda e: (e.time, e.cell, e.seq))
+    return {
+        "run_id": run_id,
+        "cells": sorted({e.cell for e in events}),
+        "events": [e.to_dict() for e in events[:RUN_EVENTS_MAX]],
+        "truncated": len(events) > RUN_EVENTS_MAX,
+    }
+
+
+def iso(t: datetime) -> str:
+    """The event-time text of an instant (events carry UTC milliseconds with a Z)."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _step(text: str) -> int:
+    """A step kept as JSON: nearly always plain digits."""
+    try:
+        return int(text)
+    except ValueError:
+        return int(json.loads(text))
+
+
+def report_inputs(
+    store: HistorianStore,
+    start: datetime,
+    end: datetime,
+    cells: Sequence[str] = (),
+    now: datetime | None = None,
+) -> ReportInputs:
+    """The report's added-up inputs over [start, end), cut at `now` for OEE, from the
+    historian's sums: per cell an index range of `tallies` and of `events` (runs and their
+    spans), the downtime events (with the one still open at the start), the state changes
+    around its OEE period and its first event — never every event of the period."""
+    lo, hi = iso(start), iso(end)
+    known = store.cells()
+    out = ReportInputs()
+    chosen = {c for c in cells if c in known} if cells else set(known)
+    by_cell_step: dict[tuple[str, int, str], metrics.Counts] = {}
+    defects: dict[str, int] = defaultdict(int)
+    for cell in sorted(chosen):
+        first = store.first_time(cell)
+        if first is None:
+            continue
+        out.in_service[cell] = metrics.parse_time(first)
+        out.events += store.count_between(cell, lo, hi)
+        last = store.last_downtime_before(cell, lo)
+        if last is not None and last.type == "downtime_started":
+            out.downtime_events.append(last)
+        out.downtime_events.extend(store.downtime_between(cell, lo, hi))
+        for run, first_t, latest in store.report_runs(cell, lo, hi):
+            seen, a, b = out.runs.get(run, (set(), first_t, latest))
+            seen.add(cell)
+            out.runs[run] = (seen, min(a, first_t), max(b, latest))
+        for kind, run, step, code, good, scrap, reworked, n, _time in store.report_tallies(
+            cell, lo, hi
+        ):
+            if kind == "c":
+                if run is not None:
+                    key = (run, _step(step), cell)
+                    c = metrics.Counts(int(good), int(scrap), int(reworked))
+                    before = by_cell_step.get(key)
+                    by_cell_step[key] = c if before is None else before + c
+            elif kind == "d":
+                defects[code] += int(n)
+            elif kind == "k":
+                out.completed.add((run, _step(step)))
+        since, until = oee_period(out.in_service[cell], start, end, now)
+        out.state_changes.extend(store.state_changes(cell, iso(since), iso(until)))
+        counted = metrics.Counts(*store.count_sums(cell, iso(since), iso(until)))
+        if counted != metrics.Counts():
+            out.produced[cell] = counted
+    out.by_cell_step, out.defects = dict(by_cell_step), dict(defects)
+    return out
+
+
+def report(
+    store: HistorianStore,
+    *,
+    start: datetime,
+    end: datetime,
+    cells: Sequence[str] = (),
+    shifts: Sequence[metrics.ShiftSpec],
+    ideal_cycle_s: dict[str, float] | None = None,
+    planned_reasons: Sequence[str] = (),
+    tz: tzinfo = UTC,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The same report as `build_report` over every event of the cells, cut at `now`."""
+    if now is not None:
+        # Event times are kept to the millisecond: compared as text, `now` must be too.
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    inputs = report_inputs(store, start, end, cells, now)
+    return report_from(
+        inputs, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal_cycle_s,
+        planned_reasons=planned_reasons, tz=tz, now=now,
+    )  # fmt: skip
