@@ -251,10 +251,16 @@ class StationStore:
             for t in READ_TABLES
         }
 
-    def rebuild(self) -> None:
-        """Drop the read tables' rows and replay the whole log into them."""
-        with transaction(self.conn):
-            self._replay_in_tx()
+    def rebuild(self) -> list[str]:
+        """Drop the read tables' rows and replay the whole log into them; return the
+        tables whose rows the replay changed."""
+        self._set_aside()
+        try:
+            with transaction(self.conn):
+                self._replay_in_tx()
+                return self._changed_since_set_aside()
+        finally:
+            self._drop_set_aside()
 
     def check(self) -> list[str]:
         """Integrity and invariants; an empty list means the store is sound."""
@@ -288,28 +294,37 @@ class StationStore:
         unique), and the savepoint is rolled back. Nothing the size of the log or of a
         table is held in Python.
         """
-        for t in READ_TABLES:
-            self.conn.execute(f"DROP TABLE IF EXISTS temp.before_{t}")  # noqa: S608
-            self.conn.execute(f"CREATE TEMP TABLE before_{t} AS SELECT * FROM main.{t}")  # noqa: S608
-        differ: list[str] = []
+        self._set_aside()
         try:
             self.conn.execute("SAVEPOINT check_rebuild")
             try:
                 self._replay_in_tx()
-                for t in READ_TABLES:
-                    row = self.conn.execute(
-                        f"SELECT EXISTS (SELECT * FROM main.{t} EXCEPT SELECT * FROM before_{t}) "  # noqa: S608
-                        f"OR EXISTS (SELECT * FROM before_{t} EXCEPT SELECT * FROM main.{t})"
-                    ).fetchone()
-                    if row[0]:
-                        differ.append(t)
+                return self._changed_since_set_aside()
             finally:
                 self.conn.execute("ROLLBACK TO check_rebuild")
                 self.conn.execute("RELEASE check_rebuild")
         finally:
-            for t in READ_TABLES:
-                self.conn.execute(f"DROP TABLE IF EXISTS temp.before_{t}")  # noqa: S608
-        return differ
+            self._drop_set_aside()
+
+    def _set_aside(self) -> None:
+        for t in READ_TABLES:
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.before_{t}")  # noqa: S608
+            self.conn.execute(f"CREATE TEMP TABLE before_{t} AS SELECT * FROM main.{t}")  # noqa: S608
+
+    def _changed_since_set_aside(self) -> list[str]:
+        changed = []
+        for t in READ_TABLES:
+            (differs,) = self.conn.execute(
+                f"SELECT EXISTS (SELECT * FROM main.{t} EXCEPT SELECT * FROM before_{t}) "  # noqa: S608
+                f"OR EXISTS (SELECT * FROM before_{t} EXCEPT SELECT * FROM main.{t})"
+            ).fetchone()
+            if differs:
+                changed.append(t)
+        return changed
+
+    def _drop_set_aside(self) -> None:
+        for t in READ_TABLES:
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.before_{t}")  # noqa: S608
 
     def _replay_in_tx(self) -> None:
         for t in READ_TABLES:
