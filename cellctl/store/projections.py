@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 
 from cellctl.domain.events import Event
+from cellctl.store import qa_projections
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 HANDLERS: dict[str, Handler] = {}
@@ -30,6 +31,8 @@ def apply(conn: sqlite3.Connection, event: Event) -> None:
     handler = HANDLERS.get(event.type)
     if handler is not None:
         handler(conn, event)
+    if event.type in qa_projections.QA_TYPES:
+        qa_projections.apply(conn, event)
 
 
 def _touch_cell(conn: sqlite3.Connection, e: Event) -> None:
@@ -109,12 +112,14 @@ def _open_step(conn: sqlite3.Connection, e: Event) -> None:
 
 
 def backfill_open_step(conn: sqlite3.Connection) -> None:
-    """Fill `open_step` from an existing log (schema 4), streaming its rows."""
-    marks = ", ".join("?" * len(OPEN_STEP_TYPES))
+    """Fill the schema-4 tables (open step, QA resume state) from an existing log,
+    streaming only the events that touch them."""
+    types = OPEN_STEP_TYPES + qa_projections.QA_TYPES
+    marks = ", ".join("?" * len(types))
     rows = conn.execute(
         "SELECT seq, id, type, cell, time, operator, schema, payload FROM events "
         f"WHERE type IN ({marks}) ORDER BY seq",  # noqa: S608
-        OPEN_STEP_TYPES,
+        types,
     )
     for seq, eid, etype, cell, etime, operator, schema, payload in rows:
         e = Event(
@@ -127,7 +132,10 @@ def backfill_open_step(conn: sqlite3.Connection) -> None:
             seq=seq,
             schema=schema,
         )
-        _open_step(conn, e)
+        if etype in OPEN_STEP_TYPES:
+            _open_step(conn, e)
+        if etype in qa_projections.QA_TYPES:
+            qa_projections.apply(conn, e)
 
 
 def _add_counts(conn: sqlite3.Connection, run_id: str, step: int, good: int, scrap: int) -> None:

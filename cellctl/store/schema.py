@@ -123,6 +123,11 @@ READ_TABLES = (
     "inspections",
     "ncrs",
     "open_step",
+    "qa_switching",
+    "qa_switching_error",
+    "qa_open_lot",
+    "qa_open_results",
+    "qa_last_verdict",
 )
 
 # 3: what the QA cell found (one row per inspected unit) and the non-conformance records.
@@ -158,8 +163,9 @@ CREATE TABLE ncrs (
 """
 
 # 4: what a restarting cell needs, without reading its history: the step it accepted
-# and has not finished (with the assignment as accepted), and indexes on what is still
-# open (downtime, holds) so start-up reads only those rows.
+# and has not finished (with the assignment as accepted), indexes on what is still
+# open (downtime, holds) so start-up reads only those rows, and the QA cell's resume
+# state (switching per key, the open lot and its results, the last verdict).
 OPEN_STEP_SQL = """
 CREATE TABLE open_step (
     cell TEXT PRIMARY KEY,
@@ -168,6 +174,31 @@ CREATE TABLE open_step (
 );
 CREATE INDEX downtime_open ON downtime(event_id) WHERE ended IS NULL;
 CREATE INDEX holds_held ON holds(batch) WHERE held = 1;
+CREATE TABLE qa_switching (
+    key_by TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (key_by, key)
+);
+CREATE TABLE qa_switching_error (
+    key_by TEXT PRIMARY KEY,
+    message TEXT NOT NULL
+);
+CREATE TABLE qa_open_lot (
+    batch TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE qa_open_results (
+    batch TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    nonconformities INTEGER NOT NULL,
+    PRIMARY KEY (batch, serial)
+);
+CREATE TABLE qa_last_verdict (
+    cell TEXT PRIMARY KEY,
+    payload TEXT NOT NULL
+);
 """
 
 MIGRATIONS: tuple[str, ...] = (
