@@ -144,3 +144,31 @@ def test_check_catches_a_tampered_switching_state(site: Site) -> None:
     assert qa.store.check() == []
     qa.store.conn.execute("UPDATE qa_switching SET state = '{}'")
     assert qa.store.check() == ["read table qa_switching differs from a rebuild of the log"]
+
+
+def test_a_qa_store_from_before_schema_4_is_filled_from_its_log(site: Site) -> None:
+    import sqlite3
+
+    from cellctl.store.schema import MIGRATIONS, _split
+
+    site.controller("qa-01").sign_in_badge("OP-QUINN")
+    flow = site.qa_flow(seed="s-old")
+    judge(site, flow, "B0", fail_first=1)
+    site.make_batch("BX", "POSTER-A3", 20, run_id="R-BX")
+    flow.scan("CB:BX")
+    flow.scan(site.unit_code(flow.view().sample[0]))
+    flow.record_pass(passing(flow))
+    path = site.controller("qa-01").store.path
+    site.controllers.pop("qa-01").store.close()
+    conn = sqlite3.connect(path)
+    for statement in _split(MIGRATIONS[3]):
+        _create, what, name, *_ = statement.split()
+        conn.execute(f"DROP {what} {name}")
+    conn.execute("PRAGMA user_version=3")
+    conn.commit()
+    conn.close()
+    resumed = site.qa_flow()
+    assert resumed.lot is not None and resumed.lot.batch == "BX"
+    assert len(resumed.lot.results) == 1
+    assert resumed.book.states  # the rejection of B0 is remembered
+    assert_same_as_full_replay(site)

@@ -222,16 +222,15 @@ def test_a_store_from_before_schema_4_gains_its_open_step(tmp_path: Path) -> Non
     # Take the file back to schema 3, as a cell running the previous cellctl left it.
     conn = sqlite3.connect(path)
     for statement in _split(MIGRATIONS[3]):
-        if statement.startswith("CREATE TABLE open_step"):
-            conn.execute("DROP TABLE open_step")
-        else:
-            conn.execute("DROP INDEX " + statement.split()[2])
+        _create, what, name, *_ = statement.split()
+        conn.execute(f"DROP {what} {name}")
     conn.execute("PRAGMA user_version=3")
     conn.commit()
     conn.close()
     store = StationStore(path, "cut-01")
     assert store.conn.execute("SELECT cell, seq FROM open_step").fetchall() == [("cut-01", 3)]
     assert store.check() == []
+    assert store.rebuild() == []
 
 
 def test_check_catches_a_tampered_open_step(cut: StationController) -> None:
