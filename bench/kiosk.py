@@ -20,8 +20,8 @@ the demo cut cell's store is filled with about 10,000 events and then with about
 kiosk probe is started 3 times: startup_s_10k / startup_s_1m (median seconds to the
 first screen) and rss_mb_10k / rss_mb_1m (the probe process's peak RSS, the worst of
 the 3). open_s_* / open_rss_mb_* are the station controller alone opening the store
-in a fresh process (in-process seconds, median of 3; peak RSS), as the issue measured. The suffix `1m` names the long run
-whatever N is; `history_events` says how long it was.
+in a fresh process (in-process seconds, median of 3; peak RSS), as the issue measured.
+The suffix `1m` names the long run whatever N is; `history_events` says how long it was.
 """
 
 from __future__ import annotations
