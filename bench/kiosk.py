@@ -27,7 +27,6 @@ The suffix `1m` names the long run whatever N is; `history_events` says how long
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.peak_rss import run_module
 from bench.report import Report, parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,37 +186,19 @@ async def shift_rss(station: Path) -> float:
 
 def _probe(station: Path) -> tuple[float, float]:
     """One kiosk start-up in a fresh process: seconds to the first screen, peak RSS MB."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cellctl.tui.kiosk.probe", str(station)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"the kiosk probe failed ({proc.returncode}): {err.strip()}")
-    return float(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    rc, out, err, peak = run_module("cellctl.tui.kiosk.probe", str(station), cwd=ROOT)
+    if rc:
+        raise SystemExit(f"the kiosk probe failed ({rc}): {err.strip()}")
+    return float(out.strip().splitlines()[-1]), peak
 
 
 def _open_only(station: Path) -> tuple[float, float]:
     """The station controller alone opening its store in a fresh process: in-process
     seconds, and the process's peak RSS MB."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.kiosk", "--open-only", str(station)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit("opening the station failed")
-    return float(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    rc, out, err, peak = run_module("bench.kiosk", "--open-only", str(station), cwd=ROOT)
+    if rc:
+        raise SystemExit(f"opening the station failed ({rc}): {err.strip()}")
+    return float(out.strip().splitlines()[-1]), peak
 
 
 def history_startup(n: int, report: Report) -> None:

@@ -3,37 +3,33 @@
 The demo cut cell's store is filled with about N events (`bench.station_history`,
 through the store's own `append_many`); then `cellctl store check` runs in a fresh
 process, 3 times: check_s is the median wall time, check_peak_rss_mb the largest peak
-RSS. A baseline in the same run: a fresh process that only imports cellctl and opens
-the store (`open_peak_rss_mb`), so the check's own memory is the difference.
+RSS. A baseline in the same run: a fresh process that only opens the station's
+controller on that store (`open_peak_rss_mb`), so the check's own memory is the
+difference.
 
     python -m bench.store_check --events 200000
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.peak_rss import run_module
 from bench.report import Report, parser
 from bench.station_history import fill
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(args: list[str]) -> tuple[float, float, int]:
+def _run(module: str, *args: str) -> tuple[float, float, int]:
     """Wall seconds, peak RSS MB and exit code of one fresh process."""
     t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - t, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    rc, _out, _err, peak = run_module(module, *args, cwd=ROOT)
+    return time.perf_counter() - t, peak, rc
 
 
 def main() -> None:
@@ -53,14 +49,8 @@ def main() -> None:
         store = StationStore(loaded.store_path(), loaded.id, synchronous="OFF")
         report.add("events", fill(store, args.events), "events")
         store.close()
-        opener = (
-            "import sys; from cellctl.store.station_store import StationStore; "
-            "StationStore(sys.argv[1], 'cut-01').close()"
-        )
-        _s, open_rss, _rc = _run(["-c", opener, str(loaded.store_path())])
-        runs = [
-            _run(["-m", "cellctl", "store", "check", "--station", str(station)]) for _ in range(3)
-        ]
+        _s, open_rss, _rc = _run("bench.kiosk", "--open-only", str(station))
+        runs = [_run("cellctl", "store", "check", "--station", str(station)) for _ in range(3)]
         if any(rc for _s, _r, rc in runs):
             raise SystemExit("store check found problems in the filled store")
         report.add("open_peak_rss_mb", round(open_rss, 1), "MB")
