@@ -13,6 +13,15 @@
   part after the verdict (the action, its store commit and the redraw).
 - rss_mb: resident memory after a simulated 8-hour shift (a count every 6 s,
   a scrap every few minutes, defects and downtime) pushed through the kiosk.
+
+With `--history N` (e.g. 1000000) only the start-up against a long history is run:
+the demo cut cell's store is filled with about 10,000 events and then with about N
+(`bench.station_history`, through the store's own `append_many`), and for each the
+kiosk probe is started 3 times: startup_s_10k / startup_s_1m (median seconds to the
+first screen) and rss_mb_10k / rss_mb_1m (the probe process's peak RSS, the worst of
+the 3). open_s_* / open_rss_mb_* are the station controller alone opening the store
+in a fresh process (in-process seconds, median of 3; peak RSS), as the issue measured.
+The suffix `1m` names the long run whatever N is; `history_events` says how long it was.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.peak_rss import run_module
 from bench.report import Report, parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,12 +184,74 @@ async def shift_rss(station: Path) -> float:
     return rss
 
 
+def _probe(station: Path) -> tuple[float, float]:
+    """One kiosk start-up in a fresh process: seconds to the first screen, peak RSS MB."""
+    rc, out, err, peak = run_module("cellctl.tui.kiosk.probe", str(station), cwd=ROOT)
+    if rc:
+        raise SystemExit(f"the kiosk probe failed ({rc}): {err.strip()}")
+    return float(out.strip().splitlines()[-1]), peak
+
+
+def _open_only(station: Path) -> tuple[float, float]:
+    """The station controller alone opening its store in a fresh process: in-process
+    seconds, and the process's peak RSS MB."""
+    rc, out, err, peak = run_module("bench.kiosk", "--open-only", str(station), cwd=ROOT)
+    if rc:
+        raise SystemExit(f"opening the station failed ({rc}): {err.strip()}")
+    return float(out.strip().splitlines()[-1]), peak
+
+
+def history_startup(n: int, report: Report) -> None:
+    from bench.station_history import fill
+    from cellctl.config.load import load_station
+    from cellctl.store.station_store import StationStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, size in (("10k", 10_000), ("1m", n)):
+            site = Path(tmp) / label
+            shutil.copytree(ROOT / "stations" / "demo", site, ignore=shutil.ignore_patterns("var"))
+            station = site / "cut-01.toml"
+            loaded = load_station(station)
+            loaded.store_path().parent.mkdir(parents=True, exist_ok=True)
+            store = StationStore(loaded.store_path(), loaded.id, synchronous="OFF")
+            t = time.perf_counter()
+            count = fill(store, size)
+            store.close()
+            fill_s = time.perf_counter() - t
+            runs = [_probe(station) for _ in range(3)]
+            opens = [_open_only(station) for _ in range(3)]
+            if label == "1m":
+                report.add("history_events", count, "events")
+                report.add("history_fill_s", round(fill_s, 1), "s")
+                mb = loaded.store_path().stat().st_size / 1e6
+                report.add("history_store_mb", round(mb, 1), "MB")
+            else:
+                report.add("history_events_10k", count, "events")
+            report.add(f"open_s_{label}", round(statistics.median(s for s, _ in opens), 3), "s")
+            report.add(f"open_rss_mb_{label}", round(max(r for _, r in opens), 1), "MB")
+            report.add(f"rss_mb_{label}", round(max(r for _, r in runs), 1), "MB")
+            report.add(f"startup_s_{label}", round(statistics.median(s for s, _ in runs), 3), "s")
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--open-only":
+        from cellctl.services.station_runtime import open_station
+
+        t = time.perf_counter()
+        open_station(Path(sys.argv[2]))
+        print(f"{time.perf_counter() - t:.4f}")
+        return
     if len(sys.argv) == 3 and sys.argv[1] == "--shift-only":
         print(asyncio.run(shift_rss(Path(sys.argv[2]))))
         return
-    args = parser(__doc__ or "").parse_args()
+    p = parser(__doc__ or "")
+    p.add_argument("--history", type=int, metavar="N", help="only the start-up against N events")
+    args = p.parse_args()
     report = Report()
+    if args.history:
+        history_startup(args.history, report)
+        report.emit(report.figures.pop(), args.json)  # startup_s_1m
+        return
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "demo"
         shutil.copytree(ROOT / "stations" / "demo", site, ignore=shutil.ignore_patterns("var"))

@@ -44,12 +44,11 @@ def _open(args: argparse.Namespace):
 
 
 def _rebuild(args: argparse.Namespace) -> int:
+    from cellctl.store.schema import READ_TABLES
+
     store = _open(args)
-    before = store.read_tables()
-    store.rebuild()
-    after = store.read_tables()
-    changed = [t for t in before if before[t] != after[t]]
-    print(f"rebuilt {len(after)} read tables from {store.event_count()} events")
+    changed = store.rebuild()
+    print(f"rebuilt {len(READ_TABLES)} read tables from {store.event_count()} events")
     if changed:
         print(f"tables that differed before the rebuild: {', '.join(changed)}")
     return 0

@@ -82,6 +82,18 @@ class SwitchingState:
             "lots": self.lots,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SwitchingState:
+        return cls(
+            severity=Severity(d["severity"]),
+            recent_normal=tuple(bool(x) for x in d["recent_normal"]),
+            score=int(d["score"]),
+            accepted_run=int(d["accepted_run"]),
+            tightened_rejections=int(d["tightened_rejections"]),
+            discontinued=bool(d["discontinued"]),
+            lots=int(d["lots"]),
+        )
+
 
 def _enter(severity: Severity, state: SwitchingState) -> SwitchingState:
     return SwitchingState(severity=severity, lots=state.lots)
@@ -259,17 +271,29 @@ def replay(events: Iterable[Any], key_by: KeyBy = "sku") -> SwitchingBook:
     `inspection_switched` (reason-only, reduced -> normal) events, in order."""
     book = SwitchingBook(key_by)
     for event in events:
-        payload = event.payload
-        if event.type == "lot_judged":
-            key = book.key(sku=payload.get("sku"), cell=event.cell)
-            book.record(
-                key,
-                lot_outcome_from_payload(payload),
-                production_steady=bool(payload.get("production_steady", True)),
-                reduced_approved=bool(payload.get("reduced_approved", False)),
-            )
-        elif event.type == "inspection_resumed":
-            book.resume(str(payload["key"]))
-        elif event.type == "inspection_switched" and payload.get("manual"):
-            book.to_normal(str(payload["key"]), str(payload.get("reason", "")))
+        replay_one(book, event)
     return book
+
+
+SWITCHING_TYPES = ("lot_judged", "inspection_resumed", "inspection_switched")
+
+
+def replay_one(book: SwitchingBook, event: Any) -> str | None:
+    """Apply one event to `book`; return the key it changed, if any."""
+    payload = event.payload
+    if event.type == "lot_judged":
+        key = book.key(sku=payload.get("sku"), cell=event.cell)
+        book.record(
+            key,
+            lot_outcome_from_payload(payload),
+            production_steady=bool(payload.get("production_steady", True)),
+            reduced_approved=bool(payload.get("reduced_approved", False)),
+        )
+        return key
+    if event.type == "inspection_resumed":
+        book.resume(str(payload["key"]))
+        return str(payload["key"])
+    if event.type == "inspection_switched" and payload.get("manual"):
+        book.to_normal(str(payload["key"]), str(payload.get("reason", "")))
+        return str(payload["key"])
+    return None

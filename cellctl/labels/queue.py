@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     recorded INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (printer, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_unrecorded ON jobs (printer, seq)
+    WHERE state = 'printed' AND recorded = 0;
 CREATE TABLE IF NOT EXISTS job_pages (
     job_id TEXT NOT NULL REFERENCES jobs (id),
     n INTEGER NOT NULL,
@@ -186,6 +188,16 @@ class PrintQueue:
         if states:
             sql += f" AND state IN ({', '.join('?' * len(states))})"
         return [_job(r) for r in self.conn.execute(sql + " ORDER BY seq", (self.printer, *states))]
+
+    def unrecorded(self) -> list[Job]:
+        """Printed jobs whose event the station's log does not hold yet (few; read at
+        start-up, so never the whole print history)."""
+        rows = self.conn.execute(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE printer = ? AND state = 'printed' "  # noqa: S608
+            "AND recorded = 0 ORDER BY seq",
+            (self.printer,),
+        )
+        return [_job(r) for r in rows]
 
     def raster(self, job_id: str) -> bytes:
         return self.conn.execute("SELECT raster FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]

@@ -472,8 +472,8 @@ class LabelService:
 
     def _record_printed(self) -> None:
         """Append the event of every printed job not yet in the station's log, once."""
-        for job in self.queue.jobs("printed"):
-            if job.recorded or job.event is None:
+        for job in self.queue.unrecorded():
+            if job.event is None:
                 continue
             d = job.event
             exists = self.store.conn.execute(

@@ -45,11 +45,11 @@ from cellctl.domain.switching import (
     SwitchingBook,
     SwitchingError,
     lot_outcome_from_payload,
-    replay,
 )
 from cellctl.errors import ConfigError
 from cellctl.services.qa_typed import typed_at_qa
 from cellctl.services.station import Refused, StationController
+from cellctl.store.qa_projections import load_book
 
 
 class QAStage(StrEnum):
@@ -169,31 +169,28 @@ class QAFlow:
     # -- state rebuilt from the store -------------------------------------------------
 
     def _restore(self) -> None:
-        events = self.c.store.events()
-        try:
-            self.book = replay(events, self.key_by)
-        except (SwitchingError, KeyError, TypeError, ValueError) as exc:
-            # Keep the cell usable; the screen says the severity history was not rebuilt.
-            self.book = SwitchingBook(self.key_by)
-            self.message = f"switching history unreadable ({exc}): normal inspection assumed"
-        open_draw: dict[str, Event] = {}
-        results: dict[str, dict[str, int]] = {}
-        for e in events:
-            batch = e.payload.get("batch")
-            if e.type == "sample_drawn":
-                open_draw[batch] = e
-                results[batch] = {}
-            elif e.type == "inspection_recorded" and batch in open_draw:
-                results[batch][e.payload["serial"]] = int(e.payload.get("nonconformities", 0))
-            elif e.type in ("lot_judged", "sample_abandoned"):
-                open_draw.pop(batch, None)
-                if e.type == "lot_judged":
-                    self.last_verdict = dict(e.payload)
-        if not open_draw:
-            return
+        # From the QA read tables (see cellctl.store.qa_projections), never the whole log,
+        # so a QA cell with a year of inspections starts as fast as a new one.
+        conn = self.c.store.conn
+        self.book = self._stored_book()
+        verdict = conn.execute(
+            "SELECT payload FROM qa_last_verdict WHERE cell = ?", (self.c.cell,)
+        ).fetchone()
+        if verdict:
+            self.last_verdict = json.loads(verdict[0])
         # Only one lot is open at a time; the latest draw is the one being inspected.
-        draw = max(open_draw.values(), key=lambda e: e.seq)
-        p = draw.payload
+        draw = conn.execute(
+            "SELECT batch, payload FROM qa_open_lot ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if draw is None:
+            return
+        results = {
+            serial: n
+            for serial, n in conn.execute(
+                "SELECT serial, nonconformities FROM qa_open_results WHERE batch = ?", (draw[0],)
+            )
+        }
+        p = json.loads(draw[1])
         try:
             template = self._templates(p["sku"])
             plan = plan_for(p["lot_size"], p["level"], p["aql"], p["severity"])
@@ -211,9 +208,16 @@ class QAFlow:
             sample=list(p["serials"]),
             key=p["key"],
             resubmitted=bool(p.get("resubmitted")),
-            results=results[p["batch"]],
+            results=results,
         )
         self.message = f"Resumed batch {p['batch']}: {len(self.lot.remaining)} unit(s) to inspect"
+
+    def _stored_book(self) -> SwitchingBook:
+        book, error = load_book(self.c.store.conn, self.key_by)
+        if error is not None:
+            # Keep the cell usable; the screen says the severity history was not rebuilt.
+            self.message = f"switching history unreadable ({error}): normal inspection assumed"
+        return book
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -565,7 +569,7 @@ class QAFlow:
             self._commit(*events, *verdict_events, msg=msg)
         except Refused:
             # The switching book already took the lot: rebuild it from what was stored.
-            self.book = replay(self.c.store.events(), self.key_by)
+            self.book = self._stored_book()
             raise
         lot.results[serial] = nonconformities
         lot.current = None

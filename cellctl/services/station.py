@@ -9,6 +9,7 @@ raises `Refused` with a reason for the screen and changes nothing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -101,28 +102,34 @@ class StationController:
     # -- state restored from the store --------------------------------------------
 
     def _restore(self) -> None:
-        tables = self.store.read_tables()
-        status = {r[0]: r for r in tables["cell_status"]}.get(self.cell)
-        self.state = CellState(status[1]) if status else CellState.IDLE
-        if status and status[2]:
-            self.operator = self.site.operator(status[2])
-        for batch, held, reason, *_ in tables["holds"]:
-            if held:
-                self.held_batches[batch] = reason
-        for _eid, reason, _planned, _started, ended in tables["downtime"]:
-            if ended is None:
-                self.downtime_open = reason
+        # Only rows that are still open are read (status, holds, downtime, the open
+        # step), so start-up costs the same after a day or after a year of history.
+        conn = self.store.conn
+        status = conn.execute(
+            "SELECT state, operator FROM cell_status WHERE cell = ?", (self.cell,)
+        ).fetchone()
+        self.state = CellState(status[0]) if status else CellState.IDLE
+        if status and status[1]:
+            self.operator = self.site.operator(status[1])
+        for batch, reason in conn.execute(
+            "SELECT batch, reason FROM holds WHERE held = 1 ORDER BY batch"
+        ):
+            self.held_batches[batch] = reason
+        down = conn.execute(
+            "SELECT reason FROM downtime WHERE ended IS NULL ORDER BY event_id DESC LIMIT 1"
+        ).fetchone()
+        if down:
+            self.downtime_open = down[0]
         # The last accepted assignment that was not completed is still ours.
-        for e in reversed(self.store.events()):
-            if e.type in ("run_step_completed", "run_step_released", "assignment_declined"):
-                break
-            if e.type == "assignment_accepted" and "assignment" in e.payload:
-                try:
-                    self.assignment = Assignment.from_dict(e.payload["assignment"])
-                    self.assignment_accepted = True
-                except AssignmentError:
-                    pass
-                break
+        step = conn.execute(
+            "SELECT assignment FROM open_step WHERE cell = ?", (self.cell,)
+        ).fetchone()
+        if step:
+            try:
+                self.assignment = Assignment.from_dict(json.loads(step[0]))
+                self.assignment_accepted = True
+            except AssignmentError:
+                pass
         if self.state == CellState.OFFLINE:
             self.state = CellState.IDLE
 

@@ -6,10 +6,12 @@ log in sequence order rebuilds exactly the same tables.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
 from cellctl.domain.events import Event
+from cellctl.store import qa_projections
 
 Handler = Callable[[sqlite3.Connection, Event], None]
 HANDLERS: dict[str, Handler] = {}
@@ -29,6 +31,8 @@ def apply(conn: sqlite3.Connection, event: Event) -> None:
     handler = HANDLERS.get(event.type)
     if handler is not None:
         handler(conn, event)
+    if event.type in qa_projections.QA_TYPES:
+        qa_projections.apply(conn, event)
 
 
 def _touch_cell(conn: sqlite3.Connection, e: Event) -> None:
@@ -67,6 +71,7 @@ def _assigned(conn: sqlite3.Connection, e: Event) -> None:
         (e.payload["run_id"], e.payload["step"], e.cell),
     )
     _add_counts(conn, e.payload["run_id"], e.payload["step"], 0, 0)
+    _open_step(conn, e)
 
 
 @handles("run_step_completed", "run_step_released")
@@ -75,6 +80,62 @@ def _step_done(conn: sqlite3.Connection, e: Event) -> None:
         "UPDATE cell_status SET run_id = NULL, step = NULL WHERE cell = ? AND run_id = ?",
         (e.cell, e.payload["run_id"]),
     )
+    _open_step(conn, e)
+
+
+@handles("assignment_declined")
+def _declined(conn: sqlite3.Connection, e: Event) -> None:
+    _open_step(conn, e)
+
+
+# The step a restarting cell resumes: the last assignment accepted (with its terms)
+# that no completion, release or decline has followed, whichever run they name.
+OPEN_STEP_TYPES = (
+    "assignment_accepted",
+    "run_step_completed",
+    "run_step_released",
+    "assignment_declined",
+)
+
+
+def _open_step(conn: sqlite3.Connection, e: Event) -> None:
+    if e.type == "assignment_accepted":
+        if "assignment" in e.payload:
+            conn.execute(
+                "INSERT INTO open_step (cell, assignment, seq) VALUES (?, ?, ?) "
+                "ON CONFLICT(cell) DO UPDATE SET assignment = excluded.assignment, "
+                "seq = excluded.seq",
+                (e.cell, json.dumps(e.payload["assignment"], sort_keys=True), e.seq),
+            )
+    elif e.type in OPEN_STEP_TYPES:
+        conn.execute("DELETE FROM open_step WHERE cell = ?", (e.cell,))
+
+
+def backfill_open_step(conn: sqlite3.Connection) -> None:
+    """Fill the schema-4 tables (open step, QA resume state) from an existing log,
+    streaming only the events that touch them."""
+    types = OPEN_STEP_TYPES + qa_projections.QA_TYPES
+    marks = ", ".join("?" * len(types))
+    rows = conn.execute(
+        "SELECT seq, id, type, cell, time, operator, schema, payload FROM events "
+        f"WHERE type IN ({marks}) ORDER BY seq",  # noqa: S608
+        types,
+    )
+    for seq, eid, etype, cell, etime, operator, schema, payload in rows:
+        e = Event(
+            type=etype,
+            cell=cell,
+            payload=json.loads(payload),
+            operator=operator,
+            id=eid,
+            time=etime,
+            seq=seq,
+            schema=schema,
+        )
+        if etype in OPEN_STEP_TYPES:
+            _open_step(conn, e)
+        if etype in qa_projections.QA_TYPES:
+            qa_projections.apply(conn, e)
 
 
 def _add_counts(conn: sqlite3.Connection, run_id: str, step: int, good: int, scrap: int) -> None:

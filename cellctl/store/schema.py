@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
+from cellctl.store import projections
 from cellctl.store.db import StoreError, transaction
 
 EVENTS_SQL = """
@@ -120,6 +122,12 @@ READ_TABLES = (
     "holds",
     "inspections",
     "ncrs",
+    "open_step",
+    "qa_switching",
+    "qa_switching_error",
+    "qa_open_lot",
+    "qa_open_results",
+    "qa_last_verdict",
 )
 
 # 3: what the QA cell found (one row per inspected unit) and the non-conformance records.
@@ -154,12 +162,58 @@ CREATE TABLE ncrs (
 );
 """
 
+# 4: what a restarting cell needs, without reading its history: the step it accepted
+# and has not finished (with the assignment as accepted), indexes on what is still
+# open (downtime, holds) so start-up reads only those rows, and the QA cell's resume
+# state (switching per key, the open lot and its results, the last verdict).
+OPEN_STEP_SQL = """
+CREATE TABLE open_step (
+    cell TEXT PRIMARY KEY,
+    assignment TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX downtime_open ON downtime(event_id) WHERE ended IS NULL;
+CREATE INDEX holds_held ON holds(batch) WHERE held = 1;
+CREATE TABLE qa_switching (
+    key_by TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (key_by, key)
+);
+CREATE TABLE qa_switching_error (
+    key_by TEXT PRIMARY KEY,
+    message TEXT NOT NULL
+);
+CREATE TABLE qa_open_lot (
+    batch TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE qa_open_results (
+    batch TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    nonconformities INTEGER NOT NULL,
+    PRIMARY KEY (batch, serial)
+);
+CREATE TABLE qa_last_verdict (
+    cell TEXT PRIMARY KEY,
+    payload TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     EVENTS_SQL + READ_TABLES_SQL,
     # 2: a meta table for store-wide facts (the cell this file belongs to).
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     QUALITY_SQL,
+    OPEN_STEP_SQL,
 )
+
+# A version whose new read table an existing store fills from its log, once, in the
+# migration's transaction (as a rebuild would).
+BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    4: projections.backfill_open_step,
+}
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -176,6 +230,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         with transaction(conn):
             for statement in _split(MIGRATIONS[version - 1]):
                 conn.execute(statement)
+            if version in BACKFILLS:
+                BACKFILLS[version](conn)
             conn.execute(f"PRAGMA user_version={version}")
     return before
 

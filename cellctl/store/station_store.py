@@ -251,13 +251,16 @@ class StationStore:
             for t in READ_TABLES
         }
 
-    def rebuild(self) -> None:
-        """Drop the read tables' rows and replay the whole log into them."""
-        with transaction(self.conn):
-            for t in READ_TABLES:
-                self.conn.execute(f"DELETE FROM {t}")  # noqa: S608
-            for row in self.conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq"):
-                projections.apply(self.conn, _row_to_event(row))
+    def rebuild(self) -> list[str]:
+        """Drop the read tables' rows and replay the whole log into them; return the
+        tables whose rows the replay changed."""
+        self._set_aside()
+        try:
+            with transaction(self.conn):
+                self._replay_in_tx()
+                return self._changed_since_set_aside()
+        finally:
+            self._drop_set_aside()
 
     def check(self) -> list[str]:
         """Integrity and invariants; an empty list means the store is sound."""
@@ -277,18 +280,54 @@ class StationStore:
         ).fetchone()[0]
         if orphans:
             problems.append(f"{orphans} outbox row(s) name no event")
-        before = self.read_tables()
+        problems += [
+            f"read table {t} differs from a rebuild of the log" for t in self._differs_from_log()
+        ]
+        return problems
+
+    def _differs_from_log(self) -> list[str]:
+        """The read tables that a replay of the log would change.
+
+        Streams: the current rows are copied aside in SQLite (a temporary table per
+        read table), the log is replayed row by row inside a savepoint, the two are
+        compared with EXCEPT both ways (every read table has a primary key, so rows are
+        unique), and the savepoint is rolled back. Nothing the size of the log or of a
+        table is held in Python.
+        """
+        self._set_aside()
         try:
             self.conn.execute("SAVEPOINT check_rebuild")
-            for t in READ_TABLES:
-                self.conn.execute(f"DELETE FROM {t}")  # noqa: S608
-            for row in self.conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq"):
-                projections.apply(self.conn, _row_to_event(row))
-            after = self.read_tables()
+            try:
+                self._replay_in_tx()
+                return self._changed_since_set_aside()
+            finally:
+                self.conn.execute("ROLLBACK TO check_rebuild")
+                self.conn.execute("RELEASE check_rebuild")
         finally:
-            self.conn.execute("ROLLBACK TO check_rebuild")
-            self.conn.execute("RELEASE check_rebuild")
+            self._drop_set_aside()
+
+    def _set_aside(self) -> None:
         for t in READ_TABLES:
-            if before[t] != after[t]:
-                problems.append(f"read table {t} differs from a rebuild of the log")
-        return problems
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.before_{t}")  # noqa: S608
+            self.conn.execute(f"CREATE TEMP TABLE before_{t} AS SELECT * FROM main.{t}")  # noqa: S608
+
+    def _changed_since_set_aside(self) -> list[str]:
+        changed = []
+        for t in READ_TABLES:
+            (differs,) = self.conn.execute(
+                f"SELECT EXISTS (SELECT * FROM main.{t} EXCEPT SELECT * FROM before_{t}) "  # noqa: S608
+                f"OR EXISTS (SELECT * FROM before_{t} EXCEPT SELECT * FROM main.{t})"
+            ).fetchone()
+            if differs:
+                changed.append(t)
+        return changed
+
+    def _drop_set_aside(self) -> None:
+        for t in READ_TABLES:
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.before_{t}")  # noqa: S608
+
+    def _replay_in_tx(self) -> None:
+        for t in READ_TABLES:
+            self.conn.execute(f"DELETE FROM {t}")  # noqa: S608
+        for row in self.conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq"):
+            projections.apply(self.conn, _row_to_event(row))
