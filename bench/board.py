@@ -119,8 +119,8 @@ async def _baseline(url: str, warmup: float, seconds: float) -> dict[str, float]
 
 
 async def _board(url: str, warmup: float, seconds: float) -> dict[str, float]:
+    from cellctl.board.feed import BoardFeed
     from cellctl.config.models import MqttConfig
-    from cellctl.services.board_feed import BoardFeed
     from cellctl.tui.board.app import BoardApp
 
     feed = BoardFeed(SITE, MqttConfig(url=url))

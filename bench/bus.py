@@ -48,7 +48,7 @@ from cellctl.bus.codec import decode
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig, SiteInfo
 from cellctl.domain.events import Event
-from cellctl.services.scheduler import Scheduler
+from cellctl.scheduler import Scheduler
 from cellctl.store.scheduler_store import SchedulerStore
 
 POLL_S = 0.002

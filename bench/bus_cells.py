@@ -38,8 +38,8 @@ from cellctl.bus.codec import encode
 from cellctl.bus.connection import client_kwargs
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
+from cellctl.demo.sim_cell import SimCell
 from cellctl.domain.events import Event
-from cellctl.services.sim_cell import SimCell
 from cellctl.store.station_store import StationStore
 
 CELLS = 20

@@ -47,9 +47,9 @@ from typing import Any
 
 from bench.report import Report, parser
 from cellctl.bus.broker_process import Mosquitto
+from cellctl.demo.runner import prepare_site, sample_runs
 from cellctl.domain.run_spec import parse_run
 from cellctl.labels.printer_sim import QLPrinterSim, Roll
-from cellctl.services.demo import prepare_site, sample_runs
 from cellctl.store.scheduler_store import SchedulerStore
 from cellctl.store.station_store import StationStore
 from firmware_bridge.sim import make_sim

@@ -20,11 +20,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from cellctl.config.load import load_station
+from cellctl.demo.operators import Habits, SimInspector, SimOperator
 from cellctl.domain import clock
 from cellctl.domain.events import Event
-from cellctl.services.sim_operator import Habits, SimInspector, SimOperator
-from cellctl.services.station import StationController
-from cellctl.services.station_runtime import StationRuntime
+from cellctl.station.controller import StationController
+from cellctl.station.runtime import StationRuntime
 from cellctl.store.station_store import Allocation, StationStore
 
 _out_lock = threading.Lock()
@@ -104,7 +104,7 @@ def main() -> None:
     p.add_argument("--seconds-per-unit", type=float, default=0.2)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
-    logging.getLogger("cellctl.services.sim_operator").setLevel(logging.INFO)  # refusals
+    logging.getLogger("cellctl.demo.operators").setLevel(logging.INFO)  # refusals
     asyncio.run(_main(args))
 
 

@@ -455,7 +455,7 @@ class _Station:
     def __call__(self, text: str) -> object:
         if self.controller is None:
             from cellctl.config.load import load_station
-            from cellctl.services.station import StationController
+            from cellctl.station.controller import StationController
             from cellctl.store.station_store import StationStore
 
             loaded = load_station(DEMO / "cut-01.toml")
@@ -470,7 +470,7 @@ class _Station:
 
 
 def _refused() -> tuple[type[BaseException], ...]:
-    from cellctl.services.station import Refused
+    from cellctl.station.controller import Refused
 
     return (Refused,)
 
@@ -512,9 +512,9 @@ class _Board:
         if self.feed is None:
             import logging
 
-            from cellctl.services.board_feed import BoardFeed
+            from cellctl.board.feed import BoardFeed
 
-            logging.getLogger("cellctl.services.board_feed").setLevel(logging.CRITICAL)
+            logging.getLogger("cellctl.board.feed").setLevel(logging.CRITICAL)
             self.feed = BoardFeed("demo")
         topic, raw = message
         self.feed.handle(topic, raw)

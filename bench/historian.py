@@ -33,7 +33,8 @@ from pathlib import Path
 from bench.report import Report, parser
 from cellctl.domain import metrics
 from cellctl.historian import queries
-from cellctl.historian.store import HistorianStore, open_store
+from cellctl.historian.backends import open_store
+from cellctl.historian.store import HistorianStore
 from cellctl.historian.synth import SiteHistory
 
 ALL_DAY = [metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)]

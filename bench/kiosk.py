@@ -65,7 +65,7 @@ def startup(station: Path) -> float:
 async def keypress_latencies(station: Path, presses: int) -> tuple[list[float], list[float]]:
     """Key to refreshed screen, and the part of it after the wedge detector's verdict
     (the action and the redraw), in ms."""
-    from cellctl.services.station_runtime import open_station
+    from cellctl.station.runtime import open_station
     from cellctl.tui.kiosk.app import KioskApp
 
     class Timed(KioskApp):
@@ -153,7 +153,7 @@ def _assignment() -> dict[str, object]:
 
 
 async def shift_rss(station: Path) -> float:
-    from cellctl.services.station_runtime import open_station
+    from cellctl.station.runtime import open_station
     from cellctl.tui.kiosk.app import KioskApp
 
     now = [0.0]
@@ -235,7 +235,7 @@ def history_startup(n: int, report: Report) -> None:
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--open-only":
-        from cellctl.services.station_runtime import open_station
+        from cellctl.station.runtime import open_station
 
         t = time.perf_counter()
         open_station(Path(sys.argv[2]))

@@ -26,9 +26,10 @@ from cellctl.config.inspection import TemplateBook, inspection_dir
 from cellctl.config.load import load_station
 from cellctl.domain import codes
 from cellctl.domain.events import Event
-from cellctl.services.qa_flow import QAFlow
-from cellctl.services.station import StationController
-from cellctl.services.trace import load_site_events, site_batch_provider, trace_site
+from cellctl.site.trace import load_site_events, trace_site
+from cellctl.station.controller import StationController
+from cellctl.station.qa_flow import QAFlow
+from cellctl.station.site_batches import site_batch_provider
 from cellctl.store.station_store import StationStore
 
 DEMO = Path(__file__).resolve().parent.parent / "stations" / "demo"

@@ -29,10 +29,10 @@ def _feed(args: argparse.Namespace):
 
     from pydantic import ValidationError
 
+    from cellctl.board.feed import BoardFeed, feed_for_site
     from cellctl.config.load import load_site
     from cellctl.config.models import MqttConfig
     from cellctl.errors import CliError, ConfigError
-    from cellctl.services.board_feed import BoardFeed, feed_for_site
 
     try:
         if args.broker:
@@ -55,7 +55,7 @@ def _find_demo(args: argparse.Namespace) -> None:
         return
     import sys
 
-    from cellctl.services.demo_locate import find_running_demo
+    from cellctl.demo.locate import find_running_demo
 
     demo = find_running_demo()
     if demo is not None:

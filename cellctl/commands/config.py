@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from cellctl.config.load import check_paths
+    from cellctl.site.check import check_paths
 
     problems = check_paths(args.paths)
     for line in problems:

@@ -44,8 +44,8 @@ def _run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
+    from cellctl.demo.runner import Demo, DemoOptions, default_workdir
     from cellctl.errors import CliError
-    from cellctl.services.demo import Demo, DemoOptions, default_workdir
 
     workdir = Path(args.dir) if args.dir else default_workdir()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -144,8 +144,8 @@ def _kiosk(demo, cell: str, duration: float | None) -> int:  # noqa: ANN001
 
 
 def _board(demo, duration: float | None) -> int:  # noqa: ANN001
+    from cellctl.board.feed import feed_for_site
     from cellctl.config.load import load_site
-    from cellctl.services.board_feed import feed_for_site
     from cellctl.tui.board.app import BoardApp
 
     def make_args():  # noqa: ANN202

@@ -79,8 +79,9 @@ def _run(args: argparse.Namespace) -> int:
     from cellctl.bus.connection import Backoff
     from cellctl.errors import CliError
     from cellctl.historian.answers import SiteContext
+    from cellctl.historian.backends import open_store
     from cellctl.historian.service import Historian
-    from cellctl.historian.store import HistorianStoreError, StoreUnavailable, open_store
+    from cellctl.historian.store import HistorianStoreError, StoreUnavailable
 
     site = load_site_for_bus(args.site, args.url)
     target = database_of(site, args.site, args.db)
@@ -136,7 +137,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from cellctl.errors import CliError
-    from cellctl.historian.store import HistorianStoreError, open_store
+    from cellctl.historian.backends import open_store
+    from cellctl.historian.store import HistorianStoreError
     from cellctl.store.db import StoreError
     from cellctl.store.reader import read_events
 

@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from cellctl.services.report import to_csv, to_json
+    from cellctl.domain.report import to_csv, to_json
 
     report = _from_stores(args) if args.store else _ask_historian(args)
     for row in report["oee"]:
@@ -101,8 +101,10 @@ def _from_stores(args: argparse.Namespace) -> dict:
 
     from cellctl.config.load import load_site, load_station
     from cellctl.domain import metrics
+    from cellctl.domain.report import ReportError, build_report
     from cellctl.errors import CliError, ConfigError
-    from cellctl.services.report import ReportError, build_report, read_station_events
+    from cellctl.store.db import StoreError
+    from cellctl.store.reader import read_events
 
     stores = [Path(s) for s in args.store]
     shifts = [metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)]
@@ -126,10 +128,10 @@ def _from_stores(args: argparse.Namespace) -> dict:
         raise CliError(str(exc)) from None
     start, end = _when(args.start, tz), _when(args.end, tz)
     try:
-        events = [e for path in stores for e in read_station_events(path)]
+        events = [e for path in stores for e in read_events(path)]
         if args.cell:
             events = [e for e in events if e.cell in args.cell]
         return build_report(events, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal,
                             planned_reasons=planned, tz=tz, now=datetime.now(UTC))  # fmt: skip
-    except ReportError as exc:
+    except (ReportError, StoreError) as exc:
         raise CliError(str(exc)) from None

@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from cellctl.services.scheduler import Scheduler
+    from cellctl.scheduler import Scheduler
     from cellctl.store.scheduler_store import SchedulerStore
 
     site, db = _load(args)

@@ -23,7 +23,7 @@ def _run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from cellctl.services.station_runtime import StationRuntime, open_station
+    from cellctl.station.runtime import StationRuntime, open_station
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     controller = open_station(args.station, db=args.db)

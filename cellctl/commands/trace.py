@@ -41,7 +41,7 @@ def _trace(args: argparse.Namespace) -> int:
     from cellctl.errors import CliError, ConfigError
 
     if args.store:
-        from cellctl.services.trace import TraceError, trace_stores
+        from cellctl.site.trace import TraceError, trace_stores
 
         try:
             result = trace_stores(args.store, args.query, site_path=args.site)

@@ -25,8 +25,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cellctl.config.load import _read_toml, _validate
 from cellctl.config.models import Ident, SiteConfig, _Strict
+from cellctl.config.toml_file import read_toml, validate
 from cellctl.domain.aql_tables import SamplingError, parse_aql, parse_level
 from cellctl.errors import ConfigError
 
@@ -130,8 +130,8 @@ class InspectionTemplate(_Strict):
 def load_template(path: str | Path, site: SiteConfig | None = None) -> InspectionTemplate:
     """Load one template; with a site, its defect codes are checked against the catalogue."""
     p = Path(path)
-    data, text = _read_toml(p)
-    template = _validate(InspectionTemplate, data, text, p)
+    data, text = read_toml(p)
+    template = validate(InspectionTemplate, data, text, p)
     problems = []
     if template.sku != p.stem:
         problems.append(

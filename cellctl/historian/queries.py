@@ -17,11 +17,11 @@ from typing import Any
 
 from cellctl.domain import metrics
 from cellctl.domain.events import Event
+from cellctl.domain.report import ReportInputs, oee_period, report_from
 from cellctl.domain.trace import TraceError, batch_units, normalise_query
 from cellctl.domain.trace import trace as trace_events
 from cellctl.historian.keys import BATCH, NCR, RUN, SERIAL, keys_of
 from cellctl.historian.store import HistorianStore
-from cellctl.services.report import ReportInputs, oee_period, report_from
 
 RUN_EVENTS_MAX = 20_000
 

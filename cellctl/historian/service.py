@@ -36,7 +36,8 @@ from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.historian.answers import BadQuery, SiteContext, answer
-from cellctl.historian.store import HistorianStore, IngestResult, StoreUnavailable, open_store
+from cellctl.historian.backends import open_store
+from cellctl.historian.store import HistorianStore, IngestResult, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

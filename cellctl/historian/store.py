@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from cellctl.domain.events import Event
@@ -411,15 +410,3 @@ class HistorianStore:
             (cell, start),
         ).fetchone()
         return _row_event(row) if row else None
-
-
-def open_store(target: str | Path) -> HistorianStore:
-    """A `postgresql://` (or `postgres://`) URL, or a SQLite file path."""
-    text = str(target)
-    if text.startswith(("postgresql://", "postgres://")):
-        from cellctl.historian.pg_store import PostgresStore
-
-        return PostgresStore(text)
-    from cellctl.historian.sqlite_store import SqliteStore
-
-    return SqliteStore(text.removeprefix("sqlite:///").removeprefix("sqlite://"))

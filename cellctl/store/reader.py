@@ -14,22 +14,31 @@ from cellctl.store.db import StoreError
 from cellctl.store.station_store import _EVENT_COLS, _row_to_event
 
 
-def read_events(path: str | Path, types: tuple[str, ...] = ()) -> list[Event]:
-    """The events of the store at `path` (only `types` when given), in sequence order."""
+def read_events(
+    path: str | Path, types: tuple[str, ...] = (), containing: str | None = None
+) -> list[Event]:
+    """The events of the store at `path` (only `types` when given; with `containing`, only
+    those whose payload text contains it, a serial's trace), in sequence order."""
     p = Path(path)
     if not p.is_file():
-        raise StoreError(f"{p}: no store file here")
+        raise StoreError(f"{p}: no such store file")
     try:
         conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
         raise StoreError(f"{p}: cannot open the store ({exc})") from None
     try:
-        where = f"WHERE type IN ({', '.join('?' * len(types))})" if types else ""
+        clauses, args = [], list(types)
+        if types:
+            clauses.append(f"type IN ({', '.join('?' * len(types))})")
+        if containing is not None:
+            clauses.append("instr(payload, ?) > 0")
+            args.append(containing)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = conn.execute(
-            f"SELECT {_EVENT_COLS} FROM events {where} ORDER BY seq", types
+            f"SELECT {_EVENT_COLS} FROM events {where} ORDER BY seq", args
         ).fetchall()
     except sqlite3.Error as exc:
-        raise StoreError(f"{p}: not a readable cellctl store ({exc})") from None
+        raise StoreError(f"{p}: not a station store ({exc})") from None
     finally:
         conn.close()
     return [_row_to_event(r) for r in rows]

@@ -14,9 +14,9 @@ from cellctl.bus.broker_process import Mosquitto
 from cellctl.bus.codec import encode
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, Operator, SiteConfig, SiteInfo
+from cellctl.demo.sim_cell import SimCell
 from cellctl.domain.events import Event
-from cellctl.services.scheduler import Scheduler
-from cellctl.services.sim_cell import SimCell
+from cellctl.scheduler import Scheduler
 from cellctl.store.scheduler_store import SchedulerStore
 from tests.fixtures.broker import mosquitto  # noqa: F401  (the fixture)
 

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from cellctl.board.feed import BoardFeed
 from cellctl.bus.broker_process import Mosquitto
 from cellctl.domain.run_spec import parse_run
-from cellctl.services.board_feed import BoardFeed
 from cellctl.tui.board.app import BoardApp
 from cellctl.tui.board.screens import CellScreen, RunScreen
 from tests.board.conftest import SITE, Floor, run_spec, site_config, wait_until
@@ -118,7 +118,7 @@ async def test_a_cell_that_stops_sending_shows_stale(mosquitto: Mosquitto, tmp_p
     app = BoardApp(feed)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cellctl.services.sim_cell", "--store", str(tmp_path / "c.db"),
+        [sys.executable, "-m", "cellctl.demo.sim_cell", "--store", str(tmp_path / "c.db"),
          "--cell", "cut-07", "--kind", "cut", "--site", SITE, "--url", mosquitto.url,
          "--keepalive", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,

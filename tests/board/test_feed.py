@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cellctl.board.feed import BoardFeed, CommandRefused
+from cellctl.board.queue import RunFacts, queue_rows
 from cellctl.bus.codec import encode
-from cellctl.services.board_feed import BoardFeed, CommandRefused
-from cellctl.services.board_queue import RunFacts, queue_rows
 from tests.board.conftest import SITE, TOPICS, event, site_config, status
 
 

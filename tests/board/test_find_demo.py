@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cellctl.bus.broker_process import Mosquitto
 from cellctl.commands.board import _find_demo
-from cellctl.services.demo import Broker
-from cellctl.services.demo_locate import find_running_demo
+from cellctl.demo.locate import find_running_demo
+from cellctl.demo.runner import Broker
 
 
 def _args(**kw: object) -> argparse.Namespace:

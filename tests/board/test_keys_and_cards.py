@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from cellctl.board.feed import BoardFeed, CellTile
 from cellctl.config.models import MqttConfig
-from cellctl.services.board_feed import BoardFeed, CellTile
 from cellctl.tui.board.app import BoardApp, said
 from cellctl.tui.board.widgets import grid_geometry, tile_lines
 from tests.board.conftest import site_config

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from cellctl.board.feed import BoardFeed
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event
-from cellctl.services.board_feed import BoardFeed
 from cellctl.tui.board.app import BoardApp
 from tests.board.conftest import Publisher, site_config, wait_until
 from tests.board.test_snapshots import screen_showing

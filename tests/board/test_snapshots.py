@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from cellctl.board.feed import BoardFeed
 from cellctl.bus.codec import encode
 from cellctl.config.models import MqttConfig
-from cellctl.services.board_feed import BoardFeed
 from cellctl.tui.board.app import BoardApp
 from tests.board.conftest import TOPICS, Publisher, event, site_config, wait_until
 from tests.board.screen_text import svg_text

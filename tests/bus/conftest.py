@@ -10,8 +10,8 @@ import pytest
 
 from cellctl.bus.broker_process import Mosquitto
 from cellctl.config.models import MqttConfig, Operator, SiteConfig, SiteInfo
-from cellctl.services.scheduler import Scheduler
-from cellctl.services.sim_cell import SimCell
+from cellctl.demo.sim_cell import SimCell
+from cellctl.scheduler import Scheduler
 from cellctl.store.scheduler_store import SchedulerStore
 
 SITE = "t"

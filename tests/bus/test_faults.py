@@ -47,7 +47,7 @@ def _run(run_id: str, routing: str, quantity: int) -> dict:
 
 def _spawn_cell(factory: Factory, cell: str, kind: str, cycle: float) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cellctl.services.sim_cell", "--store",
+        [sys.executable, "-m", "cellctl.demo.sim_cell", "--store",
          str(factory.tmp / f"{cell}.db"), "--cell", cell, "--kind", kind, "--site", SITE,
          "--url", factory.broker.url, "--cycle", str(cycle), "--keepalive", "2"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from cellctl.cli import main
-from cellctl.config.load import check_paths, load_site, load_station
+from cellctl.config.load import load_site, load_station
 from cellctl.errors import ConfigError
+from cellctl.site.check import check_paths
 
 DEMO = Path(__file__).resolve().parents[2] / "stations" / "demo"
 

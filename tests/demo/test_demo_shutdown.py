@@ -11,7 +11,7 @@ import aiomqtt
 
 from cellctl.bus.codec import PAYLOAD_VERSION, encode
 from cellctl.bus.topics import Topics
-from cellctl.services.demo import Demo, DemoOptions
+from cellctl.demo.runner import Demo, DemoOptions
 
 MARKER = "B-AFTER-SETTLE"
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cellctl.historian.store import HistorianStore, open_store
+from cellctl.historian.backends import open_store
+from cellctl.historian.store import HistorianStore
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -20,8 +20,8 @@ from cellctl.cli import main
 from cellctl.config.load import load_site
 from cellctl.domain.events import Event
 from cellctl.historian.answers import SiteContext
+from cellctl.historian.backends import open_store
 from cellctl.historian.service import Historian
-from cellctl.historian.store import open_store
 from cellctl.store.station_store import StationStore
 from tests.fixtures.postgres import PostgresCluster, postgres_available
 

@@ -19,8 +19,8 @@ from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event
 from cellctl.historian.answers import SiteContext
+from cellctl.historian.backends import open_store
 from cellctl.historian.service import Historian
-from cellctl.historian.store import open_store
 from cellctl.store.station_store import StationStore
 from tests.bus.conftest import wait_until
 from tests.fixtures.postgres import PostgresCluster, postgres_available

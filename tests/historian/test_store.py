@@ -8,12 +8,13 @@ import pytest
 
 from cellctl.domain import metrics
 from cellctl.domain.events import Event
+from cellctl.domain.report import build_report
 from cellctl.domain.trace import TraceError
 from cellctl.domain.trace import trace as trace_all
 from cellctl.historian import queries
-from cellctl.historian.store import HistorianStore, migrations, open_store
+from cellctl.historian.backends import open_store
+from cellctl.historian.store import HistorianStore, migrations
 from cellctl.historian.synth import SiteHistory
-from cellctl.services.report import build_report
 
 ALL_DAY = [metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)]
 

@@ -5,7 +5,7 @@ someone allowed closes it short (Z) with a reason."""
 from __future__ import annotations
 
 from cellctl.domain.codes import BadgeCode, encode
-from cellctl.services.station import StationController
+from cellctl.station.controller import StationController
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
 from tests.kiosk.test_kiosk_pilot import message, type_keys, type_scan

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cellctl.domain.codes import BadgeCode, encode
 from cellctl.domain.states import CellState
-from cellctl.services.station import StationController
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.station.controller import StationController
+from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import PickDialog
 from tests.kiosk.conftest import PacedClock

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cellctl.domain.codes import BadgeCode, encode
 from cellctl.domain.states import CellState
-from cellctl.services.station import StationController
+from cellctl.station.controller import StationController
 from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import KeysDialog, NoteDialog
 from cellctl.tui.kiosk.widgets import KeyBar

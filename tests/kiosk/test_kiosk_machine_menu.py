@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cellctl.services.station import Refused
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.station.controller import Refused
+from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import PickDialog
 from tests.kiosk.conftest import PacedClock

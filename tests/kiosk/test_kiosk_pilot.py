@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cellctl.domain.codes import BadgeCode, CommandCard, encode
-from cellctl.services.station import StationController
+from cellctl.station.controller import StationController
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
 from tests.station.conftest import assignment

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cellctl.demo.runner import add_signing_key
 from cellctl.domain import codes
 from cellctl.domain.codes import BadgeCode
 from cellctl.labels import keys
-from cellctl.services.demo import add_signing_key
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.store.station_store import StationStore
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock

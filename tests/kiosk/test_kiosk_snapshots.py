@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellctl.services.station import StationController
+from cellctl.station.controller import StationController
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
 from tests.kiosk.snapshot import assert_snapshot, screen_text

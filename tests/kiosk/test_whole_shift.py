@@ -12,10 +12,10 @@ import aiomqtt
 from cellctl.bus.broker_process import Mosquitto
 from cellctl.bus.codec import decode_event, encode
 from cellctl.bus.topics import Topics
+from cellctl.demo.runner import add_signing_key
 from cellctl.domain.codes import BadgeCode
 from cellctl.domain.codes import encode as encode_code
-from cellctl.services.demo import add_signing_key
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
 from tests.kiosk.test_kiosk_pilot import type_scan

@@ -14,9 +14,9 @@ from cellctl.config.inspection import TemplateBook, inspection_dir
 from cellctl.config.load import load_station
 from cellctl.domain import codes
 from cellctl.domain.events import Event
-from cellctl.services.qa_flow import QAFlow
-from cellctl.services.station import StationController
-from cellctl.services.trace import site_batch_provider
+from cellctl.station.controller import StationController
+from cellctl.station.qa_flow import QAFlow
+from cellctl.station.site_batches import site_batch_provider
 from cellctl.store.station_store import StationStore
 
 

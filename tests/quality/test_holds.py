@@ -12,8 +12,8 @@ import pytest
 from cellctl.bus.broker_process import Mosquitto
 from cellctl.domain.assignment import Assignment
 from cellctl.domain.events import Event
-from cellctl.services.holds import note_remote_event
-from cellctl.services.station import Refused, StationController
+from cellctl.station.controller import Refused, StationController
+from cellctl.station.holds import note_remote_event
 from tests.quality.conftest import Site
 
 TOPIC = "cellctl/v1/demo/cells/{cell}/events"
@@ -139,8 +139,8 @@ async def test_hold_reaches_other_stations_through_the_scheduler_and_release_lif
     from cellctl.bus.topics import Topics
     from cellctl.config.load import load_site
     from cellctl.config.models import MqttConfig
-    from cellctl.services.scheduler import Scheduler
-    from cellctl.services.station_runtime import StationRuntime
+    from cellctl.scheduler import Scheduler
+    from cellctl.station.runtime import StationRuntime
     from cellctl.store.scheduler_store import SchedulerStore
     from tests.bus.conftest import wait_until
     from tests.quality.conftest import passing

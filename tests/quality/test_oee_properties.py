@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cellctl.domain.events import Event
 from cellctl.domain.metrics import Counts, ShiftSpec, counts_by, oee
-from cellctl.services.report import build_report
+from cellctl.domain.report import build_report
 
 MONDAY = datetime(2026, 11, 16, tzinfo=UTC)
 CELLS = ("cut-01", "print-01", "qa-01")

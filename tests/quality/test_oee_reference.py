@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cellctl.domain.metrics import ShiftSpec, cell_yields, oee
-from cellctl.services.report import build_report
+from cellctl.domain.report import build_report
 
 MON = "2026-11-16"  # a Monday
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")

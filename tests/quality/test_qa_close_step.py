@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellctl.services.station import Refused
+from cellctl.station.controller import Refused
 from tests.quality.conftest import Site, passing
 
 

@@ -7,8 +7,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cellctl.domain import codes
 from cellctl.domain.sampling import draw_sample, plan_for
-from cellctl.services.qa_flow import QAStage
-from cellctl.services.station import Refused
+from cellctl.station.controller import Refused
+from cellctl.station.qa_flow import QAStage
 from tests.quality.conftest import Site, passing
 
 

@@ -10,8 +10,8 @@ import pytest
 from cellctl.config.inspection import TemplateBook, inspection_dir
 from cellctl.domain.events import Event
 from cellctl.domain.switching import KeyBy, SwitchingBook, SwitchingError, replay
-from cellctl.services.qa_flow import QAFlow
-from cellctl.services.trace import site_batch_provider
+from cellctl.station.qa_flow import QAFlow
+from cellctl.station.site_batches import site_batch_provider
 from tests.quality.conftest import Site, passing
 
 
@@ -21,7 +21,7 @@ class FullReplayQAFlow(QAFlow):
     def _restore(self) -> None:
         from cellctl.domain.sampling import SamplingError, plan_for
         from cellctl.errors import ConfigError
-        from cellctl.services.qa_flow import OpenLot
+        from cellctl.station.qa_flow import OpenLot
 
         events = self.c.store.events()
         try:

@@ -13,7 +13,7 @@ from cellctl.cli import main
 from cellctl.domain.assignment import Assignment
 from cellctl.domain.events import Event
 from cellctl.domain.trace import TraceError, batch_units, normalise_query, trace
-from cellctl.services.trace import describe_site
+from cellctl.site.trace import describe_site
 from tests.quality.conftest import Site, passing
 
 

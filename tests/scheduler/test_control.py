@@ -11,7 +11,7 @@ from cellctl.bus.codec import decode, encode
 from cellctl.bus.topics import Topics
 from cellctl.domain.events import Event
 from cellctl.domain.run_spec import parse_run
-from cellctl.services.scheduler import Scheduler
+from cellctl.scheduler import Scheduler
 from tests.bus.conftest import SITE, Factory, wait_until
 
 T = Topics(SITE)
@@ -153,7 +153,7 @@ async def test_two_dispatch_rounds_at_once_give_each_step_once(tmp_path) -> None
     """The consumer and the ticker both dispatch; a round that awaits a publish must not
     let the other give out a step from the same snapshot (the scheduler once failed
     with 'step … is not pending' and dropped its broker link)."""
-    from cellctl.services.scheduler.service import CellView
+    from cellctl.scheduler.service import CellView
     from cellctl.store.scheduler_store import SchedulerStore
 
     store = SchedulerStore(tmp_path / "scheduler.db")

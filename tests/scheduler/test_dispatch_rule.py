@@ -264,7 +264,7 @@ async def test_the_scheduler_keeps_a_cell_free_for_the_planned_run(
 
 
 def test_the_queue_snapshot_shows_the_order_dispatch_follows(tmp_path: Path) -> None:
-    from cellctl.services.scheduler.service import Scheduler
+    from cellctl.scheduler.service import Scheduler
 
     store = SchedulerStore(tmp_path / "scheduler.db")
     now = datetime.now(UTC)

@@ -19,7 +19,7 @@ from cellctl.bus.codec import decode_status, encode
 from cellctl.bus.connection import client_kwargs
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event
-from cellctl.services.scheduler.service import Scheduler
+from cellctl.scheduler.service import Scheduler
 from cellctl.store.scheduler_store import SchedulerStore
 from cellctl.store.station_store import StationStore
 from tests.security.tls_broker import SecureBroker, make_certs
@@ -237,7 +237,7 @@ async def test_the_board_may_only_send_scheduler_commands(secure_broker: SecureB
 async def test_the_board_feed_sees_cells_over_tls(
     secure_broker: SecureBroker, tmp_path: Path
 ) -> None:
-    from cellctl.services.board_feed import BoardFeed
+    from cellctl.board.feed import BoardFeed
 
     store = StationStore(tmp_path / "cut-01.db", "cut-01")
     link = CellLink(store, site="demo", kind="cut", mqtt=secure_broker.mqtt("cut-01"))

@@ -16,8 +16,8 @@ from cellctl.bus.codec import encode
 from cellctl.config.load import load_site, load_station
 from cellctl.config.models import MqttConfig
 from cellctl.domain.run_spec import parse_run
-from cellctl.services.scheduler.service import Scheduler
-from cellctl.services.station import Refused, StationController
+from cellctl.scheduler.service import Scheduler
+from cellctl.station.controller import Refused, StationController
 from cellctl.store.scheduler_store import SchedulerStore
 from cellctl.store.station_store import StationStore
 

@@ -11,7 +11,7 @@ import pytest
 
 from cellctl.errors import CliError
 from cellctl.labels import keys
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.station.runtime import StationRuntime, open_station
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cellctl.config.load import LoadedStation, load_station
-from cellctl.services.station import StationController
+from cellctl.station.controller import StationController
 from cellctl.store.station_store import StationStore
 
 DEMO = Path(__file__).resolve().parents[2] / "stations" / "demo"

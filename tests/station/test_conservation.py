@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cellctl.domain.states import CellState
-from cellctl.services.station import Refused, StationController
+from cellctl.station.controller import Refused, StationController
 from tests.station.conftest import assignment
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from cellctl.domain.codes import BadgeCode, CommandCard, DefectCard, RunTicket, encode
 from cellctl.domain.states import CellState
-from cellctl.services.station import Refused, StationController
+from cellctl.station.controller import Refused, StationController
 from tests.station.conftest import FakeClock, assignment, make_controller
 
 

@@ -16,8 +16,8 @@ from cellctl.bus.broker_process import Mosquitto
 from cellctl.config.load import load_site
 from cellctl.domain.run_spec import parse_run
 from cellctl.domain.states import CellState
-from cellctl.services.scheduler import Scheduler
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.scheduler import Scheduler
+from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.store.scheduler_store import SchedulerStore
 
 

@@ -17,7 +17,7 @@ from cellctl.config.load import load_station
 from cellctl.domain.assignment import Assignment, AssignmentError
 from cellctl.domain.events import Event
 from cellctl.domain.states import CellState
-from cellctl.services.station import Refused, StationController
+from cellctl.station.controller import Refused, StationController
 from cellctl.store.db import StoreError
 from cellctl.store.schema import MIGRATIONS, _split
 from cellctl.store.station_store import StationStore

@@ -11,7 +11,7 @@ import aiomqtt
 from cellctl.bus.broker_process import Mosquitto
 from cellctl.bus.codec import decode_event, encode
 from cellctl.bus.topics import Topics
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.station.runtime import StationRuntime, open_station
 from tests.station.conftest import assignment
 
 

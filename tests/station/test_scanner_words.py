@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellctl.services.station_runtime import scanner_words
+from cellctl.station.runtime import scanner_words
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from cellctl.services.board_feed import BoardFeed, CommandRefused
+from cellctl.board.feed import BoardFeed, CommandRefused
 from cellctl.tui.board.screens import CellScreen, FormDialog, RunScreen, TraceScreen
 from cellctl.tui.board.web import exit_deadline, under_web_driver, watch_viewer
 from cellctl.tui.board.widgets import CellGrid, bars, pct, span

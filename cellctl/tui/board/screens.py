@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from cellctl.board.feed import BoardFeed
 from cellctl.domain.events import Event
-from cellctl.services.board_feed import BoardFeed
 
 
 def _payload(e: Event, limit: int = 80) -> str:

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from cellctl.services.board_feed import CellTile
+from cellctl.board.feed import CellTile
 
 # Andon colour name -> (border colour, background tint) readable at arm's length.
 ANDON_STYLE = {

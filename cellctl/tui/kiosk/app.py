@@ -29,7 +29,7 @@ from textual.timer import Timer
 
 from cellctl.domain.states import CellState
 from cellctl.scan.wedge import ENTER, WedgeDetector, WedgeResult
-from cellctl.services.station import Refused, StationController
+from cellctl.station.controller import Refused, StationController
 from cellctl.tui.kiosk.dialogs import KeysDialog, NoteDialog, PickDialog, PinDialog
 from cellctl.tui.kiosk.widgets import (
     AssignmentPanel,
@@ -654,7 +654,7 @@ def build_kiosk(
 ) -> KioskApp:
     """The kiosk of one station file with its runtime (broker link, printer, machine,
     scanners), as `cellctl kiosk --station FILE` runs it."""
-    from cellctl.services.station_runtime import StationRuntime, open_station
+    from cellctl.station.runtime import StationRuntime, open_station
 
     controller = open_station(station, db=db)
     runtime = StationRuntime(controller, broker_url=broker_url, connect_broker=connect_broker)

@@ -12,7 +12,7 @@ from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import Markdown, ProgressBar, Static
 
-from cellctl.services.station import StationView
+from cellctl.station.controller import StationView
 
 
 def _fmt_due(due: str) -> str:

@@ -1,5 +1,5 @@
 """The run scheduler service: queue, dispatch and progress over MQTT."""
 
-from cellctl.services.scheduler.service import Scheduler
+from cellctl.scheduler.service import Scheduler
 
 __all__ = ["Scheduler"]

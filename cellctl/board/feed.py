@@ -27,6 +27,13 @@ from urllib.parse import quote, unquote
 
 import aiomqtt
 
+from cellctl.board.queue import (
+    QueueRow,
+    RunFacts,
+    queue_rows,
+    read_run_facts,
+    read_run_steps,
+)
 from cellctl.bus.codec import (
     PAYLOAD_VERSION,
     PayloadError,
@@ -43,14 +50,8 @@ from cellctl.domain import metrics
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.model import role_allows
 from cellctl.domain.states import ANDON, CellState
-from cellctl.services.board_queue import (
-    QueueRow,
-    RunFacts,
-    queue_rows,
-    read_run_facts,
-    read_run_steps,
-)
-from cellctl.services.report import ReportError, read_station_events
+from cellctl.store.db import StoreError
+from cellctl.store.reader import read_events
 
 log = logging.getLogger(__name__)
 
@@ -629,8 +630,8 @@ class BoardFeed:
         loaded = 0
         for path in self.station_stores:
             try:
-                stored = read_station_events(path)
-            except ReportError as exc:
+                stored = read_events(path)
+            except StoreError as exc:
                 log.info("board: preload skips %s: %s", path, exc)
                 continue
             for e in stored:
@@ -669,8 +670,8 @@ class BoardFeed:
         if history:
             for path in self.station_stores:
                 try:
-                    stored = read_station_events(path, containing=serial)
-                except ReportError as exc:
+                    stored = read_events(path, containing=serial)
+                except StoreError as exc:
                     log.info("board: trace skips %s: %s", path, exc)
                     continue
                 for e in stored:

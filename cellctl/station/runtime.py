@@ -21,7 +21,7 @@ from cellctl.config.load import load_station
 from cellctl.config.models import MqttConfig
 from cellctl.domain.assignment import Assignment
 from cellctl.errors import CliError, ConfigError
-from cellctl.services.station import Refused, StationController
+from cellctl.station.controller import Refused, StationController
 from cellctl.store.db import StoreError
 from cellctl.store.station_store import StationStore
 from stations.kinds import GCODE_DRIVERS, spec
@@ -137,8 +137,8 @@ class StationRuntime:
 
     def _open_qa(self) -> None:
         from cellctl.config.inspection import TemplateBook, inspection_dir
-        from cellctl.services.qa_flow import QAFlow
-        from cellctl.services.trace import site_batch_provider
+        from cellctl.station.qa_flow import QAFlow
+        from cellctl.station.site_batches import site_batch_provider
 
         site_path = self.loaded.site_path
         self.qa = QAFlow(

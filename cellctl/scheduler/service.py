@@ -44,7 +44,7 @@ from cellctl.domain.ids import new_id
 from cellctl.domain.model import role_allows
 from cellctl.domain.plan import SERVICE_MAX_S, Planner
 from cellctl.domain.run_spec import RunSpecError, parse_run
-from cellctl.services.scheduler.planning import PlanStats, PlanWorker
+from cellctl.scheduler.planning import PlanStats, PlanWorker
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
 

@@ -5,7 +5,7 @@ the held batch's step and says why."""
 from __future__ import annotations
 
 from cellctl.domain.events import Event
-from cellctl.services.station import StationController
+from cellctl.station.controller import StationController
 
 
 def hold_change(event: Event) -> tuple[str, bool, str] | None:

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass
 
 from cellctl.domain.states import CellState
-from cellctl.services.station import Refused
-from cellctl.services.station_runtime import StationRuntime
+from cellctl.station.controller import Refused
+from cellctl.station.runtime import StationRuntime
 from stations.kinds import spec
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 
 from cellctl.config.load import load_site, load_station
 from cellctl.domain.events import Event
-from cellctl.domain.trace import TraceError, batch_units
+from cellctl.domain.trace import TraceError
 from cellctl.domain.trace import trace as trace_events
 from cellctl.store.db import StoreError
 from cellctl.store.reader import read_events
@@ -18,7 +18,6 @@ __all__ = [
     "TraceError",
     "describe_site",
     "load_site_events",
-    "site_batch_provider",
     "trace_site",
     "trace_stores",
 ]
@@ -95,18 +94,3 @@ def trace_stores(
     result["stores_read"] = sorted({e.cell for e in se.events})
     result["stores_missing"] = se.missing
     return result
-
-
-def site_batch_provider(site_path: str | Path):
-    """A QA-flow batch provider reading the serials from every store of the site
-    (one machine running the whole demo; a real site asks the scheduler instead)."""
-    from cellctl.services.qa_flow import BatchLot
-
-    def provide(batch: str) -> BatchLot | None:
-        events = load_site_events(site_path, ("serials_allocated",)).events
-        found = batch_units(events, batch)
-        if found is None:
-            return None
-        return BatchLot(batch, found.sku or "", tuple(found.serials), found.run_id)
-
-    return provide

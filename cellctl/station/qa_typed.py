@@ -4,17 +4,28 @@ recorded as unverified; a typed batch opens the batch as its traveller would."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from cellctl.domain.sampling import SamplingPlan
 from cellctl.scan.payload import printed_value
+from cellctl.station.qa_lot import BatchProvider, OpenLot
 
-if TYPE_CHECKING:
-    from cellctl.services.qa_flow import QAFlow
+
+class TypedTarget(Protocol):
+    """What a typed code needs of the QA flow (the flow itself, `QAFlow`)."""
+
+    lot: OpenLot | None
+    batches: BatchProvider
+
+    def choose_unit(self, serial: str, how: str = ...) -> str: ...
+
+    def open_batch(self, batch: str) -> SamplingPlan: ...
+
 
 UNVERIFIED = "typed: no signature"
 
 
-def typed_at_qa(flow: QAFlow, text: str) -> str | None:
+def typed_at_qa(flow: TypedTarget, text: str) -> str | None:
     """What happened, or None when `text` is not a serial or batch this cell knows."""
     value = printed_value(text)
     if value is None:

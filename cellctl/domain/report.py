@@ -1,6 +1,6 @@
 """The production report: runs, counts, defects, downtime and OEE over a period.
 
-Built from the stations' own event logs (the source of truth), read-only, with
+Pure: built from events or from added-up inputs (the historian's `GROUP BY`), with
 the metrics of `cellctl.domain.metrics` so the report and the board agree.
 """
 
@@ -9,12 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from pathlib import Path
 from typing import Any
 
 from cellctl.domain import metrics
@@ -25,33 +23,6 @@ TABLES = ("runs", "counts", "defects", "downtime", "oee")
 
 class ReportError(ValueError):
     """A report cannot be made as asked (a missing or foreign file, a bad period)."""
-
-
-def read_station_events(path: str | Path, containing: str | None = None) -> list[Event]:
-    """The events of a station's SQLite, opened read-only (a running station is unaffected);
-    with `containing`, only those whose payload text contains it (a serial's trace)."""
-    p = Path(path)
-    if not p.exists():
-        raise ReportError(f"{p}: no such store file")
-    try:
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error as exc:
-        raise ReportError(f"{p}: {exc}") from None
-    try:
-        sql = "SELECT seq, id, type, cell, time, operator, schema, payload FROM events"
-        args: tuple[str, ...] = ()
-        if containing is not None:
-            sql += " WHERE instr(payload, ?) > 0"
-            args = (containing,)
-        rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise ReportError(f"{p}: not a station store ({exc})") from None
-    finally:
-        conn.close()
-    return [
-        Event(type=t, cell=c, payload=json.loads(pl), operator=op, id=i, time=tm, seq=s, schema=sc)
-        for s, i, t, c, tm, op, sc, pl in rows
-    ]
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:

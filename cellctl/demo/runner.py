@@ -22,11 +22,11 @@ from typing import Any
 
 from cellctl.bus.broker_process import Mosquitto, free_port, mosquitto_path
 from cellctl.bus.tasks import cancel_and_wait
+from cellctl.demo.locate import BROKER_URL_FILE
+from cellctl.demo.operators import Habits, SimInspector, SimOperator
 from cellctl.domain.states import CellState
-from cellctl.services.demo_locate import BROKER_URL_FILE
-from cellctl.services.sim_operator import Habits, SimInspector, SimOperator
-from cellctl.services.station import StationController
-from cellctl.services.station_runtime import StationRuntime, open_station
+from cellctl.station.controller import StationController
+from cellctl.station.runtime import StationRuntime, open_station
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class Demo:
     async def start(self) -> None:
         from cellctl.config.load import load_site
         from cellctl.domain.run_spec import parse_run
-        from cellctl.services.scheduler.service import Scheduler
+        from cellctl.scheduler.service import Scheduler
         from cellctl.store.scheduler_store import SchedulerStore
 
         await self.broker.start()

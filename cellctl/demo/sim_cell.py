@@ -3,7 +3,7 @@
 It accepts assignments, counts units at a steady cycle time (with optional
 scrap), completes the step when the assigned quantity is good, and keeps
 recording with no broker. Tests, benches, the demo and the chaos suite use it;
-`python -m cellctl.services.sim_cell` runs one as its own process (so a test
+`python -m cellctl.demo.sim_cell` runs one as its own process (so a test
 can kill it and see its last will fire).
 """
 

@@ -1,0 +1,1 @@
+"""Reading a whole site's station stores on one machine (forensics, `--store`)."""

@@ -1,0 +1,1 @@
+"""The cell's own application: the controller, its runtime, the QA flow and holds."""
