@@ -86,6 +86,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import cast
 
 
 class Severity(StrEnum):
@@ -277,7 +278,7 @@ def table_plan(
     grid = GRIDS[sev]
     row = letters.index(letter)
     target = _follow(grid, row, col)
-    ac, re = grid[target][col]  # type: ignore[misc]
+    ac, re = cast(tuple[int, int], grid[target][col])  # _follow stops on a plan, not an arrow
     plan_letter = letters[target]
     return TablePlan(
         sev, AQL_VALUES[col], letter, plan_letter, SAMPLE_SIZE[sev][plan_letter], ac, re

@@ -111,7 +111,7 @@ class Event:
         if not isinstance(etype, str) or etype not in EVENT_TYPES:
             raise EventError(f"unknown event type {etype!r}")
         eid = data.get("id")
-        if not is_valid_id(eid):
+        if not isinstance(eid, str) or not is_valid_id(eid):
             raise EventError(f"event id {eid!r} is not a UUID")
         cell = data.get("cell")
         if not isinstance(cell, str) or not cell or len(cell) > 64:

@@ -158,6 +158,8 @@ def parse_run(data: dict[str, Any], *, default_id: str | None = None) -> RunSpec
 
     if problems:
         raise RunSpecError(problems)
+    # No problem left means each of these was checked above.
+    assert isinstance(run_id, str) and isinstance(sku, str) and due is not None
     return RunSpec(
         id=run_id,
         sku=sku,

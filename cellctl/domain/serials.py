@@ -26,7 +26,7 @@ def check_format(fmt: str) -> None:
 
 def format_serial(fmt: str, n: int, **fields: object) -> str:
     check_format(fmt)
-    values = {k: "" for k in _ALLOWED_FIELDS}
+    values: dict[str, object] = {k: "" for k in _ALLOWED_FIELDS}
     values.update({k: v for k, v in fields.items() if v is not None})
     values["n"] = n
     return fmt.format(**values)

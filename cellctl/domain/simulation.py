@@ -121,11 +121,15 @@ class _Sim:
                 if advisor is not None and self.ready_count() <= PLAN_MAX_READY:
                     jobs, busy = self.shop()
                     advice = advisor.advise(cell, cands, jobs, self.cells, self.t, busy=busy)
-                    if advice.take is None:
+                    take = advice.take
+                    if take is None:
                         continue  # the planned step's previous step ends: an event
-                    best = advice.take
+                    best = take
                 else:
-                    best = choose(cands, self.t, self.k)
+                    chosen = choose(cands, self.t, self.k)
+                    if chosen is None:
+                        continue  # choose gives None only for no candidates
+                    best = chosen
                 self.start(cell, best)
 
 

@@ -144,7 +144,7 @@ def trace(
             return True
         if batch is not None and p.get("batch"):
             # An event of another batch of the same run is not this genealogy's.
-            return p["batch"] == batch
+            return bool(p["batch"] == batch)
         a = p.get("assignment")
         if batch is not None and isinstance(a, dict) and a.get("batch") == batch:
             return True
@@ -162,7 +162,7 @@ def trace(
 
 def _step_windows(evs: list[Event], runs: set[str]) -> dict[str, list[tuple[str, str | None]]]:
     windows: dict[str, list[tuple[str, str | None]]] = {}
-    open_: dict[tuple[str, str, int], str] = {}
+    open_: dict[tuple[str, Any, Any], str] = {}
     for e in evs:
         p = e.payload
         if p.get("run_id") not in runs:
@@ -246,7 +246,7 @@ def _genealogy(
     for e in evs:
         p = e.payload
         who = _who(e, operators)
-        base = {"time": e.time, "cell": e.cell, "operator": who}
+        base: dict[str, Any] = {"time": e.time, "cell": e.cell, "operator": who}
         if e.operator:
             out["operators"][e.operator] = operators.get(e.operator, e.operator)
         if e.cell not in out["cells"]:
@@ -269,7 +269,12 @@ def _genealogy(
             s["good"] += sign * int(p["good"])
             s["scrap"] += sign * int(p["scrap"])
         elif t == "material_scanned":
-            item = {**base, "lot": p["lot"], "run_id": p.get("run_id"), "step": p.get("step")}
+            item: dict[str, Any] = {
+                **base,
+                "lot": p["lot"],
+                "run_id": p.get("run_id"),
+                "step": p.get("step"),
+            }
             out["materials"].append(item)
             if p.get("run_id"):
                 step_of(e)["materials"].append(p["lot"])
@@ -278,13 +283,12 @@ def _genealogy(
                 s for s in p["serials"] if (serial is None or s == serial) and s not in out["units"]
             )
         elif t == "defect_recorded":
-            out["defects"].append(
-                {
-                    **base,
-                    **{k: p.get(k) for k in ("code", "severity", "serial", "run_id", "step")},
-                    **{k: p[k] for k in ("note", "photo", "source") if k in p},
-                }
-            )
+            defect: dict[str, Any] = {
+                **base,
+                **{k: p.get(k) for k in ("code", "severity", "serial", "run_id", "step")},
+                **{k: p[k] for k in ("note", "photo", "source") if k in p},
+            }
+            out["defects"].append(defect)
         elif t == "sample_drawn":
             item = {
                 **base,
@@ -295,39 +299,32 @@ def _genealogy(
                 item["unit_in_sample"] = serial in p["serials"]
             out["samples"].append(item)
         elif t == "inspection_recorded":
-            out["inspections"].append(
-                {
-                    **base,
-                    "serial": p["serial"],
-                    "passed": bool(p["passed"]),
-                    "defects": p.get("defects", []),
-                    "results": p.get("results", []),
-                    **{k: p[k] for k in ("note", "photo") if k in p},
-                }
-            )
+            inspection: dict[str, Any] = {
+                **base,
+                "serial": p["serial"],
+                "passed": bool(p["passed"]),
+                "defects": p.get("defects", []),
+                "results": p.get("results", []),
+                **{k: p[k] for k in ("note", "photo") if k in p},
+            }
+            out["inspections"].append(inspection)
         elif t == "lot_judged":
             keys = ("accepted", "severity", "n", "ac", "re", "inspected", "nonconforming")
-            out["lots"].append(
-                {
-                    **base,
-                    **{k: p.get(k) for k in keys},
-                    "resubmitted": bool(p.get("resubmitted")),
-                    "reason": p.get("reason"),
-                }
-            )
+            lot: dict[str, Any] = {
+                **base,
+                **{k: p.get(k) for k in keys},
+                "resubmitted": bool(p.get("resubmitted")),
+                "reason": p.get("reason"),
+            }
+            out["lots"].append(lot)
         elif t in ("label_printed", "label_reprinted", "label_voided"):
-            out["labels"].append(
-                {
-                    **base,
-                    "kind": t.removeprefix("label_"),
-                    "serials": _serials_of(p),
-                    **{
-                        k: p[k]
-                        for k in ("template", "job_id", "copies", "reason", "batch")
-                        if k in p
-                    },
-                }
-            )
+            label: dict[str, Any] = {
+                **base,
+                "kind": t.removeprefix("label_"),
+                "serials": _serials_of(p),
+                **{k: p[k] for k in ("template", "job_id", "copies", "reason", "batch") if k in p},
+            }
+            out["labels"].append(label)
         elif t in ("batch_held", "batch_released"):
             held = t == "batch_held"
             out["holds"].append({**base, "held": held, "reason": p["reason"]})

@@ -138,8 +138,9 @@ def test_line_protocol_event_with_a_bad_number_is_ignored_with_a_message() -> No
 
 
 def test_station_paths_with_a_nul_are_config_errors(tmp_path) -> None:
-    from cellctl.config.load import check_paths, load_station
+    from cellctl.config.load import load_station
     from cellctl.errors import ConfigError
+    from cellctl.site.check import check_paths
 
     station = tmp_path / "cut-01.toml"
     station.write_text('[station]\nid = "cut-01"\nkind = "cut"\nsite = "\\u0000"\n')
