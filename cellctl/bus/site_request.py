@@ -45,6 +45,37 @@ async def ask_site(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Any:
     """The result of one request to the site historian."""
+    who = (
+        f"the site historian at {mqtt.url} (site {site_id})",
+        "is `cellctl historian run` running on the central machine?",
+    )
+    return await _ask(mqtt, site_id, Topics(site_id).site_request(what), body, who, timeout_s)
+
+
+async def ask_scheduler(
+    mqtt: MqttConfig,
+    site_id: str,
+    what: str,
+    body: dict[str, Any],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Any:
+    """The result of one request to the scheduler (the runs, or an order about them)."""
+    who = (
+        f"the scheduler at {mqtt.url} (site {site_id})",
+        "is `cellctl scheduler run` running on the central machine?",
+    )
+    return await _ask(mqtt, site_id, Topics(site_id).scheduler_request(what), body, who, timeout_s)
+
+
+async def _ask(
+    mqtt: MqttConfig,
+    site_id: str,
+    request_topic: str,
+    body: dict[str, Any],
+    who: tuple[str, str],
+    timeout_s: float,
+) -> Any:
     topics = Topics(site_id)
     client_id = f"cellctl-ask-{uuid.uuid4().hex[:12]}"
     reply_topic = topics.site_reply(client_id)
@@ -61,33 +92,31 @@ async def ask_site(
         ) as client:
             await client.subscribe(reply_topic, qos=1)
             payload = encode({"v": PAYLOAD_VERSION, **body})
-            await client.publish(topics.site_request(what), payload, qos=1, properties=props)
+            await client.publish(request_topic, payload, qos=1, properties=props)
             try:
                 async with asyncio.timeout(timeout_s):
                     async for message in client.messages:
                         got = getattr(message.properties, "CorrelationData", None)
                         if got == correlation:
-                            return _result(message.payload)
+                            return _result(message.payload, who[0])
             except TimeoutError:
                 raise SiteUnanswered(
-                    f"the site historian at {mqtt.url} (site {site_id}) did not answer within "
-                    f"{timeout_s:g} s: is `cellctl historian run` running on the central "
-                    "machine?"
+                    f"{who[0]} did not answer within {timeout_s:g} s: {who[1]}"
                 ) from None
     except aiomqtt.MqttError as exc:
         raise SiteUnanswered(f"cannot reach the broker at {mqtt.url}: {exc}") from None
     raise SiteUnanswered(f"the link to the broker at {mqtt.url} closed before an answer")
 
 
-def _result(raw: object) -> Any:
+def _result(raw: object, who: str) -> Any:
     try:
-        data = json.loads(bytes(raw).decode("utf-8"))  # type: ignore[arg-type]
+        data = json.loads(bytes(raw).decode("utf-8"))  # type: ignore[arg-type]  # bytes() refuses what is not a payload: TypeError below
     except (TypeError, ValueError) as exc:
-        raise SiteRefused(f"the historian's answer is unreadable: {exc}") from None
+        raise SiteRefused(f"the answer of {who} is unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("v") != PAYLOAD_VERSION:
-        raise SiteRefused("the historian's answer is not a version 1 reply")
+        raise SiteRefused(f"the answer of {who} is not a version 1 reply")
     if not data.get("ok"):
-        raise SiteRefused(str(data.get("error") or "the historian refused without a reason"))
+        raise SiteRefused(str(data.get("error") or f"{who} refused without a reason"))
     return data.get("result")
 
 
@@ -97,3 +126,11 @@ def ask_site_sync(
 ) -> Any:  # fmt: skip
     """`ask_site` for a command line."""
     return asyncio.run(ask_site(mqtt, site_id, what, body, timeout_s=timeout_s))
+
+
+def ask_scheduler_sync(
+    mqtt: MqttConfig, site_id: str, what: str, body: dict[str, Any], *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Any:  # fmt: skip
+    """`ask_scheduler` for a command line."""
+    return asyncio.run(ask_scheduler(mqtt, site_id, what, body, timeout_s=timeout_s))

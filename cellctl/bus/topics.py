@@ -70,6 +70,15 @@ class Topics:
         """Where one asking client hears its answers."""
         return f"{self.base}/site/reply/{client_id}"
 
+    def scheduler_request(self, what: str) -> str:
+        """A question or an order to the scheduler (runs, run, submit, import, cancel,
+        prioritise), MQTT 5 request/response as for the site's questions."""
+        return f"{self.base}/scheduler/request/{what}"
+
+    @property
+    def all_scheduler_requests(self) -> str:
+        return f"{self.base}/scheduler/request/+"
+
     @property
     def historian_status(self) -> str:
         return f"{self.base}/historian/status"

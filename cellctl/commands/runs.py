@@ -1,8 +1,11 @@
-"""`cellctl runs list|show|submit|import|cancel|prioritise` on the scheduler's store.
+"""`cellctl runs list|show|submit|import|cancel|prioritise`: asking the scheduler.
 
-The commands write the scheduler's SQLite directly (WAL lets them beside the
-running service, which notices the change within a tick); cancel and prioritise
-need the badge of a supervisor from the site file.
+The scheduler runs on the central machine and owns its store; these commands reach it
+over the bus (MQTT 5 request/response, `cellctl/scheduler/requests.py`), as the board and
+the shop's API do, so an order is applied by the one process that holds the queue, and the
+answer says what it did or why not. Cancel and prioritise need the badge of a supervisor
+from the site file (the scheduler checks it). `--db FILE` reads a scheduler store file
+directly for forensics on one machine: `list` and `show` only.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--site", default="stations/demo/site.toml", help="the site's TOML file")
-        sp.add_argument("--db", help="the scheduler's store (default: from the site file)")
+        sp.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
+        sp.add_argument(
+            "--db", help="read this scheduler store file instead of asking (forensics: list, show)"
+        )
+        sp.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
 
     sp = rsub.add_parser("list", help="runs and where they are")
     common(sp)
@@ -65,54 +73,75 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=_prioritise)
 
 
-def _open(args: argparse.Namespace):
+def _site(args: argparse.Namespace):
     from cellctl.config.load import load_site
     from cellctl.errors import CliError, ConfigError
-    from cellctl.store.scheduler_store import SchedulerStore
 
     try:
         site = load_site(args.site)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    db = Path(args.db) if args.db else Path(args.site).parent / site.scheduler_store
-    return site, SchedulerStore(db)
+    if args.url:
+        site = site.model_copy(update={"mqtt": site.mqtt.model_copy(update={"url": args.url})})
+    return site
 
 
-def _store_error(fn):
-    def wrapped(args: argparse.Namespace) -> int:
-        from cellctl.domain.run_spec import RunSpecError
-        from cellctl.errors import CliError
-        from cellctl.store.db import StoreError
-
-        try:
-            return fn(args)
-        except (StoreError, RunSpecError) as exc:
-            raise CliError(str(exc)) from None
-
-    return wrapped
-
-
-def _check_role(site, badge: str, action: str) -> None:
-    from cellctl.domain.model import role_allows
+def _ask(args: argparse.Namespace, what: str, body: dict[str, Any]) -> Any:
+    from cellctl.bus.site_request import SiteRequestError, ask_scheduler_sync
     from cellctl.errors import CliError
 
-    operator = site.operator(badge)
-    if operator is None:
-        raise CliError(f"no operator with badge {badge!r} in the site file")
-    if not role_allows(operator.role, action):
-        raise CliError(f"{operator.name} ({operator.role}) may not do this: it needs a supervisor")
+    if args.db and what not in ("runs", "run"):
+        raise CliError(
+            "--db reads a store file (list, show); orders go to the running scheduler: "
+            "leave --db out"
+        )
+    if args.db:
+        return _from_file(args, what, body)
+    site = _site(args)
+    try:
+        return ask_scheduler_sync(site.mqtt, site.site.id, what, body, timeout_s=args.timeout)
+    except SiteRequestError as exc:
+        raise CliError(str(exc)) from None
 
 
-@_store_error
+def _from_file(args: argparse.Namespace, what: str, body: dict[str, Any]) -> Any:
+    """A scheduler store read in place, with the scheduler's own answers (read only)."""
+    from cellctl.bus.responder import RequestRefused
+    from cellctl.errors import CliError
+    from cellctl.scheduler.requests import SchedulerRequests
+    from cellctl.store.db import StoreError
+    from cellctl.store.scheduler_store import SchedulerStore
+
+    path = Path(args.db)
+    if not path.is_file():
+        raise CliError(f"{path}: no such scheduler store file")
+    try:
+        store = SchedulerStore(path)
+    except StoreError as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+    class _ReadOnly:
+        def __init__(self) -> None:
+            self.store = store
+
+        async def apply_command(self, client: Any, cmd: dict[str, Any]) -> str:
+            raise RequestRefused("read only")
+
+        def mark_changed(self) -> None:
+            pass
+
+    import asyncio
+
+    try:
+        return asyncio.run(SchedulerRequests(_ReadOnly(), None).handle(what, body))  # type: ignore[arg-type]  # reading needs no bus session
+    except (RequestRefused, StoreError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        store.close()
+
+
 def _list(args: argparse.Namespace) -> int:
-    _, store = _open(args)
-    runs = store.runs(None if args.all else ["queued", "active"])
-    rows = []
-    for r in runs:
-        steps = store.steps(r["id"])
-        current = next((s for s in steps if s["status"] != "done"), None)
-        where = "-" if current is None else f"{current['kind']}:{current['cell'] or 'waiting'}"
-        rows.append({**r, "at": where, "steps_done": sum(s["status"] == "done" for s in steps)})
+    rows = _ask(args, "runs", {"all": args.all})
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
@@ -128,76 +157,62 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_store_error
 def _show(args: argparse.Namespace) -> int:
-    _, store = _open(args)
-    run = store.run(args.run_id)
-    # What breaks conservation of units on this run (empty when the counts add up).
-    run["conservation"] = [str(v) for v in store.conservation_violations([args.run_id])] + [
-        a["message"] for a in store.conservation_alerts() if a["run_id"] == args.run_id
-    ]
-    print(json.dumps(run, indent=1, default=str))
+    print(json.dumps(_ask(args, "run", {"run_id": args.run_id}), indent=1, default=str))
     return 0
 
 
-@_store_error
 def _submit(args: argparse.Namespace) -> int:
-    from cellctl.domain.run_spec import parse_run
+    from cellctl.domain.run_spec import RunSpecError, parse_run
+    from cellctl.errors import CliError
 
-    _, store = _open(args)
     fields = (
         "id", "sku", "quantity", "unit_margin", "due", "routing", "sla", "manual_priority",
         "batch", "title", "cycle_s",
     )  # fmt: skip
-    spec = parse_run({f: getattr(args, f) for f in fields})
-    store.add_run(spec, source="cli")
+    run = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    try:
+        spec = parse_run(run)  # said here, before the bus: the same checks as the scheduler's
+    except RunSpecError as exc:
+        raise CliError("\n".join(exc.problems)) from None
+    _ask(args, "submit", {"run": run, "source": "cli"})
     print(f"queued run {spec.id}: {spec.quantity} × {spec.sku} via {'>'.join(spec.routing)}")
     return 0
 
 
-@_store_error
 def _import(args: argparse.Namespace) -> int:
     import csv
 
     from cellctl.domain.run_spec import RunSpecError, parse_run
     from cellctl.errors import CliError
 
-    _, store = _open(args)
     try:
         with open(args.csv, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise CliError(f"cannot read {args.csv}: {exc}") from None
-    specs, problems = [], []
+    runs, problems = [], []
     for line, row in enumerate(rows, start=2):
+        run = {k: v for k, v in row.items() if k and v not in (None, "")}
         try:
-            specs.append(parse_run({k: v for k, v in row.items() if k and v not in (None, "")}))
+            parse_run(run)
         except RunSpecError as exc:
             problems.extend(f"{args.csv}:{line}: {p}" for p in exc.problems)
+        runs.append(run)
     if problems:  # all or nothing: a half-imported plan is worse than none
         raise CliError("nothing imported:\n" + "\n".join(problems))
-    for spec in specs:
-        store.add_run(spec, source=f"csv:{Path(args.csv).name}")
-    print(f"queued {len(specs)} runs from {args.csv}")
+    _ask(args, "import", {"runs": runs, "source": f"csv:{Path(args.csv).name}"})
+    print(f"queued {len(runs)} runs from {args.csv}")
     return 0
 
 
-@_store_error
 def _cancel(args: argparse.Namespace) -> int:
-    site, store = _open(args)
-    _check_role(site, args.by, "cancel_run")
-    cells = store.cancel(args.run_id)
-    store.log_command("cancel", args.by, True, f"run {args.run_id} cancelled (cli)")
-    note = f"; withdrawn from {', '.join(cells)}" if cells else ""
-    print(f"cancelled run {args.run_id}{note}")
+    done = _ask(args, "cancel", {"run_id": args.run_id, "badge": args.by})
+    print(done["done"])
     return 0
 
 
-@_store_error
 def _prioritise(args: argparse.Namespace) -> int:
-    site, store = _open(args)
-    _check_role(site, args.by, "prioritise")
-    store.set_priority(args.run_id, args.priority)
-    store.log_command("prioritise", args.by, True, f"run {args.run_id} priority {args.priority}")
-    print(f"run {args.run_id} now has priority {args.priority}")
+    body = {"run_id": args.run_id, "priority": args.priority, "badge": args.by}
+    print(_ask(args, "prioritise", body)["done"])
     return 0

@@ -35,6 +35,7 @@ from cellctl.bus.codec import (
 )
 from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
+from cellctl.bus.responder import answer
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
@@ -45,6 +46,7 @@ from cellctl.domain.model import role_allows
 from cellctl.domain.plan import SERVICE_MAX_S, Planner
 from cellctl.domain.run_spec import RunSpecError, parse_run
 from cellctl.scheduler.planning import PlanStats, PlanWorker
+from cellctl.scheduler.requests import CommandRefused, SchedulerRequests
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
 
@@ -171,15 +173,24 @@ class Scheduler:
         )
         while not self._stopping:
             try:
-                async with aiomqtt.Client(
-                    **client_kwargs(self.mqtt),
-                    identifier=f"cellctl-scheduler-{self.topics.site}",
-                    will=will,
-                    # A persistent session: the broker keeps QoS 1 events for us while
-                    # we restart, so cells need not re-send what we would miss.
-                    clean_session=False,
-                    max_inflight_messages=100,
-                ) as client:
+                # Two sessions, as the historian's: events on MQTT 3.1.1, requests (the
+                # runs, orders about them) on MQTT 5 for the response topic.
+                async with (
+                    aiomqtt.Client(
+                        **client_kwargs(self.mqtt),
+                        identifier=f"cellctl-scheduler-{self.topics.site}",
+                        will=will,
+                        # A persistent session: the broker keeps QoS 1 events for us
+                        # while we restart, so cells need not re-send what we would miss.
+                        clean_session=False,
+                        max_inflight_messages=100,
+                    ) as client,
+                    aiomqtt.Client(
+                        **client_kwargs(self.mqtt),
+                        identifier=f"cellctl-scheduler-{self.topics.site}-answers",
+                        protocol=aiomqtt.ProtocolVersion.V5,
+                    ) as answers,
+                ):
                     self._client = client
                     # Many publishes in flight is our design (batched drain), not a leak.
                     client.pending_calls_threshold = 100_000
@@ -190,6 +201,7 @@ class Scheduler:
                         self.topics.scheduler_command,
                     ):
                         await client.subscribe(topic, qos=1)
+                    await answers.subscribe(self.topics.all_scheduler_requests, qos=1)
                     self.connected = True
                     self.backoff.reset()
                     await self._on_connect(client)
@@ -198,6 +210,7 @@ class Scheduler:
                         tg.create_task(self._consume(client))
                         tg.create_task(self._ticker(client))
                         tg.create_task(self._dispatcher(client))
+                        tg.create_task(self._serve(client, answers))
             except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
                 log.info("scheduler: broker link lost (%s); retrying", group.exceptions[0])
             except* Exception as group:  # e.g. its store failed: stay up and retry
@@ -331,25 +344,36 @@ class Scheduler:
         log.info("scheduler: run %s submitted over MQTT", spec.id)
 
     async def _on_command(self, client: aiomqtt.Client, cmd: dict[str, Any]) -> None:
+        try:
+            await self.apply_command(client, cmd)
+        except CommandRefused as exc:
+            log.warning("scheduler: %s", exc)
+
+    async def apply_command(self, client: aiomqtt.Client, cmd: dict[str, Any]) -> str:
+        """Prioritise, cancel or release a hold, for the board's command topic and for a
+        request alike (one path); what was done, or `CommandRefused` with why not."""
         action, badge = cmd["action"], cmd["badge"]
         operator = self.site.operator(badge) if self.site else None
         if operator is None or not role_allows(operator.role, COMMAND_RIGHTS[action]):
             who = f"{badge} ({operator.role})" if operator else f"unknown badge {badge}"
             detail = f"refused: {who} may not {action}"
-            log.warning("scheduler: %s", detail)
             self.store.log_command(action, badge, False, detail)
-            return
+            raise CommandRefused(detail)
+        run_id = str(cmd.get("run_id"))
         if action == "prioritise":
             priority = cmd.get("priority")
             if not isinstance(priority, int) or isinstance(priority, bool):
                 raise PayloadError("prioritise needs an integer priority")
-            self.store.set_priority(str(cmd.get("run_id")), priority)
-            detail = f"run {cmd.get('run_id')} priority {priority}"
+            self.store.set_priority(run_id, priority)
+            detail = f"run {run_id} priority {priority}"
         elif action == "cancel":
-            for cell in self.store.cancel(str(cmd.get("run_id"))):
+            withdrawn = self.store.cancel(run_id)
+            for cell in withdrawn:
                 await self._publish(client, self.topics.cell_assign(cell), b"", True)
             self.store.take_withdrawals()
-            detail = f"run {cmd.get('run_id')} cancelled"
+            detail = f"run {run_id} cancelled" + (
+                f"; withdrawn from {', '.join(withdrawn)}" if withdrawn else ""
+            )
         else:
             batch = cmd.get("batch")
             if not isinstance(batch, str) or not batch:
@@ -357,9 +381,24 @@ class Scheduler:
             self.store.set_hold(batch, False, str(cmd.get("reason") or "released"), badge)
             detail = f"batch {batch} released"
         self.store.log_command(action, badge, True, detail)
-        self._dirty = True
+        self.mark_changed()
         if action == "release_hold":
             await self._publish_holds(client)
+        return detail
+
+    def mark_changed(self) -> None:
+        """The queue changed outside the event stream (a submitted run, a command):
+        dispatch looks again and the queue snapshot is published."""
+        self._dirty = True
+        self._snapshot_due = True
+        self._dispatch_wanted.set()
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def _serve(self, client: aiomqtt.Client, answers: aiomqtt.Client) -> None:
+        requests = SchedulerRequests(self, client)
+        async for message in answers.messages:
+            await answer(answers, message, requests.handle, service="scheduler")
 
     # -- periodic work -------------------------------------------------------------------
 

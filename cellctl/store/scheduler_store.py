@@ -245,6 +245,11 @@ class SchedulerStore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
 
+    def has_run(self, run_id: str) -> bool:
+        return (
+            self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+        )
+
     def run(self, run_id: str) -> dict[str, Any]:
         self._require_run(run_id)
         cur = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))

@@ -207,6 +207,15 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     QUALITY_SQL,
     OPEN_STEP_SQL,
+    # 5: the batches a QA cell was offered, with their serials as the historian gave them,
+    # so the batch can be sampled and inspected with the network gone.
+    """CREATE TABLE qa_batch_cache (
+    batch TEXT PRIMARY KEY,
+    sku TEXT NOT NULL,
+    run_id TEXT,
+    serials TEXT NOT NULL,
+    fetched_at TEXT NOT NULL
+);""",
 )
 
 # A version whose new read table an existing store fills from its log, once, in the
