@@ -250,7 +250,8 @@ class QAFlow:
         if lot is None or not lot.serials:
             raise Refused(
                 f"batch {batch} is unknown here: no units are recorded for it. Check the "
-                "traveller, or wait until the batch's serials reach this cell"
+                "traveller; if it is right, this cell is asking the site historian for its "
+                "serials: scan it again in a moment"
             )
         before = self._judged_before(batch)
         if before is not None and before.get("accepted"):

@@ -90,6 +90,7 @@ class StationRuntime:
         self.machine: Any = None
         self.scans: Any = None
         self.qa: Any = None
+        self.batch_lookup: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
         self._started = False
@@ -137,16 +138,46 @@ class StationRuntime:
 
     def _open_qa(self) -> None:
         from cellctl.config.inspection import TemplateBook, inspection_dir
-        from cellctl.station.qa_flow import QAFlow
-        from cellctl.station.site_batches import site_batch_provider
+        from cellctl.station.batch_cache import BatchCache, BatchLookup
+        from cellctl.station.qa_flow import QAFlow, batches_from_store
 
-        site_path = self.loaded.site_path
+        c = self.controller
+        # A batch's serials come from the site historian and are kept here for the
+        # network's absence (batch_cache.py); never from another cell's files.
+        self.batch_lookup = BatchLookup(
+            BatchCache(c.store.conn),
+            batches_from_store(c),
+            self._ask_batch,
+            on_fetched=self._batch_arrived,
+        )
         self.qa = QAFlow(
-            self.controller,
-            TemplateBook(inspection_dir(site_path), self.loaded.site),
-            site_batch_provider(site_path),
+            c,
+            TemplateBook(inspection_dir(self.loaded.site_path), self.loaded.site),
+            self.batch_lookup,
             public_key=self._public_key(),
         )
+
+    async def _ask_batch(self, batch: str) -> Any:
+        from cellctl.bus.site_request import SiteUnanswered, ask_site
+
+        if not self.connect_broker:
+            raise SiteUnanswered("this cell runs without the broker, so it cannot ask the site")
+        return await ask_site(self.mqtt, self.loaded.site.site.id, "batch", {"batch": batch})
+
+    def _batch_arrived(self, lot: Any) -> None:
+        c = self.controller
+        if self.qa is not None and self.qa.lot is None:
+            c.message = f"batch {lot.batch}: its {len(lot.serials)} serials are here; scan it"
+            c._changed()
+
+    async def _fetch_batches(self) -> None:
+        """Ask the historian for the batches this QA cell was offered or shown, until
+        it answers (the network may be gone for hours: the cell works on meanwhile)."""
+        lookup = self.batch_lookup
+        while True:
+            if lookup.wanted and self.link is not None and self.link.connected:
+                await lookup.fetch_wanted()
+            await asyncio.sleep(2.0 if lookup.wanted else self.poll_s)
 
     def handle_scan(self, text: str, origin: str) -> str:
         """One scan, from any scanner: a QA cell's flow sees it first."""
@@ -179,6 +210,8 @@ class StationRuntime:
             c.subscribe(self._sync_link)
             await self.link.start()
         self._tasks.append(asyncio.create_task(self._poll(), name=f"{c.cell}-poll"))
+        if self.batch_lookup is not None and self.connect_broker:
+            self._tasks.append(asyncio.create_task(self._fetch_batches(), name=f"{c.cell}-batches"))
         cfg = self.loaded.config
         if cfg.machine.driver != "none":
             self._tasks.append(asyncio.create_task(self._open_machine(), name=f"{c.cell}-machine"))
@@ -314,7 +347,10 @@ class StationRuntime:
                 if a is None or data.get("run_id") in (None, a.run_id):
                     c.withdraw_assignment(str(data.get("reason") or "the scheduler moved it"))
             else:
-                c.offer_assignment(self._instructions_for(Assignment.from_dict(data)))
+                a = Assignment.from_dict(data)
+                if self.batch_lookup is not None and a.batch:
+                    self.batch_lookup.offer(a.batch)  # fetched now, kept for offline work
+                c.offer_assignment(self._instructions_for(a))
         except (Refused, ValueError) as exc:
             c.message = f"assignment not taken: {exc}"
             c._changed()

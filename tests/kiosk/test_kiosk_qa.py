@@ -9,6 +9,8 @@ from cellctl.demo.runner import add_signing_key
 from cellctl.domain import codes
 from cellctl.domain.codes import BadgeCode
 from cellctl.labels import keys
+from cellctl.station.batch_cache import BatchCache
+from cellctl.station.qa_lot import BatchLot
 from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.store.station_store import StationStore
 from cellctl.tui.kiosk.app import KioskApp
@@ -30,6 +32,9 @@ async def test_qa_flow_on_the_kiosk_rejects_a_bad_lot(
     cut.close()
 
     controller = open_station(demo_dir / "qa-01.toml")
+    # The batch as the site historian gave it to this cell (tests/station/test_batch_cache.py
+    # shows the asking): the QA cell reads no other cell's store.
+    BatchCache(controller.store.conn).put(BatchLot("B-QA", "MUG-ENAMEL", tuple(serials), "R-QA"))
     runtime = StationRuntime(controller, connect_broker=False, poll_s=0.1)
     qa = runtime.qa
     app = KioskApp(controller, runtime=runtime, clock=keys_clock)

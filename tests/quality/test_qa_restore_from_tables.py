@@ -161,7 +161,7 @@ def test_a_qa_store_from_before_schema_4_is_filled_from_its_log(site: Site) -> N
     path = site.controller("qa-01").store.path
     site.controllers.pop("qa-01").store.close()
     conn = sqlite3.connect(path)
-    for statement in _split(MIGRATIONS[3]):
+    for statement in [s for m in MIGRATIONS[3:] for s in _split(m)]:
         _create, what, name, *_ = statement.split()
         conn.execute(f"DROP {what} {name}")
     conn.execute("PRAGMA user_version=3")

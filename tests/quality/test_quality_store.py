@@ -20,7 +20,7 @@ def test_a_version_2_store_gains_the_quality_tables(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = StationStore(path, "qa-01")
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert {"inspections", "ncrs"} <= set(READ_TABLES)
     store.append(
         Event(

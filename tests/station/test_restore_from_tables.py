@@ -221,7 +221,7 @@ def test_a_store_from_before_schema_4_gains_its_open_step(tmp_path: Path) -> Non
     store.close()
     # Take the file back to schema 3, as a cell running the previous cellctl left it.
     conn = sqlite3.connect(path)
-    for statement in _split(MIGRATIONS[3]):
+    for statement in [s for m in MIGRATIONS[3:] for s in _split(m)]:
         _create, what, name, *_ = statement.split()
         conn.execute(f"DROP {what} {name}")
     conn.execute("PRAGMA user_version=3")
