@@ -102,6 +102,7 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
         for op in demo.operators.values():
             op.stop()
         settled = await demo.settle()
+        behind = demo.historian_behind()
     finally:
         await demo.stop()
     # What a cell recorded after the check stays in its outbox (it drains on the next
@@ -118,6 +119,9 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
     for cell, types in left.items():
         what = ", ".join(f"{n} {t}" for t, n in types.items())
         print(f"  {cell}: left in its outbox after the check: {what}")
+    print(f"the site historian holds every event of every cell once: {'NO' if behind else 'yes'}")
+    for cell, (hwm, last) in behind.items():
+        print(f"  {cell}: the historian holds up to seq {hwm} of {last}")
     problems = demo.conservation_problems()
     print(f"units conserved from step to step: {'yes' if not problems else 'NO'}")
     for problem in problems[:20]:
@@ -125,7 +129,7 @@ async def _headless(demo, duration: float | None, errors: _ErrorCounter) -> int:
     print(f"errors logged: {errors.count}")
     for message in errors.messages[:10]:
         print(f"  {message}")
-    return 0 if settled and not problems and errors.count == 0 else 1
+    return 0 if settled and not behind and not problems and errors.count == 0 else 1
 
 
 def _with_demo(demo, app_class, make_args, duration: float | None) -> int:  # noqa: ANN001

@@ -1,9 +1,21 @@
-"""A whole microfactory on this machine: broker, scheduler, cells and operators.
+"""A whole microfactory on this machine, laid out as the real floor: broker, scheduler,
+site historian, cells and operators.
+
+Each machine of a real floor has a folder of its own under the work folder, holding
+only what that machine would hold (`prepare_floor`):
+
+    central/            the central machine: the site file and every station file (for
+                        `config check`), the scheduler's and the historian's databases
+    cells/<cell>/       one kiosk each: the site file, its own station file, the site's
+                        assets (inspection templates, job files, keys) and its own store
+    board/              the supervisor's laptop: the site file only
+
+The broker is their only link: no part opens a file in another's folder.
 
 Everything runs in one asyncio loop (the board's, when there is a board), so
 Ctrl-C or the end of `--duration` stops it all in order: operators, cells (first
 winding down with their links up, so what they record on the way down is sent; then
-each publishes its offline status), scheduler, then the broker.
+each publishes its offline status), scheduler and historian, then the broker.
 """
 
 from __future__ import annotations
@@ -153,11 +165,41 @@ def prepare_site(workdir: Path) -> Path:
     return site_dir
 
 
+def prepare_floor(workdir: Path) -> tuple[Path, dict[str, Path], Path]:
+    """The central machine's folder, each cell's folder (cell -> its station file), and
+    the board's folder, each holding only that machine's files (module docstring)."""
+    central = prepare_site(workdir)
+    site_text = (central / "site.toml").read_text()
+    stations = tomllib.loads(site_text)["stations"]
+    shared = [p for p in central.iterdir() if p.is_dir() and p.name not in ("var", "__pycache__")]
+    cells: dict[str, Path] = {}
+    floor = workdir / "cells"
+    if floor.exists():
+        shutil.rmtree(floor)
+    for rel in stations:
+        station = central / rel
+        cell = tomllib.loads(station.read_text())["station"]["id"]
+        folder = floor / cell
+        folder.mkdir(parents=True)
+        (folder / "site.toml").write_text(site_text)
+        shutil.copy(station, folder / station.name)
+        for asset in shared:
+            shutil.copytree(asset, folder / asset.name)
+        cells[cell] = folder / station.name
+    board = workdir / "board"
+    if board.exists():
+        shutil.rmtree(board)
+    board.mkdir()
+    (board / "site.toml").write_text(site_text)
+    return central, cells, board
+
+
 class Demo:
     def __init__(self, options: DemoOptions) -> None:
         self.o = options
         self.workdir = options.workdir
-        self.site_dir = prepare_site(self.workdir)
+        self.site_dir, self.cell_files, self.board_dir = prepare_floor(self.workdir)
+        self.historian: Any = None
         self.broker = Broker(self.workdir)
         self.scheduler: Any = None
         self.controllers: dict[str, StationController] = {}
@@ -168,11 +210,12 @@ class Demo:
 
     @property
     def labels_dir(self) -> Path:
-        return self.site_dir / "var" / "labels"
+        """Where the cells' label printers write (each cell's own var/labels)."""
+        return self.workdir / "cells" / "*" / "var" / "labels"
 
     def station_files(self) -> list[Path]:
-        site = tomllib.loads((self.site_dir / "site.toml").read_text())
-        return [self.site_dir / f for f in site["stations"]]
+        """Each cell's own station file, in its own folder."""
+        return list(self.cell_files.values())
 
     async def start(self) -> None:
         from cellctl.config.load import load_site
@@ -194,6 +237,17 @@ class Demo:
             store, site=site, mqtt=mqtt, move_after_down_s=self.o.move_after_down_s
         )
         await self.scheduler.start()
+        from cellctl.historian.answers import SiteContext
+        from cellctl.historian.backends import open_store
+        from cellctl.historian.service import Historian
+
+        site_path = self.site_dir / "site.toml"
+        self.historian = Historian(
+            open_store(self.site_dir / site.historian_db),
+            context=SiteContext.load(site, site_path),
+            mqtt=mqtt,
+        )
+        await self.historian.start()
         for i, path in enumerate(self.station_files()):
             controller = open_station(path)
             runtime = StationRuntime(controller, broker_url=self.broker.url)
@@ -280,6 +334,9 @@ class Demo:
                 await runtime.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.historian is not None:
+            await self.historian.stop()
+            self.historian.store.close()
         await self.broker.stop()
 
     # -- what a test or a person checks at the end ------------------------------------
@@ -327,10 +384,28 @@ class Demo:
         for runtime in self.runtimes.values():
             await runtime.wind_down()
         while loop.time() < deadline:
-            if self.backlog() == 0 and self.cell_totals() == self.scheduler_totals():
+            if (
+                self.backlog() == 0
+                and self.cell_totals() == self.scheduler_totals()
+                and not self.historian_behind()
+            ):
                 return True
             await asyncio.sleep(0.2)
         return False
+
+    def historian_behind(self) -> dict[str, tuple[int, int]]:
+        """cell -> (the historian's contiguous mark, the cell's last seq) where the site
+        historian does not yet hold every event of the cell exactly once."""
+        if self.historian is None:
+            return {}
+        marks = self.historian.store.seq_marks()
+        out = {}
+        for cell, c in self.controllers.items():
+            last = c.store.last_seq()
+            hwm = marks.get(cell, (0, 0))[0]
+            if hwm != last:
+                out[cell] = (hwm, last)
+        return out
 
     def left_in_outboxes(self) -> dict[str, dict[str, int]]:
         """cell -> {event type: count} of what never reached the broker (after stop)."""

@@ -121,14 +121,14 @@ class Finished:
         return self.site / site["scheduler_store"]
 
     def cells(self) -> dict[str, tuple[str, Path]]:
-        """cell -> (kind, store path), from the demo site's station files."""
+        """cell -> (kind, store path), from each cell's own folder (its station file)."""
         from cellctl.config.load import load_station
 
-        site = tomllib.loads((self.site / "site.toml").read_text())
         out = {}
-        for name in site["stations"]:
-            loaded = load_station(self.site / name)
-            out[loaded.id] = (loaded.config.station.kind, loaded.store_path())
+        for station in sorted((self.workdir / "cells").glob("*/*.toml")):
+            if station.name != "site.toml":
+                loaded = load_station(station)
+                out[loaded.id] = (loaded.config.station.kind, loaded.store_path())
         return out
 
     def store(self, cell: str) -> Path:
@@ -167,9 +167,36 @@ def test_headless_demo_ends_cleanly_with_nothing_logged_as_an_error(demo: Finish
     bad = [ln for ln in log.splitlines() if re.search(r" (ERROR|CRITICAL) |Traceback", ln)]
     assert bad == []
     assert "Traceback" not in demo.stderr, demo.stderr
-    labels = list((demo.site / "var" / "labels").rglob("*.png"))
+    labels = list((demo.workdir / "cells").glob("print-*/var/labels/**/*.png"))
     assert labels, "the demo should have printed labels as PNG files"
     assert _mosquittos_in(demo.workdir) == []
+
+
+def test_each_machine_holds_only_its_own_files_and_the_historian_every_event(
+    demo: Finished,
+) -> None:
+    """Laid out as the real floor: a folder per machine, the broker their only link."""
+    cells = demo.cells()
+    assert set(cells) == {"cut-01", "print-01", "print-02", "finish-01", "qa-01"}
+    for cell, (_kind, store) in cells.items():
+        folder = demo.workdir / "cells" / cell
+        tomls = sorted(p.name for p in folder.glob("*.toml"))
+        assert tomls == sorted(["site.toml", f"{cell}.toml"]), tomls  # no other cell's station file
+        dbs = sorted(p.name for p in folder.rglob("*.db"))
+        assert dbs == [f"{cell}.db", f"{cell}.labels.db"], dbs  # its own stores only
+        assert store.parent.parent == folder
+    board = sorted(p.name for p in (demo.workdir / "board").rglob("*") if p.is_file())
+    assert board == ["site.toml"]
+    assert not list(demo.site.glob("var/*-0*.db")), "no cell store on the central machine"
+    assert demo.line("the site historian holds") == (
+        "the site historian holds every event of every cell once: yes"
+    ), demo.stdout
+    historian = demo.site / "var" / "historian.db"
+    held = dict(_query(historian, "SELECT cell, COUNT(*) FROM events GROUP BY cell"))
+    for cell, (_kind, store) in cells.items():
+        ids = {r[0] for r in _query(store, "SELECT id FROM events")}
+        stored = {r[0] for r in _query(historian, "SELECT id FROM events WHERE cell = ?", cell)}
+        assert stored == ids and held[cell] == len(ids), cell
 
 
 def test_the_demo_oee_is_by_the_book_and_believable(demo: Finished, capsys) -> None:
