@@ -135,7 +135,14 @@ class HistorianStore:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
 
     def execute(self, text: str, args: Sequence[Any] = ()) -> Any:
+        self._need_conn()
         return self.conn.execute(self.sql(text), tuple(args))
+
+    def _need_conn(self) -> None:
+        """After a failed reconnect the connection is gone: try again now, and say the
+        database is unavailable (never a bare error, which would drop the events)."""
+        if self.conn is None:
+            self.connect()
 
     def _migrate(self) -> None:
         self.execute(
@@ -174,6 +181,7 @@ class HistorianStore:
     begin_sql = "BEGIN"
 
     def begin(self) -> None:
+        self._need_conn()
         self.conn.execute(self.begin_sql)
 
     def commit(self) -> None:
