@@ -6,7 +6,9 @@ Every cell is the real station (store, controller, runtime, broker link, machine
 bridge, label printer) in its own process with a simulated person at it
 (`bench.chaos_cell`); its machine and its label printer are simulators on real
 pseudo-terminals owned by this process, so they outlive a killed station as real
-hardware would. The scheduler is `cellctl scheduler run` in its own process.
+hardware would. The scheduler is `cellctl scheduler run` in its own process, and the
+site historian `cellctl historian run`, on PostgreSQL when a server can be started here
+(so its database can be restarted under it), else on SQLite.
 
 Invariants, after every fault:
 - every event a cell confirmed (count, defect, label, serial, ...) is in its store;
@@ -18,7 +20,9 @@ Invariants, after every fault:
 - no label came out of a printer more often than the cell's print queue sent it;
 - units are conserved from step to step: no step used more units than its upstream
   step made good, and no step is done short unless it was closed short
-  (`cellctl store check --site`, domain.conservation).
+  (`cellctl store check --site`, domain.conservation);
+- the historian holds every confirmed event exactly once: at a moment when it has
+  caught up, its events of each cell are the cell's store's, each once.
 
 `python -m bench.chaos [--quick] [--json PATH] [--markdown RELIABILITY.md]`
 """
@@ -172,6 +176,7 @@ class Check:
     store_problems: list[str] = field(default_factory=list)
     labels_twice: int = 0
     conservation: list[str] = field(default_factory=list)
+    historian_missing: int = 0
     settle_s: float = 0.0
     note: str = ""
     took_effect: bool = True  # False: the fault was injected but did not bite
@@ -185,6 +190,7 @@ class Check:
             or self.store_problems
             or self.labels_twice
             or self.conservation
+            or self.historian_missing
         )
 
 
@@ -201,6 +207,9 @@ class Shift:
         self.logdir.mkdir()
         self.sched_db = self.site_dir / "var" / "scheduler.db"
         self.sched_proc: subprocess.Popen[str] | None = None
+        self.hist_proc: subprocess.Popen[str] | None = None
+        self.pg: Any = None  # a PostgreSQL cluster for the historian, when one can start
+        self.hist_db = str(self.site_dir / "var" / "historian.db")
         self.machines: dict[str, Any] = {}
         self.printers: dict[str, QLPrinterSim] = {}
         self.cells: dict[str, CellProc] = {}
@@ -226,9 +235,21 @@ class Shift:
             return None
         return mnt
 
+    def _cell_folder(self, cell: str) -> Path:
+        """The cell's machine: the site file, its own station file and the site's assets,
+        nothing of another cell (the broker is the only link between them)."""
+        folder = self.workdir / "cells" / cell
+        folder.mkdir(parents=True)
+        shutil.copy(self.site_dir / "site.toml", folder / "site.toml")
+        for asset in ("inspection", "instructions", "jobs", "keys"):
+            if (self.site_dir / asset).is_dir():
+                shutil.copytree(self.site_dir / asset, folder / asset)
+        (folder / "var").mkdir()
+        return folder
+
     def _station_file(self, cell: str, db: Path) -> Path:
-        path = self.site_dir / f"{cell}.toml"
-        text = path.read_text()
+        text = (self.site_dir / f"{cell}.toml").read_text()
+        path = self.workdir / "cells" / cell / f"{cell}.toml"
         text = _without_table(text, "camera")  # no camera: not under test here
         if cell in self.machines:
             text = re.sub(r'port = "[^"]*"', f'port = "{self.machines[cell].path}"', text)
@@ -249,12 +270,15 @@ class Shift:
             store.add_run(parse_run(data), source="chaos")
         store.close()
         self._start_scheduler()
+        self._start_pg()
+        self._start_historian()
         for i, (cell, (badge, machine, model)) in enumerate(CELLS.items()):
             if machine is not None:
                 opts = {"time_scale": 0.05} if machine != "marlin" else {}
                 self.machines[cell] = make_sim(machine, **opts).start()
             self.printers[cell] = QLPrinterSim(model, Roll(62 if cell != "finish-01" else 29))
-            folder = self.disk if (cell == DISK_CELL and self.disk) else self.site_dir / "var"
+            home = self._cell_folder(cell)
+            folder = self.disk if (cell == DISK_CELL and self.disk) else home / "var"
             db = folder / f"{cell}.db"
             station = self._station_file(cell, db)
             self.cells[cell] = CellProc(
@@ -276,6 +300,41 @@ class Shift:
         err.close()
         assert self.sched_proc.stdout is not None
         self.sched_proc.stdout.readline()  # "scheduler for site ...": it is subscribed
+
+    def _start_pg(self) -> None:
+        try:
+            from tests.fixtures.postgres import PostgresCluster, postgres_available
+        except ImportError:  # an installed cellctl without its tests: SQLite it is
+            return
+        if postgres_available() is None:
+            self.pg = PostgresCluster().start()  # its own temporary folder, removed at stop
+            self.hist_db = self.pg.create_database("historian")
+
+    def _start_historian(self) -> None:
+        err = open(self.logdir / "historian.stderr", "a")  # noqa: SIM115
+        self.hist_proc = subprocess.Popen(
+            [sys.executable, "-m", "cellctl", "historian", "run", "--site",
+             str(self.site_dir / "site.toml"), "--db", self.hist_db, "--url", self.broker.url],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+        err.close()
+        assert self.hist_proc.stdout is not None
+        self.hist_proc.stdout.readline()  # its first line: it is subscribed
+
+    def _historian_ids(self, cell: str) -> list[str] | None:
+        """The ids the historian holds of a cell's events (None: its database is away)."""
+        from cellctl.historian.backends import open_store
+
+        try:
+            store = open_store(self.hist_db)
+        except Exception:
+            return None
+        try:
+            return [r[0] for r in store.execute("SELECT id FROM events WHERE cell = ?", (cell,))]
+        except Exception:
+            return None
+        finally:
+            store.close()
 
     def _planner(self) -> None:
         while not self._planning_done.wait(1.0):
@@ -302,12 +361,15 @@ class Shift:
         self._planning_done.set()
         for c in self.cells.values():
             c.stop()
-        if self.sched_proc is not None and self.sched_proc.poll() is None:
-            self.sched_proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.sched_proc.wait(15)
-            if self.sched_proc.poll() is None:
-                self.sched_proc.kill()
+        for proc in (self.sched_proc, self.hist_proc):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(15)
+                if proc.poll() is None:
+                    proc.kill()
+        if self.pg is not None:
+            self.pg.remove()
         self.broker.stop()
         for m in self.machines.values():
             m.stop()
@@ -331,6 +393,22 @@ class Shift:
         self.sched_proc.wait()
         self._start_scheduler()
         return "SIGKILL scheduler, restarted"
+
+    def kill_historian(self) -> str:
+        assert self.hist_proc is not None
+        self.hist_proc.send_signal(signal.SIGKILL)
+        self.hist_proc.wait()
+        self._start_historian()
+        return "SIGKILL historian, restarted"
+
+    def restart_historian_db(self, seconds: float = 2.0) -> str:
+        if self.pg is None:
+            self.missed.append("no PostgreSQL here: the historian is on SQLite")
+            return "historian database restart skipped"
+        self.pg.stop()
+        time.sleep(seconds)  # the fault itself: the database is away this long
+        self.pg.start()
+        return f"PostgreSQL under the historian stopped for {seconds:.0f} s and restarted"
 
     def kill_broker(self) -> str:
         self.broker.kill()
@@ -479,6 +557,7 @@ class Shift:
                         serials.update(e.payload["serials"])
                 result.store_problems += [f"{cell}: {p}" for p in copy.check()]
                 result.labels_twice += self._labels_twice(cell)
+            result.historian_missing = self._missing_at_historian(last_copy, deadline)
             if pending:
                 missing = self._missing_at_scheduler(pending, last_copy)
                 result.events_lost += missing
@@ -539,6 +618,22 @@ class Shift:
             extra += max(0, g2 - g1) + max(0, s2 - s1)
         return extra, copy, acked
 
+    def _missing_at_historian(self, copies: dict[str, StationStore], deadline: float) -> int:
+        """Events of the cells' stores the historian lacks or holds twice, once it has had
+        until `deadline` to catch up (it holds at least what the copies hold by then)."""
+        while True:
+            off = 0
+            for cell, copy in copies.items():
+                ids = {e.id for e in copy.events()}
+                held = self._historian_ids(cell)
+                if held is None:
+                    off += len(ids)
+                    continue
+                off += len(ids - set(held)) + (len(held) - len(set(held)))
+            if off == 0 or _now() > deadline:
+                return off
+            time.sleep(0.2)
+
     def _missing_at_scheduler(self, cells: set[str], copies: dict[str, StationStore]) -> int:
         missing = 0
         for cell in cells:
@@ -564,6 +659,8 @@ class Plan:
     station_kills: int = 20
     scheduler_kills: int = 5
     broker_kills: int = 5
+    historian_kills: int = 5
+    db_restarts: int = 3
     outage_s: float = 60.0
     cable_s: float = 3.0
     media_s: float = 8.0
@@ -572,7 +669,9 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(3, 1, 1, outage_s=8.0, cable_s=2.0, media_s=4.0, disk_s=3.0, gap_s=(1.0, 2.5))
+        return cls(
+            3, 1, 1, 1, 1, outage_s=8.0, cable_s=2.0, media_s=4.0, disk_s=3.0, gap_s=(1.0, 2.5)
+        )
 
 
 def run_suite(
@@ -586,6 +685,8 @@ def run_suite(
         faults.append(("station SIGKILL", lambda c=cell: shift.kill_station(c)))
     faults += [("scheduler SIGKILL", shift.kill_scheduler)] * plan.scheduler_kills
     faults += [("mosquitto SIGKILL", shift.kill_broker)] * plan.broker_kills
+    faults += [("historian SIGKILL", shift.kill_historian)] * plan.historian_kills
+    faults += [("historian database restart", shift.restart_historian_db)] * plan.db_restarts
     rng.shuffle(faults)
     faults += [
         ("broker unreachable", lambda: shift.broker_outage(plan.outage_s)),
@@ -612,6 +713,7 @@ def run_suite(
             log(
                 f"{'ok  ' if check.ok else 'FAIL'} {name}: {detail}; lost {check.events_lost}, "
                 f"dup {check.events_duplicated}, serials reused {check.serials_reused}, "
+                f"historian off by {check.historian_missing}, "
                 f"settled in {check.settle_s:.1f} s {check.note}"
             )
             for p in check.store_problems:
@@ -639,7 +741,7 @@ def run_suite(
 
 COLUMNS = (
     "fault", "times", "passed", "events lost", "events duplicated", "serials reused",
-    "store problems", "labels twice", "slowest settle",
+    "store problems", "labels twice", "historian off by", "slowest settle",
 )  # fmt: skip
 
 
@@ -657,7 +759,9 @@ def write_markdown(checks: list[Check], path: Path, command: str) -> None:
         "the scheduler in its own process and a real Mosquitto. After every fault: every",
         "event a cell confirmed is in its store and, once the broker is back, applied by the",
         "scheduler exactly once (applied ids equal the store's, totals equal the cell's); no",
-        "serial issued twice; read tables equal a rebuild of the log; no label printed twice.",
+        "serial issued twice; read tables equal a rebuild of the log; no label printed twice;",
+        "the site historian (on PostgreSQL where a server can start) holds every event once.",
+        "Each cell runs from a folder of its own holding only its own files.",
         "Each check counts the whole shift up to then, so a column shows its worst check.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
@@ -668,7 +772,7 @@ def write_markdown(checks: list[Check], path: Path, command: str) -> None:
             f"| {fault} | {len(cs)} | {sum(c.ok for c in cs)} | {max(c.events_lost for c in cs)} "
             f"| {max(c.events_duplicated for c in cs)} | {max(c.serials_reused for c in cs)} "
             f"| {max(len(c.store_problems) for c in cs)} | {max(c.labels_twice for c in cs)} "
-            f"| {max(c.settle_s for c in cs):.1f} s |"
+            f"| {max(c.historian_missing for c in cs)} | {max(c.settle_s for c in cs):.1f} s |"
         )
     lines += ["", "## Each fault", ""]
     lines += [f"- {'ok' if c.ok else 'FAILED'}: {c.detail} {c.note}".rstrip() for c in checks]

@@ -73,21 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=_prioritise)
 
 
-def _site(args: argparse.Namespace):
-    from cellctl.config.load import load_site
-    from cellctl.errors import CliError, ConfigError
-
-    try:
-        site = load_site(args.site)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from None
-    if args.url:
-        site = site.model_copy(update={"mqtt": site.mqtt.model_copy(update={"url": args.url})})
-    return site
-
-
 def _ask(args: argparse.Namespace, what: str, body: dict[str, Any]) -> Any:
     from cellctl.bus.site_request import SiteRequestError, ask_scheduler_sync
+    from cellctl.commands.historian import load_site_for_bus
     from cellctl.errors import CliError
 
     if args.db and what not in ("runs", "run"):
@@ -97,7 +85,7 @@ def _ask(args: argparse.Namespace, what: str, body: dict[str, Any]) -> Any:
         )
     if args.db:
         return _from_file(args, what, body)
-    site = _site(args)
+    site = load_site_for_bus(args.site, args.url)
     try:
         return ask_scheduler_sync(site.mqtt, site.site.id, what, body, timeout_s=args.timeout)
     except SiteRequestError as exc:

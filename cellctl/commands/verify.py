@@ -15,6 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("code", metavar="CODE_OR_IMAGE", help="the scanned text, or an image file")
     p.add_argument("--public-key", help="the site's public key (PEM)")
     p.add_argument("--site", help="site.toml whose public_key to use (default: ./site.toml)")
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="also ask the site historian (over the bus) what the unit went through",
+    )
+    p.add_argument("--url", help="broker URL, overriding the site file's [mqtt] url")
     p.set_defaults(func=_verify)
 
 
@@ -60,7 +66,36 @@ def _verify(args: argparse.Namespace) -> int:
     for v in units:
         word = "GENUINE" if v.genuine else "NOT GENUINE"
         print(f"{word}: {v.reason} ({key_id(public)})")
+        if args.history and v.genuine and v.serial:
+            for line in _history(args, v.serial):
+                print(f"  {line}")
     return 0 if units and all(v.genuine for v in units) else 1
+
+
+def _history(args: argparse.Namespace, serial: str) -> list[str]:
+    """What the site historian knows of the unit, a line a step; the genuineness above
+    stands without it (it is checked offline), so a historian away is said, not fatal."""
+    from cellctl.bus.site_request import SiteRequestError, ask_site_sync
+    from cellctl.commands.historian import load_site_for_bus
+    from cellctl.errors import CliError
+
+    try:
+        site = load_site_for_bus(args.site or "site.toml", args.url)
+        found = ask_site_sync(site.mqtt, site.site.id, "trace", {"query": serial})
+    except (CliError, SiteRequestError) as exc:
+        return [f"history: not available ({exc})"]
+    lines = [f"batch {found.get('batch') or '?'} · SKU {found.get('sku') or '?'} · "
+             f"run {', '.join(found.get('runs') or []) or '?'}"]  # fmt: skip
+    for step in found.get("steps", []):
+        day = (step.get("completed") or step.get("started") or "")[:10]
+        lines.append(
+            f"{day} {step.get('kind') or '?'} at {step.get('cell')}: "
+            f"{step.get('good', 0)} good, {step.get('scrap', 0)} scrap"
+        )
+    for lot in found.get("lots", []):
+        verdict = "accepted" if lot.get("accepted") else "rejected"
+        lines.append(f"{(lot.get('time') or '')[:10]} QA {verdict} the batch")
+    return lines
 
 
 def _codes_in_image(path) -> list[str]:

@@ -8,7 +8,7 @@ only what that machine would hold (`prepare_floor`):
                         `config check`), the scheduler's and the historian's databases
     cells/<cell>/       one kiosk each: the site file, its own station file, the site's
                         assets (inspection templates, job files, keys) and its own store
-    board/              the supervisor's laptop: the site file only
+    board/              the supervisor's laptop: the site file and the public key
 
 The broker is their only link: no part opens a file in another's folder.
 
@@ -191,6 +191,8 @@ def prepare_floor(workdir: Path) -> tuple[Path, dict[str, Path], Path]:
         shutil.rmtree(board)
     board.mkdir()
     (board / "site.toml").write_text(site_text)
+    (board / "keys").mkdir()  # the public key only: `verify` on the supervisor's laptop
+    shutil.copy(central / "keys" / "site.pub", board / "keys" / "site.pub")
     return central, cells, board
 
 

@@ -22,7 +22,7 @@ def test_every_fault_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> N
     assert {c.fault for c in faults} == {
         "station SIGKILL", "scheduler SIGKILL", "mosquitto SIGKILL", "broker unreachable",
         "serial cable pulled", "printer out of media", "disk full", "clock jumps backwards",
-        "clock jumps forwards",
+        "clock jumps forwards", "historian SIGKILL", "historian database restart",
     }  # fmt: skip
     failed = [
         line
@@ -36,5 +36,10 @@ def test_every_fault_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> N
     confirmed, runs_done, pages, tracebacks = map(int, re.findall(r"\d+", end.detail))
     assert confirmed > 300 and runs_done >= 2 and pages > 0, end.detail
     assert tracebacks == 0, end.detail
+    assert [c.historian_missing for c in faults] == [0] * len(faults)
+    # Each cell ran from a folder of its own, holding no other cell's station file.
+    for cell in ("cut-01", "print-01", "finish-01", "qa-01"):
+        tomls = sorted(p.name for p in (tmp_path / "cells" / cell).glob("*.toml"))
+        assert tomls == sorted(["site.toml", f"{cell}.toml"]), tomls
     disk = next(c for c in faults if c.fault == "disk full")
     assert "refused with 'disk is full'" in disk.detail

@@ -186,7 +186,7 @@ def test_each_machine_holds_only_its_own_files_and_the_historian_every_event(
         assert dbs == [f"{cell}.db", f"{cell}.labels.db"], dbs  # its own stores only
         assert store.parent.parent == folder
     board = sorted(p.name for p in (demo.workdir / "board").rglob("*") if p.is_file())
-    assert board == ["site.toml"]
+    assert board == ["site.pub", "site.toml"]
     assert not list(demo.site.glob("var/*-0*.db")), "no cell store on the central machine"
     assert demo.line("the site historian holds") == (
         "the site historian holds every event of every cell once: yes"

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cellctl.demo.runner import Demo, DemoOptions
+from cellctl.domain import codes
+from cellctl.labels import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ["cut", "print", "finish", "qa"]
@@ -104,6 +106,12 @@ async def test_a_batch_made_on_four_machines_is_traced_from_the_board(tmp_path: 
         assert one.returncode == 0, one.stderr
         assert json.loads(one.stdout)["batch"] == batch
         today = datetime.now(UTC).date()
+        # `verify` on the board's machine: genuine offline, its story from the historian.
+        code = codes.encode_unit(unit, keys.load_private(work / "site" / "keys" / "site.key"))
+        verified = await cellctl("verify", *site, "--history", code)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert verified.stdout.startswith("GENUINE"), verified.stdout
+        assert f"batch {batch}" in verified.stdout and "QA accepted" in verified.stdout
         day = ["--from", str(today - timedelta(days=1)), "--to", str(today + timedelta(days=1))]
         report = await cellctl("report", *site, *day, "--table", "counts")
         assert report.returncode == 0, report.stderr
