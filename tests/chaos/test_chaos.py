@@ -15,6 +15,7 @@ from bench.chaos import Plan, run_suite
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the full disk needs a tmpfs mount")
 
 
+@pytest.mark.timeout(480)  # a real shift with eleven faults, each settled and checked
 def test_every_fault_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
     lines: list[str] = []
     checks = run_suite(Plan.quick(), seed=3, workdir=tmp_path, log=lines.append)
