@@ -808,6 +808,7 @@ def main() -> None:
     report.add("store_problems", max(len(c.store_problems) for c in faults), "problems")
     report.add("conservation_problems", max(len(c.conservation) for c in faults), "runs")
     report.add("labels_printed_twice", max(c.labels_twice for c in faults), "pages")
+    report.add("historian_off_by", max(c.historian_missing for c in faults), "events")
     report.add("duration_s", round(_now() - t0, 1), "s")
     failed = len(faults) - sum(c.ok for c in faults)
     report.emit(("faults_failed", failed, "faults"), args.json)
