@@ -96,7 +96,7 @@ class GrblMachine(Machine):
         self._draining = False
         self._last_activity = time.monotonic()
         self._last_status = time.monotonic()
-        self._wco = (0.0, 0.0, 0.0)
+        self._wco: tuple[float, ...] = (0.0, 0.0, 0.0)
         self._poller: asyncio.Task[None] | None = None
         self._halting = False
         self._had_session = False  # greeted once on an earlier opening of the port

@@ -128,7 +128,8 @@ class LineMachine(Machine):
             return
         seq, fut = self._waiting
         if msg.seq == 0 and msg.word == "ERR" and msg.args[:1] == ["1"]:
-            fut.done() or fut.set_result(msg)  # the device saw a damaged frame: repeat it
+            if not fut.done():  # the device saw a damaged frame: repeat it
+                fut.set_result(msg)
             return
         if msg.seq == seq and not fut.done():
             fut.set_result(msg)

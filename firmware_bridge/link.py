@@ -135,7 +135,7 @@ class SerialLink:
 
     def _readable(self, port: serial.SerialBase, generation: int) -> None:
         try:
-            chunk = os.read(port.fd, 65536)  # type: ignore[attr-defined]
+            chunk = os.read(port.fd, 65536)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -153,11 +153,14 @@ class SerialLink:
         self._buf = bytearray(rest)
         self._deliver(generation, [ln.rstrip(b"\r").decode("ascii", "replace") for ln in lines])
 
+    def _current(self, port: serial.SerialBase) -> bool:
+        return self._port is port
+
     def _reader(self, port: serial.SerialBase, generation: int) -> None:
         buf = bytearray()
         loop = self._loop
         assert loop is not None
-        while self._port is port:
+        while self._current(port):
             try:
                 chunk = port.read(max(1, port.in_waiting))
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:

@@ -110,7 +110,7 @@ async def _ask(
 
 def _result(raw: object, who: str) -> Any:
     try:
-        data = json.loads(bytes(raw).decode("utf-8"))  # type: ignore[arg-type]  # bytes() refuses what is not a payload: TypeError below
+        data = json.loads(bytes(raw).decode("utf-8"))  # type: ignore[call-overload]  # bytes() of a non-payload raises TypeError, said below
     except (TypeError, ValueError) as exc:
         raise SiteRefused(f"the answer of {who} is unreadable: {exc}") from None
     if not isinstance(data, dict) or data.get("v") != PAYLOAD_VERSION:

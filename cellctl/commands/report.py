@@ -6,6 +6,7 @@ Asks the site historian over the bus; `--store FILE` reads station store files i
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, tzinfo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,9 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _when(text: str, tz) -> object:
-    from datetime import datetime
-
+def _when(text: str, tz: tzinfo) -> datetime:
     from cellctl.errors import CliError
 
     try:
@@ -85,7 +84,7 @@ def _ask_historian(args: argparse.Namespace) -> dict:
     site = load_site_for_bus(args.site, args.url)
     # Checked here too, so a typo is said at once rather than by the historian.
     tz = ZoneInfo(site.site.timezone)
-    if _when(args.end, tz) <= _when(args.start, tz):  # type: ignore[operator]
+    if _when(args.end, tz) <= _when(args.start, tz):
         raise CliError("--to must be after --from")
     body = {"from": args.start, "to": args.end, "cells": args.cell}
     try:
@@ -95,7 +94,7 @@ def _ask_historian(args: argparse.Namespace) -> dict:
 
 
 def _from_stores(args: argparse.Namespace) -> dict:
-    from datetime import UTC, datetime
+    from datetime import UTC
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
@@ -110,7 +109,7 @@ def _from_stores(args: argparse.Namespace) -> dict:
     shifts = [metrics.ShiftSpec("all day", "00:00", "00:00", days=metrics.WEEKDAYS)]
     ideal: dict[str, float] = {}
     planned: set[str] = set()
-    tz = UTC
+    tz: tzinfo = UTC
     try:
         if args.site:
             site = load_site(args.site)

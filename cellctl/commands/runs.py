@@ -179,7 +179,8 @@ def _import(args: argparse.Namespace) -> int:
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise CliError(f"cannot read {args.csv}: {exc}") from None
-    runs, problems = [], []
+    runs: list[dict[str, Any]] = []
+    problems: list[str] = []
     for line, row in enumerate(rows, start=2):
         run = {k: v for k, v in row.items() if k and v not in (None, "")}
         try:

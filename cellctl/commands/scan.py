@@ -45,11 +45,11 @@ def _pipeline(args: argparse.Namespace, live: bool = False):
     from cellctl.scan.cascade import Pipeline
     from cellctl.scan.decoders import check_symbologies
 
-    roi = None
+    roi: tuple[float, float, float, float] | None = None
     if args.roi:
         try:
-            roi = tuple(float(v) for v in args.roi.split(","))
-            x, y, w, h = roi
+            x, y, w, h = (float(v) for v in args.roi.split(","))
+            roi = (x, y, w, h)
         except ValueError:
             raise CliError(f"--roi {args.roi!r}: expected four numbers x,y,w,h") from None
         if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x and 0 < h <= 1 - y):

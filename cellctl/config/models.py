@@ -110,7 +110,7 @@ class Shift(_Strict):
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+        default=["mon", "tue", "wed", "thu", "fri"]  # pydantic copies a default per instance
     )
     breaks_min: int = Field(default=0, ge=0, le=600)
 
@@ -201,7 +201,7 @@ class CameraConfig(_Strict):
     roi: tuple[float, float, float, float] | None = Field(
         default=None, description="x, y, width, height as fractions of the frame"
     )
-    decoders: list[Literal["zxing", "zbar"]] = Field(default_factory=lambda: ["zxing", "zbar"])
+    decoders: list[Literal["zxing", "zbar"]] = Field(default=["zxing", "zbar"])
     dedup_s: float = Field(default=2.0, ge=0)
     budget_ms: float = Field(default=30.0, gt=0, description="fallback CPU time per video frame")
     still_budget_ms: float = Field(
@@ -212,7 +212,7 @@ class CameraConfig(_Strict):
             "QR", "DataMatrix", "Code128", "EAN-13", "UPC-A", "EAN-8", "Code39", "ITF", "DataBar"
         ]
     ] = Field(
-        default_factory=lambda: [
+        default=[
             "QR",
             "DataMatrix",
             "Code128",

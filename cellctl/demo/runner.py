@@ -259,6 +259,7 @@ class Demo:
             if controller.cell != self.o.kiosk:
                 badge = OPERATOR_OF_CELL.get(controller.cell, "OP-ADA")
                 habits = Habits(seconds_per_unit=self.o.seconds_per_unit)
+                op: SimOperator
                 if runtime.qa is not None:
                     op = SimInspector(
                         runtime,

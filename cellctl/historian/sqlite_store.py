@@ -58,7 +58,9 @@ class SqliteStore(HistorianStore):
 
         def flush() -> None:
             nonlocal ev
-            rows, keys, tallies = [], [], []
+            rows: list[tuple[Any, ...]] = []
+            keys: list[tuple[str, str, int]] = []
+            tallies: list[tuple[Any, ...]] = []
             for e in chunk:
                 ev += 1
                 cells.add(e.cell)

@@ -128,7 +128,7 @@ def read_back(job: bytes, workdir: str | Path | None = None) -> list[Image.Image
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory())
         folder = Path(workdir)
-        reader = BrotherQLReader(io.BufferedReader(io.BytesIO(job)))  # type: ignore[arg-type]
+        reader = BrotherQLReader(io.BufferedReader(io.BytesIO(job)))
         # The reader saves each page into the cwd by default; keep it in our folder.
         reader.filename_fmt = str(folder / "page{counter:04d}.png")
         with contextlib.redirect_stdout(io.StringIO()):

@@ -237,7 +237,7 @@ def _check_layout(t: Template) -> list[str]:
         elif isinstance(el, (QrElement, DataMatrixElement)):
             xs, ys = (el.x, el.x + el.size), (el.y, el.y + el.size)
         else:
-            xs, ys = (el.x, el.x + el.width), (el.y, el.y + el.height)  # type: ignore[union-attr]
+            xs, ys = (el.x, el.x + el.width), (el.y, el.y + el.height)
         if max(xs) > w_mm + tol or max(ys) > h_mm + tol:
             problems.append(
                 f"{where}: reaches {max(xs):.1f} x {max(ys):.1f} mm, outside the printable "

@@ -13,7 +13,7 @@ import aiomqtt
 
 from cellctl.bus.codec import PayloadError
 from cellctl.bus.responder import RequestRefused
-from cellctl.domain.run_spec import RunSpecError, parse_run
+from cellctl.domain.run_spec import RunSpec, RunSpecError, parse_run
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import SchedulerStore
 
@@ -95,7 +95,8 @@ class SchedulerRequests:
             raise RequestRefused("import needs a non-empty list of runs")
         if len(rows) > MAX_IMPORT:
             raise RequestRefused(f"at most {MAX_IMPORT} runs in one import, got {len(rows)}")
-        specs, problems = [], []
+        specs: list[RunSpec] = []
+        problems: list[str] = []
         for n, row in enumerate(rows, start=1):
             try:
                 if not isinstance(row, dict):
