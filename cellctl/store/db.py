@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+from cellctl.store._sqlite_utils import sqlite_utils
 
 SYNCHRONOUS = "FULL"
 
