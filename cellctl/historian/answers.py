@@ -19,7 +19,7 @@ from cellctl.domain.trace import TraceError
 from cellctl.historian import queries
 from cellctl.historian.store import HistorianStore
 
-KINDS = ("trace", "batch", "run", "report", "status")
+KINDS = ("trace", "batch", "run", "report", "events", "status")
 REPORT_MAX_DAYS = 400
 
 
@@ -116,6 +116,19 @@ def answer(
                 ideal_cycle_s=ctx.ideal_cycle_s, planned_reasons=ctx.planned_reasons, tz=ctx.tz,
                 now=datetime.now(UTC),  # the historian's clock: later hours are not counted
             )  # fmt: skip
+        if what == "events":
+            if body.get("serial") is not None:
+                return queries.events_naming(store, _text(body, "serial"))
+            since = _time(body, "since", ctx.tz)
+            until = _time(body, "until", ctx.tz) if body.get("until") else datetime.now(UTC)
+            if until <= since:
+                raise BadQuery("until must be after since")
+            if (until - since).days > REPORT_MAX_DAYS:
+                raise BadQuery(f"events of at most {REPORT_MAX_DAYS} days at a time")
+            cells = body.get("cells") or []
+            if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
+                raise BadQuery("cells must be a list of cell ids")
+            return queries.recent_events(store, since, until, cells)
         if what == "status":
             return {**(status or {}), "events": store.count(), "marks": store.seq_marks()}
     except TraceError as exc:

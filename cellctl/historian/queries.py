@@ -122,6 +122,33 @@ def run_history(store: HistorianStore, run_id: str) -> dict[str, Any]:
     }
 
 
+EVENTS_MAX = 50_000
+
+
+def recent_events(
+    store: HistorianStore, since: datetime, until: datetime, cells: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The events of [since, until) (of these cells, or all), oldest first, at most
+    EVENTS_MAX: what a board that starts fills its metrics from."""
+    start, end = iso(since), iso(until)
+    events: list[Event] = []
+    for cell in cells or store.cells():
+        events += store.events_between(cell, start, end)
+    events.sort(key=lambda e: (e.time, e.cell, e.seq))
+    return {
+        "events": [e.to_dict() for e in events[-EVENTS_MAX:]],
+        "truncated": len(events) > EVENTS_MAX,
+    }
+
+
+def events_naming(store: HistorianStore, serial: str) -> dict[str, Any]:
+    """Every event that names the serial, oldest first (a board's trace list)."""
+    events = store.events_named([(SERIAL, serial)])
+    events.sort(key=lambda e: (e.time, e.cell, e.seq))
+    return {"events": [e.to_dict() for e in events[:EVENTS_MAX]],
+            "truncated": len(events) > EVENTS_MAX}  # fmt: skip
+
+
 def iso(t: datetime) -> str:
     """The event-time text of an instant (events carry UTC milliseconds with a Z)."""
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -114,6 +114,13 @@ async def test_questions_over_the_bus(historian: Historian, mosquitto: Mosquitto
     period = {"from": str(today - timedelta(days=2)), "to": str(today + timedelta(days=2))}
     report = await ask_site(mqtt, SITE, "report", period)
     assert report["counts"][0]["good"] == 2
+    # What a board that starts fills its metrics and its trace list from.
+    recent = await ask_site(mqtt, SITE, "events", {"since": period["from"]})
+    assert [e["seq"] for e in recent["events"]] == [1, 2, 3] and not recent["truncated"]
+    named = await ask_site(mqtt, SITE, "events", {"serial": "MUG0002"})
+    assert [e["type"] for e in named["events"]] == ["serials_allocated"]
+    with pytest.raises(SiteRefused, match="until must be after since"):
+        await ask_site(mqtt, SITE, "events", {"since": period["to"], "until": period["from"]})
     # A bad query gets an error reply, not silence.
     with pytest.raises(SiteRefused, match="neither a serial nor a batch"):
         await ask_site(mqtt, SITE, "trace", {"query": "NOPE-1"})
@@ -123,7 +130,7 @@ async def test_questions_over_the_bus(historian: Historian, mosquitto: Mosquitto
         await ask_site(mqtt, SITE, "bogus", {})
     with pytest.raises(SiteRefused, match="to must be after from"):
         await ask_site(mqtt, SITE, "report", {"from": "2026-02-01", "to": "2026-01-01"})
-    assert historian.counters.bad_requests == 4
+    assert historian.counters.bad_requests == 5
 
 
 async def test_nobody_answers(mosquitto: Mosquitto) -> None:
