@@ -110,6 +110,8 @@ def _facts_from_row(row: dict[str, Any]) -> RunFacts | None:
         quantity=int(row.get("quantity") or 0),
         cycle_s=float(row.get("work_s") or 0.0) / max(int(row.get("quantity") or 1), 1),
         steps_left=int(row.get("steps_left") or 1),
+        sku=str(row.get("sku") or ""),
+        batch=str(row["batch"]) if row.get("batch") else None,
     )
 
 

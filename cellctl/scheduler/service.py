@@ -601,13 +601,29 @@ class Scheduler:
         holds = self.store.holds()
         active = self.store.runs(["queued", "active"])
         held = [r["id"] for r in active if r["batch"] and holds.get(r["batch"])]
+        runs = {r["id"]: r for r in active}
+        left = self.store.steps_left()
+        # The facts behind the order travel with it: a board on another machine shows
+        # the due date, the margin at stake and the ETA without the scheduler's file.
         return {
             "v": PAYLOAD_VERSION,
             "time": utc_now_iso(),
             "ready": [
-                {"run_id": c.run_id, "step": c.step, "kind": c.kind, "priority": c.manual_priority}
+                {
+                    "run_id": c.run_id,
+                    "step": c.step,
+                    "kind": c.kind,
+                    "priority": c.manual_priority,
+                    "due_s": c.due_s,
+                    "weight": c.weight,
+                    "work_s": c.work_s,
+                    "quantity": runs.get(c.run_id, {}).get("quantity", 0),
+                    "steps_left": left.get(c.run_id, 1),
+                    "sku": runs.get(c.run_id, {}).get("sku", ""),
+                    "batch": runs.get(c.run_id, {}).get("batch"),
+                }
                 for c in ranked[:limit]
-            ],
+            ],  # fmt: skip
             "in_progress": [
                 {"run_id": a["run_id"], "step": a["step"], "cell": a["cell"]}
                 for a in self.store.active_assignments()

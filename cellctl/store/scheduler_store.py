@@ -245,6 +245,16 @@ class SchedulerStore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
 
+    def steps_left(self) -> dict[str, int]:
+        """run id -> steps not done yet, of the queued and active runs."""
+        return dict(
+            self.conn.execute(
+                "SELECT s.run_id, COUNT(*) FROM steps s JOIN runs r ON r.id = s.run_id "
+                "WHERE r.status IN ('queued', 'active') AND s.status NOT IN ('done', 'cancelled') "
+                "GROUP BY s.run_id"
+            ).fetchall()
+        )
+
     def has_run(self, run_id: str) -> bool:
         return (
             self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
