@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import aiomqtt
+import pytest
 
 from cellctl.bus.codec import decode, encode
 from cellctl.bus.topics import Topics
@@ -203,3 +204,20 @@ async def test_a_down_cell_with_no_twin_keeps_its_step(factory: Factory) -> None
     )
     (released,) = [e for e in a.store.events() if e.type == "run_step_released"]
     assert released.payload["reason"] == "withdrawn"  # SimCell's word; the kiosk shows why
+
+
+async def test_the_queue_snapshot_carries_the_facts_a_board_needs(factory: Factory) -> None:
+    """A board on another machine reads no scheduler file: due date, weight, work and the
+    steps left travel in the retained snapshot, and the board's ETA uses them."""
+    from cellctl.board.queue import queue_rows
+
+    store = factory.scheduler_store()
+    store.add_run(parse_run(_spec("P1", batch="B-1", quantity=4, routing="cut>print>qa")))
+    sched = await factory.scheduler(store)
+    (row,) = sched.queue_snapshot()["ready"]
+    run = store.run("P1")
+    assert row["due_s"] == pytest.approx(datetime.fromisoformat(run["due"]).timestamp())
+    assert (row["quantity"], row["steps_left"], row["sku"], row["batch"]) == (4, 3, "CUP", "B-1")
+    assert row["work_s"] == pytest.approx(4.0) and row["weight"] > 0
+    (shown,) = queue_rows(sched.queue_snapshot(), {}, {"cut": 1}, now_s=row["due_s"] - 3600)
+    assert shown.eta_s is not None and shown.due_s == row["due_s"]
