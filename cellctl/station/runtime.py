@@ -179,6 +179,12 @@ class StationRuntime:
             c.subscribe(self._sync_link)
             await self.link.start()
         self._tasks.append(asyncio.create_task(self._poll(), name=f"{c.cell}-poll"))
+        from cellctl.station.housekeeping import prune_daily
+
+        retention = self.loaded.site.history.retention_days
+        self._tasks.append(
+            asyncio.create_task(prune_daily(c.store.path, retention), name=f"{c.cell}-prune")
+        )
         cfg = self.loaded.config
         if cfg.machine.driver != "none":
             self._tasks.append(asyncio.create_task(self._open_machine(), name=f"{c.cell}-machine"))

@@ -133,19 +133,22 @@ def _keep_from(conn: sqlite3.Connection) -> int | None:
 def prune_limit(conn: sqlite3.Connection, cutoff: str) -> tuple[int, str]:
     """The highest seq P such that every event up to P may go, and what limits it."""
     last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-    limits: list[tuple[int, str]] = [(confirmed_seq(conn), "confirmed"), (last - 1, "last")]
+    limits: list[tuple[int, str]] = [
+        (confirmed_seq(conn), "the confirmation"),
+        (last - 1, "the last event"),
+    ]
     # Events come in seq order, so this stops at the first one inside the retention.
     young = conn.execute(
         "SELECT seq FROM events WHERE time >= ? ORDER BY seq LIMIT 1", (cutoff,)
     ).fetchone()
     if young is not None:
-        limits.append((young[0] - 1, "retention"))
+        limits.append((young[0] - 1, "the retention"))
     outbox = conn.execute("SELECT MIN(seq) FROM outbox").fetchone()[0]
     if outbox is not None:
-        limits.append((outbox - 1, "outbox"))
+        limits.append((outbox - 1, "the outbox"))
     keep = _keep_from(conn)
     if keep is not None:
-        limits.append((keep - 1, "open step"))
+        limits.append((keep - 1, "the open step"))
     return min(limits)
 
 

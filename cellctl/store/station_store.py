@@ -279,7 +279,7 @@ class StationStore:
         gaps = self.conn.execute(
             "SELECT COUNT(*) FROM events e WHERE seq > ? AND NOT EXISTS "
             "(SELECT 1 FROM events p WHERE p.seq = e.seq - 1)",
-            (kept_from,),
+            (first or 0,),
         ).fetchone()[0]
         if gaps:
             problems.append(f"the event log has {gaps} gap(s) in its sequence numbers")
