@@ -5,7 +5,8 @@ Exactly once, as the scheduler does it (cellctl.bus.intake): a persistent sessio
 QoS 1 events while the historian is away; duplicates are dropped on the event id; a gap
 in a cell's seq is asked again. A batch is stored before anything else is read from the
 broker; when the database is away the batch is kept and retried until it is stored, and
-what a crash loses before that comes back by the gap re-ask (cells keep every event).
+what a crash loses before that comes back by the gap re-ask (cells keep every event
+until we confirm holding it: `cellctl/bus/confirmed.py`).
 """
 
 from __future__ import annotations
