@@ -125,11 +125,14 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
+    from cellctl.store.pruning import pruned
     from cellctl.store.schema import READ_TABLES
 
     store = _open(args)
     changed = store.rebuild()
-    print(f"rebuilt {len(READ_TABLES)} read tables from {store.event_count()} events")
+    rec = pruned(store.conn)
+    base = f"the checkpoint at seq {rec.through_seq} and " if rec.events else ""
+    print(f"rebuilt {len(READ_TABLES)} read tables from {base}{store.event_count()} events")
     if changed:
         print(f"tables that differed before the rebuild: {', '.join(changed)}")
     return 0

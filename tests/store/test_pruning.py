@@ -10,6 +10,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -201,3 +202,34 @@ def test_restart_after_pruning_restores_what_an_unpruned_store_gives(
         finally:
             pruned.store.close()
             whole.store.close()
+
+
+def test_store_info_and_prune_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cellctl.cli import main
+
+    demo = tmp_path / "demo"
+    shutil.copytree(DEMO, demo, ignore=shutil.ignore_patterns("var"))
+    station = demo / "cut-01.toml"
+    loaded = load_station(station)
+    store = StationStore(loaded.store_path(), loaded.id)
+    old = datetime.now(UTC) - timedelta(days=40)
+    store.append_many(
+        Event("units_counted", loaded.id, {"run_id": "R1", "step": 0, "good": 1, "scrap": 0},
+              time=pruning.iso(old + timedelta(minutes=i)))
+        for i in range(50)
+    )  # fmt: skip
+    store.mark_sent(e.id for e in store.pending(40))
+    pruning.record_confirmed(store.conn, 45)
+    store.close()
+    assert main(["store", "prune", "--station", str(station)]) == 0
+    out = capsys.readouterr().out
+    assert "pruned 40 events (retention 30 days)" in out and "held back by the outbox" in out
+    assert main(["store", "info", "--station", str(station)]) == 0
+    out = capsys.readouterr().out
+    assert "events kept: 10 (seq 41..50)" in out
+    assert "confirmed by the historian: through seq 45" in out
+    assert "pruned: 40 events through seq 40" in out
+    assert main(["store", "check", "--station", str(station)]) == 0
+    assert "seq 41 on; 40 pruned" in capsys.readouterr().out
+    assert main(["store", "prune", "--station", str(station), "--retention-days", "50"]) == 0
+    assert "pruned 0 events (retention 50 days)" in capsys.readouterr().out
