@@ -286,9 +286,8 @@ class CellLink:
                     log.info("%s: resend %d..%d requested, %d queued", self.cell, first, last, n)
                     self.notify()
                 elif topic == confirmed_topic:
-                    self.confirmed_seq = pruning.record_confirmed(
-                        self.store.conn, decode_confirmed(payload)
-                    )
+                    hwm, event_id = decode_confirmed(payload)
+                    self.confirmed_seq = pruning.record_confirmed(self.store.conn, hwm, event_id)
                 elif topic == self.topics.holds and self.on_holds is not None:
                     self.on_holds(decode_holds(payload))
             except PayloadError as exc:

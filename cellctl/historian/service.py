@@ -30,7 +30,7 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
-from cellctl.bus.confirmed import ConfirmationThrottle, encode_confirmed
+from cellctl.bus.confirmed import ConfirmationThrottle, encode_confirmed, event_id_at
 from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
 from cellctl.bus.tasks import cancel_and_wait
@@ -299,7 +299,7 @@ class Historian:
             for cell, hwm in self.confirmations.due(marks).items():
                 await client.publish(
                     self.topics.historian_confirmed(cell),
-                    encode_confirmed(hwm),
+                    encode_confirmed(hwm, event_id_at(self.store, cell, hwm)),
                     qos=1,
                     retain=True,
                     timeout=10,

@@ -86,26 +86,37 @@ def confirmed_seq(conn: sqlite3.Connection) -> int:
     return int(value) if value else 0
 
 
-def record_confirmed(conn: sqlite3.Connection, hwm: int) -> int:
+def record_confirmed(conn: sqlite3.Connection, hwm: int, event_id: str | None = None) -> int:
     """Keep the historian's confirmation; return the confirmed seq now kept.
 
     Never goes back (a historian restored from an older backup confirms less: what it
-    confirmed before may already be pruned), and never past this store's own last seq
-    (a historian that claims more holds another store's history under this cell's id).
+    confirmed before may already be pruned). Taken only if this store's event at seq
+    `hwm` is the one the historian holds there (`event_id`): a replaced card whose fresh
+    store starts again at seq 1 hears the retained mark of the old history, and must not
+    take it for its own (the historian kept its events out as seq conflicts). Without an
+    id, never past this store's last seq.
     """
+    cell = _meta(conn, "cell")
     with transaction(conn):
-        last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-        last = max(last, pruned(conn).through_seq)
         before = confirmed_seq(conn)
-        if hwm > last:
-            log.warning(
-                "the historian confirms seq %d but this store's last seq is %d: "
-                "confirming only %d (is another store using this cell's id?)",
-                hwm,
-                last,
-                last,
-            )
-        kept = max(before, min(hwm, last))
+        if hwm <= before:
+            return before
+        if event_id is not None:
+            row = conn.execute("SELECT id FROM events WHERE seq = ?", (hwm,)).fetchone()
+            if row is None or row[0] != event_id:
+                log.warning(
+                    "%s: the historian confirms seq %d as event %s, but this store %s: "
+                    "not taken (is this store another history under the same cell id?)",
+                    cell,
+                    hwm,
+                    event_id,
+                    "has no such seq" if row is None else f"holds event {row[0]} there",
+                )
+                return before
+            kept = hwm
+        else:
+            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            kept = max(before, min(hwm, last))
         if kept != before:
             _set_meta(conn, "confirmed_seq", str(kept))
     return kept

@@ -74,7 +74,8 @@ async def test_only_what_the_historian_confirmed_is_pruned(
             await client.subscribe(T.historian_confirmed(CELL), qos=1)
             async with asyncio.timeout(5):
                 message = await anext(aiter(client.messages))
-            assert message.retain and decode_confirmed(bytes(message.payload)) == 30
+            assert message.retain
+            assert decode_confirmed(bytes(message.payload)) == (30, store.events()[29].id)
         # New events the historian has not confirmed yet: the link is away.
         await link.stop()
         store.append_many(_count(i, OLD + timedelta(hours=1)) for i in range(31, 41))
@@ -124,3 +125,39 @@ async def test_the_station_prunes_at_start(tmp_path: Path) -> None:
         task.cancel()
     assert store.event_count() == 1 and store.check() == []
     store.close()
+
+
+async def test_a_fresh_store_under_the_same_id_does_not_take_the_old_mark(
+    historian: Historian, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = StationStore(tmp_path / "old.db", CELL)
+    old.append_many(_count(i) for i in range(1, 21))
+    link = CellLink(old, site=SITE, kind="cut", mqtt=historian.mqtt, heartbeat_s=0.3)
+    await link.start()
+    try:
+        await wait_until(lambda: pruning.confirmed_seq(old.conn) == 20, 20, "old confirmed")
+    finally:
+        await link.stop()
+        old.close()
+    # The card is replaced: a new store starts again at seq 1 under the same cell id.
+    fresh = StationStore(tmp_path / "fresh.db", CELL)
+    fresh.append_many(_count(i) for i in range(1, 31))
+    link = CellLink(fresh, site=SITE, kind="cut", mqtt=historian.mqtt, heartbeat_s=0.3)
+    with caplog.at_level(logging.WARNING, logger="cellctl.store.pruning"):
+        await link.start()
+        try:
+            await wait_until(
+                lambda: any("not taken" in r.getMessage() for r in caplog.records),
+                10,
+                "the old mark refused",
+            )
+            await wait_until(lambda: link.backlog == 0, 10, "fresh events sent")
+        finally:
+            await link.stop()
+    # The historian kept the fresh seqs 1..20 out as conflicts: nothing is confirmed, so
+    # nothing of the fresh store may go.
+    assert pruning.confirmed_seq(fresh.conn) == 0
+    assert historian.counters.conflicts >= 1
+    assert pruning.prune(fresh.conn, retention_days=30).pruned == 0
+    assert fresh.event_count() == 30
+    fresh.close()

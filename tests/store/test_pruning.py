@@ -131,6 +131,16 @@ def test_confirmation_never_goes_back_nor_past_the_last_seq(tmp_path: Path) -> N
     assert pruning.confirmed_seq(store.conn) == 5
 
 
+def test_confirmation_names_the_event_it_holds(tmp_path: Path) -> None:
+    store = _store(tmp_path, [1.0] * 5)
+    ids = [e.id for e in store.events()]
+    assert pruning.record_confirmed(store.conn, 3, ids[2]) == 3
+    # Another history's event at seq 4, or a seq this store does not have: not taken.
+    assert pruning.record_confirmed(store.conn, 4, "someone-else") == 3
+    assert pruning.record_confirmed(store.conn, 9, "ev-9") == 3
+    assert pruning.record_confirmed(store.conn, 5, ids[4]) == 5
+
+
 def test_resend_of_a_pruned_range_is_explained(tmp_path: Path) -> None:
     store = _store(tmp_path, [60.0] * 10)
     _sent(store, 10)
