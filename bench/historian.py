@@ -13,10 +13,15 @@ on SQLite and on PostgreSQL side by side.
 - trace_growth_ratio: the same queries' median on the full history over the median on a
   tenth of it (the cost follows the answer, not the history: target <= 1.5);
 - report_month_cell_s / report_month_s: a month's report for one cell and for the site;
-- the same names with a `_pg` suffix for PostgreSQL (a throwaway cluster on a free port).
+- the same names with a `_pg` suffix for PostgreSQL (a throwaway cluster on a free port);
+- store_mb_90d_retained / store_mb_90d_unbounded / store_90d_ratio: a busy cell's station
+  store after 90 simulated days (about 2,740 events a day, through `append_many`), pruned
+  with a 30-day retention and the historian's confirmation up to the end, against kept
+  whole; both after VACUUM (bench/store_retention.py; --quick: a quarter of the rate).
 
     python -m bench.historian            # the full run (loads 5M events per backend)
     python -m bench.historian --quick    # 200k events, a smaller ingest
+    python -m bench.historian --store-only [--quick]   # the station store figures only
 """
 
 from __future__ import annotations
@@ -206,6 +211,20 @@ def _history_figures(
     store.close()
 
 
+def _store_figures(rep: Report, work: Path, *, quick: bool) -> None:
+    from bench.store_retention import EVENTS_PER_DAY, store_sizes
+
+    per_day = EVENTS_PER_DAY // 4 if quick else EVENTS_PER_DAY
+    got = store_sizes(work, per_day=per_day)
+    rep.add("store_events_90d", got["events"], "events")
+    rep.add("store_events_kept_90d", got["kept"], "events")
+    rep.add("store_prune_s", round(got["prune_s"], 2), "s")
+    rep.add("store_vacuum_s", round(got["vacuum_s"], 2), "s")
+    rep.add("store_mb_90d_unbounded", round(got["unbounded_mb"], 2), "MB")
+    rep.add("store_mb_90d_retained", round(got["retained_mb"], 2), "MB")
+    rep.add("store_90d_ratio", round(got["ratio"], 3), "x")
+
+
 def _take(events, n: int):  # noqa: ANN001, ANN202
     for _ in range(n):
         try:
@@ -220,6 +239,7 @@ def main() -> None:
     p.add_argument("--history", type=int, help="events in the large history (5,000,000)")
     p.add_argument("--ingest", type=int, help="events sent through the broker (100,000)")
     p.add_argument("--no-pg", action="store_true", help="SQLite only")
+    p.add_argument("--store-only", action="store_true", help="only the station store's 90-day size")
     args = p.parse_args()
     total = args.history or (200_000 if args.quick else 5_000_000)
     ingest = args.ingest or (20_000 if args.quick else 100_000)
@@ -231,8 +251,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-historian-"))
     cluster = None
     try:
-        backends: list[tuple[str, str]] = [("", "sqlite")]
-        if not args.no_pg:
+        _store_figures(rep, work, quick=args.quick)
+        backends: list[tuple[str, str]] = [] if args.store_only else [("", "sqlite")]
+        if not args.no_pg and not args.store_only:
             from tests.fixtures.postgres import PostgresCluster, postgres_available
 
             reason = postgres_available()
@@ -263,7 +284,8 @@ def main() -> None:
         if cluster is not None:
             cluster.remove()
         shutil.rmtree(work, ignore_errors=True)
-    headline = next(f for f in rep.figures if f[0] == "trace_unit_p95_ms")
+    name = "store_90d_ratio" if args.store_only else "trace_unit_p95_ms"
+    headline = next(f for f in rep.figures if f[0] == name)
     rep.figures.remove(headline)
     rep.emit(headline, args.json)
 

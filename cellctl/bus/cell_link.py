@@ -28,11 +28,13 @@ from cellctl.bus.codec import (
     encode,
     encode_event,
 )
+from cellctl.bus.confirmed import decode_confirmed
 from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event, utc_now_iso
+from cellctl.store import pruning
 from cellctl.store.station_store import StationStore
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class CellLink:
         self._client: aiomqtt.Client | None = None
         self._last_assign_id: str | None = None
         self._stopping = False
+        self.confirmed_seq = 0
 
     # -- what the controller and the status line use ---------------------------
 
@@ -195,6 +198,7 @@ class CellLink:
                     self.backoff.reset()
                     await client.subscribe(self.topics.cell_assign(self.cell), qos=1)
                     await client.subscribe(self.topics.cell_resend(self.cell), qos=1)
+                    await client.subscribe(self.topics.historian_confirmed(self.cell), qos=1)
                     if self.on_holds is not None:
                         await client.subscribe(self.topics.holds, qos=1)
                     await self._publish_status(client)
@@ -266,6 +270,7 @@ class CellLink:
     async def _listen(self, client: aiomqtt.Client) -> None:
         assign_topic = self.topics.cell_assign(self.cell)
         resend_topic = self.topics.cell_resend(self.cell)
+        confirmed_topic = self.topics.historian_confirmed(self.cell)
         async for message in client.messages:
             topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
@@ -274,9 +279,15 @@ class CellLink:
                     await self._handle_assign(decode_assign(payload))
                 elif topic == resend_topic:
                     first, last = decode_resend(payload)
+                    gone = pruning.describe_resend(self.store.conn, first, last)
+                    if gone is not None:
+                        log.warning("%s: resend %d..%d requested: %s", self.cell, first, last, gone)
                     n = self.store.requeue(first, last)
                     log.info("%s: resend %d..%d requested, %d queued", self.cell, first, last, n)
                     self.notify()
+                elif topic == confirmed_topic:
+                    hwm, event_id = decode_confirmed(payload)
+                    self.confirmed_seq = pruning.record_confirmed(self.store.conn, hwm, event_id)
                 elif topic == self.topics.holds and self.on_holds is not None:
                     self.on_holds(decode_holds(payload))
             except PayloadError as exc:

@@ -83,6 +83,11 @@ class Topics:
     def historian_status(self) -> str:
         return f"{self.base}/historian/status"
 
+    def historian_confirmed(self, cell: str) -> str:
+        """Retained by the historian: {"v":1,"hwm":N}, every seq of the cell up to N is
+        stored; the cell may prune those once they are old (cellctl/store/pruning.py)."""
+        return f"{self.base}/historian/confirmed/{cell}"
+
     def cell_of(self, topic: str) -> tuple[str, str] | None:
         """(cell, leaf) for a `cells/{cell}/{leaf}` topic of this site, else None."""
         prefix = f"{self.base}/cells/"

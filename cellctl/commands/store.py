@@ -1,4 +1,4 @@
-"""`cellctl store rebuild|check|dump` on a station's store; `store check --site` on the
+"""`cellctl store rebuild|check|dump|info|prune` on a station's store; `store check --site` on the
 site's scheduler store (conservation of units from step to step)."""
 
 from __future__ import annotations
@@ -14,6 +14,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("rebuild", "rebuild the read tables from the event log", _rebuild),
         ("check", "check integrity and invariants (exit 1 on problems)", _check),
         ("dump", "print the read tables as JSON", _dump),
+        (
+            "info",
+            "show the store's size, the oldest event kept, the historian's confirmed seq "
+            "and what was pruned",
+            _info,
+        ),
+        (
+            "prune",
+            "prune the events the historian confirmed and older than the site's "
+            "[history] retention_days (the station does this at start and daily)",
+            _prune,
+        ),
     ):
         sp = ssub.add_parser(name, help=help_text, description=help_text)
         if name == "check":
@@ -27,28 +39,100 @@ def register(sub: argparse._SubParsersAction) -> None:
             )
         else:
             sp.add_argument("--station", required=True, help="the station's TOML file")
+        if name == "prune":
+            sp.add_argument(
+                "--retention-days",
+                type=float,
+                help="override the site file's [history] retention_days",
+            )
+            sp.add_argument(
+                "--vacuum",
+                action="store_true",
+                help="then VACUUM, giving the space back to the disk (not while the "
+                "station runs: it rewrites the file)",
+            )
+        if name == "info":
+            sp.add_argument("--json", action="store_true", help="print JSON")
         sp.add_argument("--db", help="the store file (default: from the station or site file)")
         sp.set_defaults(func=func)
 
 
-def _open(args: argparse.Namespace):
+def _loaded(args: argparse.Namespace):
     from cellctl.config.load import load_station
     from cellctl.errors import CliError, ConfigError
-    from cellctl.store.station_store import StationStore
 
     try:
-        loaded = load_station(args.station)
+        return load_station(args.station)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+
+
+def _open(args: argparse.Namespace):
+    from cellctl.store.station_store import StationStore
+
+    loaded = _loaded(args)
     return StationStore(args.db or loaded.store_path(), loaded.id)
 
 
+def _pruned_line(rec) -> str:
+    if not rec.events:
+        return "pruned: nothing yet"
+    return (
+        f"pruned: {rec.events} events through seq {rec.through_seq} "
+        f"(to {rec.through_time}), in {rec.runs} run(s); last run {rec.last_run_at}: "
+        f"{rec.last_run_events} events"
+    )
+
+
+def _info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cellctl.store.pruning import summary
+
+    store = _open(args)
+    info = summary(store.conn, Path(store.path))
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    size = info["size_bytes"]
+    print(f"store: {store.path} ({'?' if size is None else f'{size / 1e6:.1f} MB'})")
+    print(
+        f"events kept: {info['events']} (seq {info['first_seq']}..{info['last_seq']}), "
+        f"oldest {info['oldest_event_time']}"
+    )
+    print(f"confirmed by the historian: through seq {info['confirmed_seq']}")
+    print(f"waiting in the outbox: {info['outbox']}")
+    from cellctl.store.pruning import PruneRecord
+
+    print(_pruned_line(PruneRecord(**info["pruned"])))
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from cellctl.store.pruning import prune
+
+    loaded = _loaded(args)
+    days = args.retention_days or loaded.site.history.retention_days
+    store = _open(args)
+    result = prune(store.conn, retention_days=days, vacuum=args.vacuum)
+    print(
+        f"pruned {result.pruned} events (retention {days:g} days); the store now starts "
+        f"after seq {result.through_seq}"
+        + (f" ({result.through_time})" if result.through_time else "")
+    )
+    print(f"kept from there on: held back by {result.limited_by}")
+    return 0
+
+
 def _rebuild(args: argparse.Namespace) -> int:
+    from cellctl.store.pruning import pruned
     from cellctl.store.schema import READ_TABLES
 
     store = _open(args)
     changed = store.rebuild()
-    print(f"rebuilt {len(READ_TABLES)} read tables from {store.event_count()} events")
+    rec = pruned(store.conn)
+    base = f"the checkpoint at seq {rec.through_seq} and " if rec.events else ""
+    print(f"rebuilt {len(READ_TABLES)} read tables from {base}{store.event_count()} events")
     if changed:
         print(f"tables that differed before the rebuild: {', '.join(changed)}")
     return 0
@@ -63,7 +147,11 @@ def _check(args: argparse.Namespace) -> int:
         print(p)
     if problems:
         return 1
-    print(f"ok: {store.event_count()} events, {store.outbox_count()} waiting in the outbox")
+    from cellctl.store.pruning import pruned
+
+    rec = pruned(store.conn)
+    after = f" (seq {rec.through_seq + 1} on; {rec.events} pruned)" if rec.events else ""
+    print(f"ok: {store.event_count()} events{after}, {store.outbox_count()} waiting in the outbox")
     return 0
 
 

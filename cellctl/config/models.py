@@ -115,6 +115,12 @@ class Shift(_Strict):
     breaks_min: int = Field(default=0, ge=0, le=600)
 
 
+class HistoryConfig(_Strict):
+    # Days a station keeps an event after the site historian has confirmed holding it;
+    # older confirmed events are pruned from the station's store (cellctl/store/pruning.py).
+    retention_days: float = Field(default=30, gt=0)
+
+
 class SiteConfig(_Strict):
     site: SiteInfo
     mqtt: MqttConfig = MqttConfig()
@@ -129,6 +135,7 @@ class SiteConfig(_Strict):
     # The site historian's database: a SQLite file (relative to the site file) or a
     # postgresql:// URL.
     historian_db: str = "var/historian.db"
+    history: HistoryConfig = HistoryConfig()
 
     @model_validator(mode="after")
     def _unique(self) -> SiteConfig:

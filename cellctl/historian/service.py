@@ -5,7 +5,8 @@ Exactly once, as the scheduler does it (cellctl.bus.intake): a persistent sessio
 QoS 1 events while the historian is away; duplicates are dropped on the event id; a gap
 in a cell's seq is asked again. A batch is stored before anything else is read from the
 broker; when the database is away the batch is kept and retried until it is stored, and
-what a crash loses before that comes back by the gap re-ask (cells keep every event).
+what a crash loses before that comes back by the gap re-ask (cells keep every event
+until we confirm holding it: `cellctl/bus/confirmed.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
+from cellctl.bus.confirmed import ConfirmationThrottle, encode_confirmed, event_id_at
 from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
 from cellctl.bus.tasks import cancel_and_wait
@@ -84,6 +86,8 @@ class Historian:
         self.tick_s = tick_s
         self.cells: dict[str, CellSeen] = {}
         self.gaps = GapTracker("historian")
+        # What we hold per cell, told to the cells (retained) so they may prune it.
+        self.confirmations = ConfirmationThrottle()
         self.counters = Counters()
         self.connected = False
         self.backoff = Backoff()
@@ -292,6 +296,15 @@ class Historian:
                 await client.publish(
                     self.topics.cell_resend(cell), resend_request(first, last), qos=1, timeout=10
                 )
+            for cell, hwm in self.confirmations.due(marks).items():
+                await client.publish(
+                    self.topics.historian_confirmed(cell),
+                    encode_confirmed(hwm, event_id_at(self.store, cell, hwm)),
+                    qos=1,
+                    retain=True,
+                    timeout=10,
+                )
+                self.confirmations.sent(cell, hwm)
             now = time.monotonic()
             if now - last_status > 5.0:
                 await self._publish_status(client)

@@ -212,6 +212,12 @@ class StationRuntime:
         self._tasks.append(asyncio.create_task(self._poll(), name=f"{c.cell}-poll"))
         if self.batch_lookup is not None and self.connect_broker:
             self._tasks.append(asyncio.create_task(self._fetch_batches(), name=f"{c.cell}-batches"))
+        from cellctl.station.housekeeping import prune_daily
+
+        retention = self.loaded.site.history.retention_days
+        self._tasks.append(
+            asyncio.create_task(prune_daily(c.store.path, retention), name=f"{c.cell}-prune")
+        )
         cfg = self.loaded.config
         if cfg.machine.driver != "none":
             self._tasks.append(asyncio.create_task(self._open_machine(), name=f"{c.cell}-machine"))

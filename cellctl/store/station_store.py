@@ -15,7 +15,7 @@ from typing import Any
 
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.serials import format_serial
-from cellctl.store import projections
+from cellctl.store import projections, pruning
 from cellctl.store.db import StoreError, connect, transaction
 from cellctl.store.schema import READ_TABLES, migrate
 
@@ -268,9 +268,18 @@ class StationStore:
         result = self.conn.execute("PRAGMA integrity_check").fetchone()[0]
         if result != "ok":
             problems.append(f"SQLite integrity check: {result}")
+        # After pruning the log starts right after the pruned range (meta `pruned`).
+        kept_from = pruning.pruned(self.conn).through_seq + 1
+        first = self.conn.execute("SELECT MIN(seq) FROM events").fetchone()[0]
+        if first is not None and first != kept_from:
+            problems.append(
+                f"the event log starts at seq {first}, but the pruned range ends at "
+                f"seq {kept_from - 1}: events {kept_from}..{first - 1} are missing"
+            )
         gaps = self.conn.execute(
-            "SELECT COUNT(*) FROM events e WHERE seq > 1 AND NOT EXISTS "
-            "(SELECT 1 FROM events p WHERE p.seq = e.seq - 1)"
+            "SELECT COUNT(*) FROM events e WHERE seq > ? AND NOT EXISTS "
+            "(SELECT 1 FROM events p WHERE p.seq = e.seq - 1)",
+            (first or 0,),
         ).fetchone()[0]
         if gaps:
             problems.append(f"the event log has {gaps} gap(s) in its sequence numbers")
@@ -329,5 +338,7 @@ class StationStore:
     def _replay_in_tx(self) -> None:
         for t in READ_TABLES:
             self.conn.execute(f"DELETE FROM {t}")  # noqa: S608
+        # A pruned log replays onto the read tables as they were at its pruned end.
+        pruning.restore_checkpoint(self.conn)
         for row in self.conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq"):
             projections.apply(self.conn, _row_to_event(row))
