@@ -556,7 +556,10 @@ class Shift:
                     if e.type == "serials_allocated":
                         serials.update(e.payload["serials"])
                 result.store_problems += [f"{cell}: {p}" for p in copy.check()]
-                result.labels_twice += self._labels_twice(cell)
+                twice = self._labels_twice(cell)
+                result.labels_twice += twice
+                if twice:
+                    result.note = f"{result.note} {cell} printed {twice} page(s) twice".strip()
             result.historian_missing = self._missing_at_historian(last_copy, deadline)
             if pending:
                 missing = self._missing_at_scheduler(pending, last_copy)

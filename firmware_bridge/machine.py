@@ -192,6 +192,12 @@ class Machine:
     async def home(self) -> None:
         raise JobRefused(f"{self.driver} has no homing")
 
+    async def set_zero(self) -> None:
+        raise JobRefused(f"a {self.driver} machine has no work zero to set here")
+
+    async def start_cycles(self, cycles: int = 1) -> None:
+        raise JobRefused(f"a {self.driver} machine runs jobs, not counted cycles")
+
     async def command(self, line: str, timeout: float = 10.0) -> list[str]:
         raise NotImplementedError
 

@@ -133,17 +133,39 @@ class StationController:
         if self.state == CellState.OFFLINE:
             self.state = CellState.IDLE
 
-    # -- plumbing -----------------------------------------------------------------
+    # -- the public API of the cell's record: what the QA flow, the runtime and the
+    # -- cell kinds use (they never touch the controller's private parts or fields) --
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         self.listeners.append(listener)
 
-    def _changed(self) -> None:
+    def changed(self) -> None:
+        """Tell the listeners (the kiosk, the bus link) that what they show changed."""
         for listener in list(self.listeners):
             listener()
 
-    def _event(self, etype: str, payload: dict[str, Any], operator: str | None = None) -> Event:
-        badge = operator if operator is not None else (self.operator and self.operator.badge)
+    def say(self, message: str) -> None:
+        """The line the operator reads next."""
+        self.message = message
+        self.changed()
+
+    def note_devices(
+        self, *, link: str | None = None, printer: str | None = None, scanner: str | None = None
+    ) -> bool:
+        """The state words of the bus link, the printer and the scanners, as the runtime
+        sees them; True when one changed (the caller then calls `changed`)."""
+        before = (self.link_state, self.printer_state, self.scanner_state)
+        self.link_state = link if link is not None else self.link_state
+        self.printer_state = printer if printer is not None else self.printer_state
+        self.scanner_state = scanner if scanner is not None else self.scanner_state
+        return before != (self.link_state, self.printer_state, self.scanner_state)
+
+    def event(self, etype: str, payload: dict[str, Any], operator: str | None = None) -> Event:
+        """An event of this cell, by `operator` (default: whoever is signed in); not yet
+        recorded: give it to `commit`."""
+        if operator is None and self.operator is not None:
+            operator = self.operator.badge
+        badge = operator
         return Event(etype, self.cell, payload, operator=badge)
 
     def _append(self, *events: Event) -> list[Event]:
@@ -163,34 +185,41 @@ class StationController:
         payload: dict[str, Any] = {"from": self.state.value, "to": target.value}
         if reason:
             payload["reason"] = reason
-        return self._event("state_changed", payload)
+        return self.event("state_changed", payload)
 
-    def _commit(
+    def commit(
         self, *events: Event | None, state: CellState | None = None, msg: str = ""
     ) -> list[Event]:
+        """Record the events in one durable transaction (None entries are skipped), then
+        take the new state and message and tell the listeners; `Refused` when the store
+        refuses (a full disk says so)."""
         stored = self._append(*[e for e in events if e is not None])
         if state is not None:
             self.state = state
         if msg:
             self.message = msg
-        self._changed()
+        self.changed()
         return stored
 
-    def _need_operator(self) -> Operator:
+    def need_operator(self) -> Operator:
+        """The operator signed in, or `Refused` asking for a badge."""
         if self.operator is None:
             raise Refused("sign in first: scan your badge (or F2 for a PIN)")
         return self.operator
 
-    def _need_role(self, action: str, what: str) -> Operator:
-        op = self._need_operator()
+    def need_role(self, action: str, what: str) -> Operator:
+        """The operator, allowed to do `action`; else the refusal is recorded
+        (`access_refused`) and `Refused` says who may do `what`."""
+        op = self.need_operator()
         if not role_allows(op.role, action):
             self._append(
-                self._event("access_refused", {"action": action, "role": op.role.value}, op.badge)
+                self.event("access_refused", {"action": action, "role": op.role.value}, op.badge)
             )
             raise Refused(f"{what} needs QA or a supervisor; {op.name} is a {op.role.value}")
         return op
 
-    def _need_assignment(self) -> Assignment:
+    def need_assignment(self) -> Assignment:
+        """The accepted run step, or `Refused`."""
         if self.assignment is None or not self.assignment_accepted:
             raise Refused("no run step here yet: wait for an assignment or scan a run ticket")
         return self.assignment
@@ -206,30 +235,30 @@ class StationController:
     def sign_in_pin(self, badge: str, pin: str) -> Operator:
         op = self.site.operator(badge)
         if op is None or op.pin_hash is None or not verify_pin(pin, op.pin_hash):
-            self._append(self._event("access_refused", {"action": "pin_sign_in"}, badge[:64]))
+            self._append(self.event("access_refused", {"action": "pin_sign_in"}, badge[:64]))
             raise Refused("badge and PIN do not match: try again or scan your badge")
         return self._sign_in(op, "pin")
 
     def _sign_in(self, op: Operator, how: str) -> Operator:
         events: list[Event] = []
         if self.operator is not None and self.operator.badge != op.badge:
-            events.append(self._event("operator_signed_out", {"badge": self.operator.badge}))
+            events.append(self.event("operator_signed_out", {"badge": self.operator.badge}))
         events.append(
-            self._event(
+            self.event(
                 "operator_signed_in",
                 {"badge": op.badge, "role": op.role.value, "how": how},
                 op.badge,
             )
         )
         self.operator = op
-        self._commit(*events, msg=f"Signed in: {op.name} ({op.role.value})")
+        self.commit(*events, msg=f"Signed in: {op.name} ({op.role.value})")
         return op
 
     def sign_out(self) -> None:
-        op = self._need_operator()
+        op = self.need_operator()
         self.operator = None
-        self._commit(
-            self._event("operator_signed_out", {"badge": op.badge}, op.badge),
+        self.commit(
+            self.event("operator_signed_out", {"badge": op.badge}, op.badge),
             msg=f"{op.name} signed out. Scan a badge to sign in",
         )
 
@@ -255,8 +284,8 @@ class StationController:
             return a
         self.assignment = a
         self.assignment_accepted = False
-        self._commit(
-            self._event(
+        self.commit(
+            self.event(
                 "assignment_received",
                 {"run_id": a.run_id, "step": a.step, "assign_id": a.assign_id},
             ),
@@ -265,7 +294,7 @@ class StationController:
         return a
 
     def accept_assignment(self) -> Assignment:
-        op = self._need_operator()
+        op = self.need_operator()
         a = self.assignment
         if a is None:
             raise Refused("there is no assignment to accept")
@@ -277,8 +306,8 @@ class StationController:
         if self.assignment_accepted:
             return a
         self.assignment_accepted = True
-        self._commit(
-            self._event(
+        self.commit(
+            self.event(
                 "assignment_accepted",
                 {
                     "run_id": a.run_id,
@@ -300,8 +329,8 @@ class StationController:
             raise Refused("stop the running step before declining it")
         self.assignment = None
         self.assignment_accepted = False
-        self._commit(
-            self._event(
+        self.commit(
+            self.event(
                 "assignment_declined",
                 {"run_id": a.run_id, "step": a.step, "assign_id": a.assign_id, "reason": reason},
             ),
@@ -317,23 +346,23 @@ class StationController:
         if not self.assignment_accepted:
             self.assignment = None
             self.message = f"Step {a.run_id}/{a.step} withdrawn: {why}"
-            self._changed()
+            self.changed()
             return
         # A cell that is down stays down (the step left because of it); others go idle.
         target = CellState.DOWN if self.state == CellState.DOWN else CellState.IDLE
         events = [
-            self._event("run_step_released", {"run_id": a.run_id, "step": a.step, "reason": why}),
+            self.event("run_step_released", {"run_id": a.run_id, "step": a.step, "reason": why}),
             self._transition(target, "step withdrawn"),
         ]
         self.assignment = None
         self.assignment_accepted = False
         self.last_count = None
         self.downtime_reason_needed = False
-        self._commit(*events, state=target, msg=f"Step {a.run_id}/{a.step} withdrawn: {why}")
+        self.commit(*events, state=target, msg=f"Step {a.run_id}/{a.step} withdrawn: {why}")
 
     def start_step(self) -> None:
-        self._need_operator()
-        a = self._need_assignment()
+        self.need_operator()
+        a = self.need_assignment()
         if a.batch and a.batch in self.held_batches:
             raise Refused(
                 f"batch {a.batch} is on QC hold ({self.held_batches[a.batch]}): "
@@ -345,14 +374,14 @@ class StationController:
             return
         events = [self._transition(CellState.RUNNING, "step started")]
         if self.state not in (CellState.PAUSED,):
-            events.insert(0, self._event("run_step_started", {"run_id": a.run_id, "step": a.step}))
-        self._commit(*events, state=CellState.RUNNING, msg="Running: G = +1 good, X = +1 scrap")
+            events.insert(0, self.event("run_step_started", {"run_id": a.run_id, "step": a.step}))
+        self.commit(*events, state=CellState.RUNNING, msg="Running: G = +1 good, X = +1 scrap")
 
     def pause(self) -> None:
-        self._need_operator()
+        self.need_operator()
         if self.state != CellState.RUNNING:
             raise Refused(f"the cell is {self.state}, not running")
-        self._commit(
+        self.commit(
             self._transition(CellState.PAUSED, "paused"),
             state=CellState.PAUSED,
             msg="Paused. Press S to resume",
@@ -360,14 +389,14 @@ class StationController:
 
     def shortfall(self) -> tuple[int, int]:
         """(done, quantity) of the step here: done < quantity means it is short."""
-        a = self._need_assignment()
+        a = self.need_assignment()
         good, scrap = self.counts()
         return conservation.accounted(good, scrap, first=a.first_step), a.quantity
 
     def complete_step(self, *, outcome: str | None = None) -> None:
         """Complete the step; a step short of its quantity is refused (close it short)."""
-        op = self._need_operator()
-        a = self._need_assignment()
+        op = self.need_operator()
+        a = self.need_assignment()
         done, quantity = self.shortfall()
         if done < quantity:
             what = "good" if a.first_step else "good or scrapped"
@@ -379,8 +408,8 @@ class StationController:
 
     def close_step_short(self, reason: str) -> None:
         """End the step short of its quantity on purpose (QA or a supervisor, with why)."""
-        a = self._need_assignment()
-        op = self._need_role(conservation.CLOSE_SHORT_ACTION, "Closing a step short")
+        a = self.need_assignment()
+        op = self.need_role(conservation.CLOSE_SHORT_ACTION, "Closing a step short")
         if not reason.strip():
             raise Refused("closing a step short needs a reason: why are units missing?")
         done, quantity = self.shortfall()
@@ -405,14 +434,14 @@ class StationController:
             payload["closed_short"] = closed_short
             payload["quantity"] = a.quantity
         events = [
-            self._event("run_step_completed", payload, op.badge),
+            self.event("run_step_completed", payload, op.badge),
             self._transition(CellState.IDLE, "step completed"),
         ]
         self.assignment = None
         self.assignment_accepted = False
         self.last_count = None
         short = f" Closed short of {a.quantity}: {closed_short}." if closed_short else ""
-        self._commit(
+        self.commit(
             *events,
             state=CellState.IDLE,
             msg=f"Step done: {good} good, {scrap} scrap.{short} Waiting for the next step",
@@ -429,11 +458,11 @@ class StationController:
         ).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
-    def _count(
+    def count_event(
         self, good: int, scrap: int, reason: str | None, *, by_machine: bool = False
     ) -> Event:
-        op = self._need_operator()
-        a = self._need_assignment()
+        op = self.need_operator()
+        a = self.need_assignment()
         if self.state not in (CellState.RUNNING, CellState.PAUSED, CellState.SETUP):
             raise Refused(f"the cell is {self.state}: press S to start the step before counting")
         payload: dict[str, Any] = {"run_id": a.run_id, "step": a.step, "good": good, "scrap": scrap}
@@ -455,11 +484,11 @@ class StationController:
             note = {**payload, "reason": excess, "available": a.quantity}
             if not by_machine:
                 # The press is kept as a refused command the supervisor sees.
-                self._append(self._event("count_refused", note, op.badge))
+                self._append(self.event("count_refused", note, op.badge))
                 raise Refused(excess)
             # A machine made the part: keep its count and raise the alarm.
-            extra.append(self._event("count_exceeds_upstream", {**note, "source": "machine"}))
-        (stored, *_) = self._commit(self._event("units_counted", payload, op.badge), *extra)
+            extra.append(self.event("count_exceeds_upstream", {**note, "source": "machine"}))
+        (stored, *_) = self.commit(self.event("units_counted", payload, op.badge), *extra)
         self.last_count = LastCount(stored.id, good, scrap, reason, self.clock())
         g, s = self.counts()
         self.message = (
@@ -469,7 +498,7 @@ class StationController:
         )
         if excess is not None:
             self.message = f"{excess}: kept, and the supervisor is alerted"
-        self._changed()
+        self.changed()
         return stored
 
     def count_good(self, n: int = 1, *, by_machine: bool = False) -> Event:
@@ -477,7 +506,7 @@ class StationController:
         what came from upstream is kept with an alert instead of refused."""
         if n < 1:
             raise Refused("count at least one unit")
-        return self._count(n, 0, None, by_machine=by_machine)
+        return self.count_event(n, 0, None, by_machine=by_machine)
 
     def count_scrap(self, reason: str, n: int = 1) -> Event:
         if n < 1:
@@ -487,7 +516,7 @@ class StationController:
         known = {d.code for d in self.site.defects} | {r.code for r in self.site.downtime_reasons}
         if known and reason not in known:
             raise Refused(f"unknown scrap reason {reason!r}: pick one from the list")
-        return self._count(0, n, reason)
+        return self.count_event(0, n, reason)
 
     def undo_available(self) -> bool:
         return (
@@ -495,8 +524,8 @@ class StationController:
         )
 
     def undo_last(self) -> None:
-        op = self._need_operator()
-        a = self._need_assignment()
+        op = self.need_operator()
+        a = self.need_assignment()
         last = self.last_count
         if last is None:
             raise Refused("nothing to undo")
@@ -515,17 +544,17 @@ class StationController:
         if last.reason:
             payload["reason"] = last.reason
         self.last_count = None
-        self._commit(self._event("count_undone", payload, op.badge), msg="Last count undone")
+        self.commit(self.event("count_undone", payload, op.badge), msg="Last count undone")
 
     def reclassify_good_as_scrap(self, reason: str, n: int = 1) -> None:
         """Scrap override: turn counted good units into scrap (QA or supervisor)."""
-        op = self._need_role("scrap_override", "Turning good units into scrap")
-        a = self._need_assignment()
+        op = self.need_role("scrap_override", "Turning good units into scrap")
+        a = self.need_assignment()
         good, _ = self.counts()
         if n > good:
             raise Refused(f"only {good} good units are counted on this step")
-        self._commit(
-            self._event(
+        self.commit(
+            self.event(
                 "units_counted",
                 {
                     "run_id": a.run_id,
@@ -550,7 +579,7 @@ class StationController:
         photo: str | None = None,
         serial: str | None = None,
     ) -> Event:
-        op = self._need_operator()
+        op = self.need_operator()
         defect = self.site.defect(code)
         if defect is None:
             raise Refused(f"unknown defect code {code!r}: pick one from the catalogue")
@@ -565,8 +594,8 @@ class StationController:
         for key, value in (("note", note), ("photo", photo), ("serial", serial)):
             if value:
                 payload[key] = value[:500]
-        (stored,) = self._commit(
-            self._event("defect_recorded", payload, op.badge),
+        (stored,) = self.commit(
+            self.event("defect_recorded", payload, op.badge),
             msg=f"Defect recorded: {defect.description} ({defect.severity.value})",
         )
         return stored
@@ -579,7 +608,7 @@ class StationController:
             return
         events = [self._transition(CellState.DOWN, why or "machine stopped")]
         self.downtime_reason_needed = True
-        self._commit(
+        self.commit(
             *events,
             state=CellState.DOWN,
             msg=f"Machine stopped{': ' + why if why else ''}. Choose a downtime reason",
@@ -591,15 +620,15 @@ class StationController:
             raise Refused(f"unknown downtime reason {reason_code!r}: pick one from the list")
         events: list[Event | None] = []
         if self.downtime_open is not None:
-            events.append(self._event("downtime_ended", {}))
+            events.append(self.event("downtime_ended", {}))
         if self.state != CellState.DOWN:
             events.append(self._transition(CellState.DOWN, reason.text))
         events.append(
-            self._event("downtime_started", {"reason": reason.code, "planned": reason.planned})
+            self.event("downtime_started", {"reason": reason.code, "planned": reason.planned})
         )
         self.downtime_reason_needed = False
         self.downtime_open = reason.code
-        self._commit(
+        self.commit(
             *events,
             state=CellState.DOWN,
             msg=f"Downtime: {reason.text}. Press R when the cell is back",
@@ -612,19 +641,19 @@ class StationController:
             raise Refused("choose a downtime reason first")
         target = CellState.PAUSED if self.assignment_accepted else CellState.IDLE
         events = [
-            self._event("downtime_ended", {}) if self.downtime_open else None,
+            self.event("downtime_ended", {}) if self.downtime_open else None,
             self._transition(target, "back up"),
         ]
         self.downtime_open = None
-        self._commit(
+        self.commit(
             *events,
             state=target,
             msg="Back up." + (" Press S to resume" if self.assignment_accepted else ""),
         )
 
     def machine_alarm(self, code: str, message: str) -> None:
-        self._commit(
-            self._event("machine_alarm", {"code": str(code), "message": message}),
+        self.commit(
+            self.event("machine_alarm", {"code": str(code), "message": message}),
             msg=f"Machine alarm: {message}",
         )
         if self.state in (CellState.RUNNING, CellState.PAUSED, CellState.SETUP):
@@ -632,8 +661,8 @@ class StationController:
 
     def record_machine_job_started(self, job: str, lines: int) -> None:
         a = self.assignment
-        self._commit(
-            self._event(
+        self.commit(
+            self.event(
                 "machine_job_started",
                 {"job": job, "lines": lines, "run_id": a.run_id if a else None},
             ),
@@ -644,8 +673,8 @@ class StationController:
         self, job: str, outcome: str, *, lines_acked: int, reason: str = ""
     ) -> None:
         a = self.assignment
-        self._commit(
-            self._event(
+        self.commit(
+            self.event(
                 "machine_job_finished",
                 {
                     "job": job,
@@ -660,25 +689,25 @@ class StationController:
 
     def set_machine_info(self, **info: Any) -> None:
         self.machine_info.update(info)
-        self._changed()
+        self.changed()
 
     # -- holds --------------------------------------------------------------------------
 
     def hold_batch(self, batch: str, reason: str) -> None:
-        op = self._need_operator()
+        op = self.need_operator()
         self.held_batches[batch] = reason
-        self._commit(
-            self._event("batch_held", {"batch": batch, "reason": reason}, op.badge),
+        self.commit(
+            self.event("batch_held", {"batch": batch, "reason": reason}, op.badge),
             msg=f"Batch {batch} on hold: {reason}",
         )
 
     def release_batch(self, batch: str, reason: str) -> None:
-        op = self._need_role("qc_release", "Releasing a QC hold")
+        op = self.need_role("qc_release", "Releasing a QC hold")
         if batch not in self.held_batches:
             raise Refused(f"batch {batch} is not on hold")
         del self.held_batches[batch]
-        self._commit(
-            self._event("batch_released", {"batch": batch, "reason": reason}, op.badge),
+        self.commit(
+            self.event("batch_released", {"batch": batch, "reason": reason}, op.badge),
             msg=f"Batch {batch} released: {reason}",
         )
 
@@ -688,7 +717,7 @@ class StationController:
             self.held_batches[batch] = reason
         else:
             self.held_batches.pop(batch, None)
-        self._changed()
+        self.changed()
 
     # -- scans ------------------------------------------------------------------------
 
@@ -726,7 +755,7 @@ class StationController:
                 self.complete_step()
                 return "step completed"
             case codes.CommandCard(command="HOLD"):
-                a = self._need_assignment()
+                a = self.need_assignment()
                 if not a.batch:
                     raise Refused("this step has no batch to hold")
                 self.hold_batch(a.batch, "hold card scanned")
@@ -739,21 +768,25 @@ class StationController:
                 self.record_defect(dcode)
                 return f"defect {dcode} recorded"
             case codes.RunTicket(run_id=run_id, step=step):
-                a = self.assignment
-                if a is not None and a.run_id == run_id and (step is None or step == a.step):
+                offered = self.assignment
+                if (
+                    offered is not None
+                    and offered.run_id == run_id
+                    and step in (None, offered.step)
+                ):
                     self.accept_assignment()
                     return f"accepted {run_id}"
                 raise Refused(f"run ticket {run_id} is not the step assigned to this cell")
             case codes.MaterialLot(lot=lot):
-                op = self._need_operator()
-                a = self.assignment
-                self._commit(
-                    self._event(
+                op = self.need_operator()
+                held = self.assignment
+                self.commit(
+                    self.event(
                         "material_scanned",
                         {
                             "lot": lot,
-                            "run_id": a.run_id if a else None,
-                            "step": a.step if a else None,
+                            "run_id": held.run_id if held else None,
+                            "step": held.step if held else None,
                         },
                         op.badge,
                     ),

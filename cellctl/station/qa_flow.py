@@ -157,7 +157,7 @@ class QAFlow:
     # -- helpers ------------------------------------------------------------------------
 
     def _commit(self, *events: Event, msg: str) -> list[Event]:
-        stored = self.c._commit(*events, msg=msg)
+        stored = self.c.commit(*events, msg=msg)
         self.message = msg
         return stored
 
@@ -238,7 +238,7 @@ class QAFlow:
 
     def open_batch(self, batch: str) -> SamplingPlan:
         """Plan the inspection of a batch and draw its sample (event `sample_drawn`)."""
-        op = self.c._need_role("qa_inspect", "Inspecting a batch")
+        op = self.c.need_role("qa_inspect", "Inspecting a batch")
         if self.lot is not None:
             if self.lot.batch == batch:
                 return self.lot.plan
@@ -322,7 +322,7 @@ class QAFlow:
         )
         try:
             self._commit(
-                self.c._event("sample_drawn", payload, op.badge),
+                self.c.event("sample_drawn", payload, op.badge),
                 msg=(
                     f"Batch {batch} ({lot.sku}, {len(lot.serials)} units, {plan.severity}): "
                     f"inspect {plan.sample_size}{all_note}, accept with at most {plan.ac} "
@@ -337,11 +337,11 @@ class QAFlow:
     def abandon(self, reason: str) -> None:
         """Drop the open lot without a verdict (wrong batch scanned, batch recalled)."""
         lot = self._need_lot()
-        op = self.c._need_role("qa_inspect", "Abandoning an inspection")
+        op = self.c.need_role("qa_inspect", "Abandoning an inspection")
         if not reason.strip():
             raise Refused("say why the inspection is abandoned")
         self._commit(
-            self.c._event("sample_abandoned", {"batch": lot.batch, "reason": reason}, op.badge),
+            self.c.event("sample_abandoned", {"batch": lot.batch, "reason": reason}, op.badge),
             msg=f"Inspection of batch {lot.batch} abandoned: {reason}",
         )
         self.lot = None
@@ -350,7 +350,7 @@ class QAFlow:
 
     def choose_unit(self, serial: str, how: str = "keyboard") -> str:
         lot = self._need_lot()
-        self.c._need_role("qa_inspect", "Inspecting a unit")
+        self.c.need_role("qa_inspect", "Inspecting a unit")
         if lot.current is not None and lot.current != serial:
             raise Refused(f"finish the checklist of {lot.current} first (pass or fail it)")
         if serial in lot.results:
@@ -364,8 +364,7 @@ class QAFlow:
             )
         lot.current = serial
         self.message = f"Inspect {serial} ({how}): {len(lot.template.checklist)} checks"
-        self.c.message = self.message
-        self.c._changed()
+        self.c.say(self.message)
         return serial
 
     def _check_results(self, results: Mapping[str, bool | float]) -> list[ItemResult]:
@@ -452,7 +451,7 @@ class QAFlow:
         note: str | None,
         photo: str | None,
     ) -> LotJudgement:
-        op = self.c._need_role("qa_inspect", "Recording an inspection")
+        op = self.c.need_role("qa_inspect", "Recording an inspection")
         nonconformities = 0 if passed else len(defects)
         payload: dict[str, Any] = {
             "batch": lot.batch,
@@ -470,7 +469,7 @@ class QAFlow:
             payload["photo"] = photo[:500]
         if serial in lot.unverified:
             payload["signature"] = "absent: serial typed"
-        events = [self.c._event("inspection_recorded", payload, op.badge)]
+        events = [self.c.event("inspection_recorded", payload, op.badge)]
         for code in defects:
             defect = self.c.site.defect(code)
             assert defect is not None
@@ -487,7 +486,7 @@ class QAFlow:
                 d["note"] = note[:500]
             if photo:
                 d["photo"] = photo[:500]
-            events.append(self.c._event("defect_recorded", d, op.badge))
+            events.append(self.c.event("defect_recorded", d, op.badge))
         results = {**lot.results, serial: nonconformities}
         judgement = judge_lot(lot.plan, list(results.values()), lot.template.inspection.count)
         verdict_events: list[Event] = []
@@ -515,7 +514,7 @@ class QAFlow:
             else:
                 self.c.held_batches[lot.batch] = held_reason
             self.lot = None
-            self.c._changed()
+            self.c.changed()
         return judgement
 
     def _verdict_events(
@@ -532,7 +531,7 @@ class QAFlow:
             reduced_approved=self.reduced_approved,
             production_steady=True,
         )
-        events = [self.c._event("lot_judged", payload, badge)]
+        events = [self.c.event("lot_judged", payload, badge)]
         before = self.book.severity(lot.key)
         try:
             switch = self.book.record(
@@ -544,7 +543,7 @@ class QAFlow:
             raise Refused(f"the switching rules refuse this lot: {exc}") from None
         if switch is not None:
             events.append(
-                self.c._event(
+                self.c.event(
                     "inspection_switched",
                     {
                         "key": switch.key,
@@ -559,7 +558,7 @@ class QAFlow:
         self.last_verdict = payload
         if judgement.verdict is Verdict.ACCEPTED:
             events.append(
-                self.c._event(
+                self.c.event(
                     "batch_released",
                     {
                         "batch": lot.batch,
@@ -574,14 +573,14 @@ class QAFlow:
         reason = f"lot rejected at QA: {judgement.reason} ({ncr_id})"
         failed = [s for s, n in results.items() if n]
         events.append(
-            self.c._event(
+            self.c.event(
                 "batch_held",
                 {"batch": lot.batch, "reason": reason, "ncr_id": ncr_id, "source": "lot_judged"},
                 badge,
             )
         )
         events.append(
-            self.c._event(
+            self.c.event(
                 "nonconformance_opened",
                 {
                     "ncr_id": ncr_id,
@@ -625,16 +624,16 @@ class QAFlow:
 
     def open_ncr(self, batch: str, reason: str, *, sku: str | None = None) -> str:
         """Open a non-conformance by hand (found outside a sampled lot); holds the batch."""
-        op = self.c._need_role("ncr_signoff", "Opening a non-conformance")
+        op = self.c.need_role("ncr_signoff", "Opening a non-conformance")
         if not reason.strip():
             raise Refused("a non-conformance needs a reason")
         ncr_id = self._new_ncr_id(batch)
         hold_reason = f"{reason} ({ncr_id})"
         self._commit(
-            self.c._event(
+            self.c.event(
                 "batch_held", {"batch": batch, "reason": hold_reason, "ncr_id": ncr_id}, op.badge
             ),
-            self.c._event(
+            self.c.event(
                 "nonconformance_opened",
                 {"ncr_id": ncr_id, "batch": batch, "sku": sku, "reason": reason},
                 op.badge,
@@ -642,7 +641,7 @@ class QAFlow:
             msg=f"{ncr_id} opened; batch {batch} on hold",
         )
         self.c.held_batches[batch] = hold_reason
-        self.c._changed()
+        self.c.changed()
         return ncr_id
 
     def close_ncr(self, ncr_id: str, disposition: Disposition | str, note: str) -> None:
@@ -650,7 +649,7 @@ class QAFlow:
 
         rework and use_as_is release the batch's hold; scrap and return_to_supplier keep
         it, with the disposition as the new reason."""
-        op = self.c._need_role("ncr_signoff", "Signing off a non-conformance")
+        op = self.c.need_role("ncr_signoff", "Signing off a non-conformance")
         try:
             disp = Disposition(str(disposition))
         except ValueError:
@@ -665,7 +664,7 @@ class QAFlow:
         if status != "open":
             raise Refused(f"{ncr_id} is already closed")
         events = [
-            self.c._event(
+            self.c.event(
                 "nonconformance_closed",
                 {"ncr_id": ncr_id, "disposition": disp.value, "note": note, "batch": batch},
                 op.badge,
@@ -675,13 +674,13 @@ class QAFlow:
         reason = f"{ncr_id} signed off: {disp.value.replace('_', ' ')} ({note})"
         if release:
             events.append(
-                self.c._event(
+                self.c.event(
                     "batch_released", {"batch": batch, "reason": reason, "ncr_id": ncr_id}, op.badge
                 )
             )
         else:
             events.append(
-                self.c._event(
+                self.c.event(
                     "batch_held", {"batch": batch, "reason": reason, "ncr_id": ncr_id}, op.badge
                 )
             )
@@ -690,17 +689,17 @@ class QAFlow:
             self.c.held_batches.pop(batch, None)
         else:
             self.c.held_batches[batch] = reason
-        self.c._changed()
+        self.c.changed()
 
     def resume_inspection(self, key: str) -> None:
         """Resume a discontinued scheme (supervisor's decision after corrective action)."""
-        op = self.c._need_role("ncr_signoff", "Resuming acceptance inspection")
+        op = self.c.need_role("ncr_signoff", "Resuming acceptance inspection")
         try:
             switch = self.book.resume(key)
         except SwitchingError as exc:
             raise Refused(str(exc)) from None
         self._commit(
-            self.c._event(
+            self.c.event(
                 "inspection_resumed", {"key": key, "to": str(switch.to_severity)}, op.badge
             ),
             msg=f"Acceptance inspection of {key} resumed on tightened inspection",
@@ -724,8 +723,8 @@ class QAFlow:
         (its units count good once the re-inspection accepts them), use as is counts
         them good, scrap and return to supplier count them scrap. Never a silent 0/0."""
         c = self.c
-        c._need_role("qa_inspect", "Closing a QA step")
-        a = c._need_assignment()
+        c.need_role("qa_inspect", "Closing a QA step")
+        a = c.need_assignment()
         if not a.batch:
             c.complete_step()
             return "step completed"
@@ -772,11 +771,10 @@ class QAFlow:
             outcome = f"rejected, {word} ({last[0]}): {left} scrapped"
             good, scrap = 0, left
         if good or scrap:
-            c._count(good, scrap, f"{last[0]}: {last[1]}" if scrap and last else None)
+            c.count_event(good, scrap, f"{last[0]}: {last[1]}" if scrap and last else None)
         c.complete_step(outcome=outcome)
         self.message = f"QA step of {a.run_id} closed: {outcome}"
-        c.message = self.message
-        c._changed()
+        c.say(self.message)
         return outcome
 
     # -- the picture -------------------------------------------------------------------

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.config.load import load_station
@@ -25,6 +25,14 @@ from cellctl.station.controller import Refused, StationController
 from cellctl.store.db import StoreError
 from cellctl.store.station_store import StationStore
 from stations.kinds import GCODE_DRIVERS, spec
+
+if TYPE_CHECKING:  # imported where they are made: a cell loads only what it has
+    from cellctl.bus.cell_link import CellLink
+    from cellctl.labels.service import LabelService
+    from cellctl.scan.hub import ScanHub
+    from cellctl.station.batch_cache import BatchLookup
+    from cellctl.station.qa_flow import QAFlow
+    from firmware_bridge.machine import Machine
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +93,12 @@ class StationRuntime:
         if broker_url:
             mqtt = MqttConfig(**{**mqtt.model_dump(), "url": broker_url})
         self.mqtt = mqtt
-        self.link: Any = None
-        self.labels: Any = None
-        self.machine: Any = None
-        self.scans: Any = None
-        self.qa: Any = None
-        self.batch_lookup: Any = None
+        self.link: CellLink | None = None
+        self.labels: LabelService | None = None
+        self.machine: Machine | None = None
+        self.scans: ScanHub | None = None
+        self.qa: QAFlow | None = None
+        self.batch_lookup: BatchLookup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._app: Any = None
         self._started = False
@@ -133,7 +141,7 @@ class StationRuntime:
             )
         except LabelError as exc:
             # The cell works without its printer; the status line says why.
-            self.controller.printer_state = f"unusable: {exc}"
+            self.controller.note_devices(printer=f"unusable: {exc}")
             log.warning("%s: label printer unusable: %s", self.controller.cell, exc)
 
     def _open_qa(self) -> None:
@@ -167,17 +175,23 @@ class StationRuntime:
     def _batch_arrived(self, lot: Any) -> None:
         c = self.controller
         if self.qa is not None and self.qa.lot is None:
-            c.message = f"batch {lot.batch}: its {len(lot.serials)} serials are here; scan it"
-            c._changed()
+            c.say(f"batch {lot.batch}: its {len(lot.serials)} serials are here; scan it")
 
-    async def _fetch_batches(self) -> None:
+    async def _fetch_batches(self, lookup: BatchLookup) -> None:
         """Ask the historian for the batches this QA cell was offered or shown, until
         it answers (the network may be gone for hours: the cell works on meanwhile)."""
-        lookup = self.batch_lookup
         while True:
             if lookup.wanted and self.link is not None and self.link.connected:
                 await lookup.fetch_wanted()
             await asyncio.sleep(2.0 if lookup.wanted else self.poll_s)
+
+    @property
+    def has_printer(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def machine_actions(self) -> Machine | None:
+        return self.machine
 
     def handle_scan(self, text: str, origin: str) -> str:
         """One scan, from any scanner: a QA cell's flow sees it first."""
@@ -211,7 +225,11 @@ class StationRuntime:
             await self.link.start()
         self._tasks.append(asyncio.create_task(self._poll(), name=f"{c.cell}-poll"))
         if self.batch_lookup is not None and self.connect_broker:
-            self._tasks.append(asyncio.create_task(self._fetch_batches(), name=f"{c.cell}-batches"))
+            self._tasks.append(
+                asyncio.create_task(
+                    self._fetch_batches(self.batch_lookup), name=f"{c.cell}-batches"
+                )
+            )
         from cellctl.station.housekeeping import prune_daily
 
         retention = self.loaded.site.history.retention_days
@@ -224,10 +242,10 @@ class StationRuntime:
         if cfg.camera is not None or any(s.kind == "serial" for s in cfg.scanners):
             from cellctl.scan.hub import ScanHub
 
-            self.scans = ScanHub(self._public_key())
-            self.scans.on_status(self._scanner_status)
-            self.scans.attach_config(cfg)
-            self._tasks.append(asyncio.create_task(self._read_scans(), name=f"{c.cell}-scans"))
+            scans = self.scans = ScanHub(self._public_key())
+            scans.on_status(self._scanner_status)
+            scans.attach_config(cfg)
+            self._tasks.append(asyncio.create_task(self._read_scans(scans), name=f"{c.cell}-scans"))
 
     async def wind_down(self) -> None:
         """Stop all that records events (scanners, the machine, the poll) but keep the
@@ -301,19 +319,18 @@ class StationRuntime:
 
     def _scanner_status(self, origin: str, state: str, detail: str) -> None:
         c = self.controller
-        c.scanner_state = scanner_words(state, detail)[:40]
-        c._changed()
+        if c.note_devices(scanner=scanner_words(state, detail)[:40]):
+            c.changed()
 
-    async def _read_scans(self) -> None:
+    async def _read_scans(self, scans: ScanHub) -> None:
         c = self.controller
-        async for scan in self.scans:
+        async for scan in scans:
             try:
                 result = self.handle_scan(scan.text, scan.origin)
             except Refused as exc:
-                c.message = str(exc)
+                c.say(str(exc))
             else:
-                c.message = f"{result} ({scan.origin})"
-            c._changed()
+                c.say(f"{result} ({scan.origin})")
 
     # -- broker ----------------------------------------------------------------------
 
@@ -358,15 +375,13 @@ class StationRuntime:
                     self.batch_lookup.offer(a.batch)  # fetched now, kept for offline work
                 c.offer_assignment(self._instructions_for(a))
         except (Refused, ValueError) as exc:
-            c.message = f"assignment not taken: {exc}"
-            c._changed()
+            c.say(f"assignment not taken: {exc}")
 
     async def _poll(self) -> None:
         c = self.controller
         while True:
             link = "connected" if self.link is not None and self.link.connected else "offline"
-            changed = link != c.link_state
-            c.link_state = link
+            changed = c.note_devices(link=link)
             if self.labels is not None:
                 try:
                     await asyncio.to_thread(self.labels.retry)
@@ -374,14 +389,11 @@ class StationRuntime:
                     text = "ready" if state.ok else state.message
                     if state.waiting_jobs:
                         text += f" ({state.waiting_jobs} waiting)"
-                    if text != c.printer_state:
-                        c.printer_state = text
-                        changed = True
+                    changed = c.note_devices(printer=text) or changed
                 except Exception as exc:  # a printer fault must not stop the cell
-                    c.printer_state = f"error: {exc}"
-                    changed = True
+                    changed = c.note_devices(printer=f"error: {exc}") or changed
             if changed:
-                c._changed()
+                c.changed()
             await asyncio.sleep(self.poll_s)
 
     # -- what the kiosk asks for -------------------------------------------------------
@@ -480,8 +492,7 @@ class StationRuntime:
         try:
             fn()
         except Refused as exc:
-            self.controller.message = str(exc)
-            self.controller._changed()
+            self.controller.say(str(exc))
 
     async def machine_action(self, what: str) -> None:
         from firmware_bridge import JobError, JobRefused, LinkError
@@ -492,7 +503,7 @@ class StationRuntime:
             raise Refused("this cell has no machine bridge")
         try:
             if what == "start_job":
-                a = c._need_assignment()
+                a = c.need_assignment()
                 if not a.job:
                     raise Refused("this step has no machine job file")
                 job = await m.start_job(a.job, name=Path(a.job).name)
@@ -502,8 +513,7 @@ class StationRuntime:
                 if quantity - done < 1:
                     raise Refused("every unit of this step is already counted")
                 await m.start_cycles(quantity - done)
-                c.message = f"Machine started: {quantity - done} cycles"
-                c._changed()
+                c.say(f"Machine started: {quantity - done} cycles")
             elif what == "hold":
                 await m.hold()
             elif what == "resume":
@@ -511,13 +521,11 @@ class StationRuntime:
             elif what == "stop":
                 await m.stop()
             elif what == "unlock":
-                c._need_role("unlock_machine", "Unlocking the machine")
+                c.need_role("unlock_machine", "Unlocking the machine")
                 await m.unlock()
                 c.set_machine_info(alarm=None)
             elif what in ("home", "zero"):
-                if what == "zero" and not hasattr(m, "set_zero"):
-                    raise Refused(f"a {m.driver} machine has no work zero to set here")
-                c._need_operator()
+                c.need_operator()
                 await (m.home() if what == "home" else m.set_zero())
                 if m.state.alarm is None and not m.state.position_lost:
                     c.set_machine_info(alarm=None)
@@ -532,10 +540,10 @@ class StationRuntime:
         c = self.controller
         if self.labels is None:
             raise Refused("this cell has no usable label printer")
-        op = c._need_operator()
+        op = c.need_operator()
         try:
             if what == "units":
-                a = c._need_assignment()
+                a = c.need_assignment()
                 good, _ = c.counts()
                 labelled = c.store.conn.execute(
                     "SELECT COUNT(*) FROM units WHERE run_id = ? AND status != 'void'",
@@ -553,24 +561,22 @@ class StationRuntime:
                     step=a.step,
                 )
             elif what == "batch":
-                a = c._need_assignment()
+                a = c.need_assignment()
                 if not a.batch:
                     raise Refused("this step has no batch")
                 out = await asyncio.to_thread(
                     self.labels.print_batch, _RunForLabels.of(a), a.batch, op.badge, step=a.step
                 )
             elif what == "reprint":
-                c._need_role("reprint", "Reprinting a label")
+                c.need_role("reprint", "Reprinting a label")
                 out = await asyncio.to_thread(self.labels.reprint, serial or "", op.badge)
             elif what == "void":
-                c._need_role("void_label", "Voiding a label")
+                c.need_role("void_label", "Voiding a label")
                 await asyncio.to_thread(self.labels.void, serial or "", "spoiled", op.badge)
-                c.message = f"label {serial} recorded as void"
-                c._changed()
+                c.say(f"label {serial} recorded as void")
                 return
             else:
                 raise Refused(f"unknown label action {what!r}")
         except LabelError as exc:
             raise Refused(str(exc)) from None
-        c.message = out.message
-        c._changed()
+        c.say(out.message)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from cellctl.domain.codes import BadgeCode, encode
 from cellctl.domain.states import CellState
 from cellctl.station.controller import StationController
+from cellctl.station.runtime import StationRuntime
 from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import KeysDialog, NoteDialog
 from cellctl.tui.kiosk.widgets import KeyBar
@@ -18,24 +19,16 @@ from tests.kiosk.test_kiosk_pilot import message, type_keys, type_scan
 URL = "https://example.com/u/42"
 
 
-class ScanSpy:
-    """Stands in for the station runtime: records what reaches `handle_scan`."""
-
-    qa = None
+class ScanSpy(StationRuntime):
+    """The station runtime (no broker) that also records what reaches `handle_scan`."""
 
     def __init__(self, controller: StationController) -> None:
-        self.controller = controller
-        self.scans: list[tuple[str, str]] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
+        super().__init__(controller, connect_broker=False)
+        self.seen: list[tuple[str, str]] = []
 
     def handle_scan(self, text: str, origin: str) -> str:
-        self.scans.append((text, origin))
-        return self.controller.handle_scan(text, origin)
+        self.seen.append((text, origin))
+        return super().handle_scan(text, origin)
 
 
 async def test_a_burst_starting_with_a_hotkey_is_one_scan_and_acts_on_nothing(
@@ -48,7 +41,7 @@ async def test_a_burst_starting_with_a_hotkey_is_one_scan_and_acts_on_nothing(
     async with app.run_test(size=(80, 24)) as pilot:
         await type_scan(pilot, URL)
         await pilot.pause()
-        assert spy.scans == [(URL, "wedge")]
+        assert spy.seen == [(URL, "wedge")]
         assert app.screen_stack == [app.screen] and not isinstance(app.screen, NoteDialog)
         assert "unknown code" in message(app)
     assert cut.held_batches == {}
@@ -70,7 +63,7 @@ async def test_the_same_keys_at_a_persons_pace_are_hotkeys(
         await pilot.press("enter")
         await pilot.pause()
     assert cut.held_batches == {"B-100": URL[1:]}
-    assert spy.scans == []
+    assert spy.seen == []
 
 
 async def test_a_hotkey_acts_only_once_the_scanner_gap_has_passed(
@@ -104,7 +97,7 @@ async def test_a_code_typed_by_hand_is_a_keyboard_scan(
         assert "typing a code: CO:O" in message(app)
         await type_keys(pilot, badge[4:])
         await pilot.press("enter")
-    assert spy.scans == [(badge, "keyboard")]
+    assert spy.seen == [(badge, "keyboard")]
     assert cut.operator is not None and cut.operator.badge == "OP-ADA"
 
 

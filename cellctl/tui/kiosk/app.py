@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from textual import events, work
 from textual.app import App, ComposeResult
@@ -30,6 +30,8 @@ from textual.timer import Timer
 from cellctl.domain.states import CellState
 from cellctl.scan.wedge import ENTER, WedgeDetector, WedgeResult
 from cellctl.station.controller import Refused, StationController
+from cellctl.station.qa_flow import QAFlow
+from cellctl.station.runtime_api import KioskRuntime
 from cellctl.tui.kiosk.dialogs import KeysDialog, NoteDialog, PickDialog, PinDialog
 from cellctl.tui.kiosk.widgets import (
     AssignmentPanel,
@@ -90,7 +92,7 @@ class KioskApp(App[None]):
         self,
         controller: StationController,
         *,
-        runtime: Any = None,
+        runtime: KioskRuntime | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
@@ -197,7 +199,7 @@ class KioskApp(App[None]):
             self.call_later(self.action_downtime)
 
     def _bar_keys(self) -> tuple[str, ...]:
-        keys = QA_BAR_KEYS if self._qa is not None else BAR_KEYS
+        keys: tuple[str, ...] = QA_BAR_KEYS if self._qa is not None else BAR_KEYS
         if self.controller.state == CellState.DOWN:
             # Down, the downtime is recorded: the way back ("r Back up") takes its place.
             keys = tuple("r" if k == "t" else k for k in keys)
@@ -215,8 +217,14 @@ class KioskApp(App[None]):
         ]
 
     @property
-    def _qa(self) -> Any:
-        return getattr(self.runtime, "qa", None)
+    def _qa(self) -> QAFlow | None:
+        return self.runtime.qa if self.runtime is not None else None
+
+    @property
+    def _qa_flow(self) -> QAFlow:
+        qa = self._qa
+        assert qa is not None, "the QA keys are offered only at a QA cell (check_action)"
+        return qa
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Show each cell only the keys that mean something there.
@@ -239,7 +247,7 @@ class KioskApp(App[None]):
         return result
 
     def _refuse(self, reason: str) -> None:
-        self.controller.message = reason
+        self.controller.say(reason)
         self._refused = True
         self.bell()
         self.refresh_view()
@@ -327,12 +335,13 @@ class KioskApp(App[None]):
         self.refresh_view()
 
     def handle_scan(self, text: str, origin: str) -> None:
-        if self.runtime is not None and hasattr(self.runtime, "handle_scan"):
-            result = self._do(lambda: self.runtime.handle_scan(text, origin))
+        runtime = self.runtime
+        if runtime is not None:
+            result = self._do(lambda: runtime.handle_scan(text, origin))
         else:
             result = self._do(lambda: self.controller.handle_scan(text, origin))
         if result is not None:
-            self.controller.message = f"{result} ({origin})"
+            self.controller.say(f"{result} ({origin})")
             self.refresh_view()
 
     # -- actions -----------------------------------------------------------------------
@@ -383,7 +392,7 @@ class KioskApp(App[None]):
         )
 
     def action_start(self) -> None:
-        if self.runtime is not None and hasattr(self.runtime, "start_step"):
+        if self.runtime is not None:
             self.run_worker(self._do_async(self.runtime.start_step), exclusive=True)
         else:
             self._do(self.controller.start_step)
@@ -448,7 +457,7 @@ class KioskApp(App[None]):
                 if note is None:
                     return
                 photo = None
-                if self.runtime is not None and hasattr(self.runtime, "snapshot"):
+                if self.runtime is not None:
                     photo = self.runtime.snapshot()
                 self._do(lambda: record(code, note or None, photo))
 
@@ -503,8 +512,8 @@ class KioskApp(App[None]):
             self.push_screen(NoteDialog(f"Hold batch {a.batch}: reason", allow_empty=False), held)
 
     def action_labels(self) -> None:
-        labels = getattr(self.runtime, "labels", None)
-        if labels is None:
+        runtime = self.runtime
+        if runtime is None or not runtime.has_printer:
             self._refuse("this cell has no label printer configured")
             return
         options = [
@@ -516,14 +525,12 @@ class KioskApp(App[None]):
 
         def chosen(what: str | None) -> None:
             if what in ("units", "batch"):
-                self.run_worker(self._do_async(lambda: self.runtime.print_labels(what)))
+                self.run_worker(self._do_async(lambda: runtime.print_labels(what)))
             elif what in ("reprint", "void"):
 
                 def serial_given(serial: str | None) -> None:
                     if serial:
-                        self.run_worker(
-                            self._do_async(lambda: self.runtime.print_labels(what, serial))
-                        )
+                        self.run_worker(self._do_async(lambda: runtime.print_labels(what, serial)))
 
                 self.push_screen(
                     NoteDialog(f"{what.title()}: which serial?", allow_empty=False), serial_given
@@ -532,7 +539,9 @@ class KioskApp(App[None]):
         self.push_screen(PickDialog("Labels", options), chosen)
 
     def action_machine(self) -> None:
-        if self.runtime is None or getattr(self.runtime, "machine", None) is None:
+        runtime = self.runtime
+        machine = runtime.machine_actions if runtime is not None else None
+        if runtime is None or machine is None:
             self._refuse("this cell has no machine bridge configured")
             return
         offered = [
@@ -544,12 +553,12 @@ class KioskApp(App[None]):
             ("home", "Home the machine ($H)"),
             ("zero", "Set work zero where the machine stands (after a reset)"),
         ]
-        can = set(self.runtime.machine.actions())  # only what this machine can do now
+        can = set(machine.actions())  # only what this machine can do now
         options = [(key, text) for key, text in offered if key in can]
 
         def chosen(what: str | None) -> None:
             if what:
-                self.run_worker(self._do_async(lambda: self.runtime.machine_action(what)))
+                self.run_worker(self._do_async(lambda: runtime.machine_action(what)))
 
         self.push_screen(PickDialog("Machine", options), chosen)
 
@@ -563,10 +572,11 @@ class KioskApp(App[None]):
         if a is None or not a.batch:
             self._refuse("no assigned batch: scan a batch traveller (CB:…)")
             return
-        self._do(lambda: self._qa.open_batch(a.batch))
+        batch = a.batch
+        self._do(lambda: self._qa_flow.open_batch(batch))
 
     def action_qa_pass(self) -> None:
-        view = self._qa.view()
+        view = self._qa_flow.view()
         if view.current is None:
             self._refuse("scan the unit to inspect first")
             return
@@ -578,7 +588,7 @@ class KioskApp(App[None]):
                 results[items[index].id] = True
                 index += 1
             if index == len(items):
-                self._do(lambda: self._qa.record_pass(results))
+                self._do(lambda: self._qa_flow.record_pass(results))
                 return
             item = items[index]
 
@@ -601,16 +611,16 @@ class KioskApp(App[None]):
         ask(0)
 
     def action_qa_fail(self) -> None:
-        if self._qa.view().current is None:
+        if self._qa_flow.view().current is None:
             self._refuse("scan the unit to inspect first")
             return
         self._defect_then(
             "Fail: which defect?",
-            lambda code, note, photo: self._qa.record_fail([code], note=note, photo=photo),
+            lambda code, note, photo: self._qa_flow.record_fail([code], note=note, photo=photo),
         )
 
     def action_qa_ncr(self) -> None:
-        ncrs = self._qa.open_ncrs()
+        ncrs = self._qa_flow.open_ncrs()
         if not ncrs:
             self._refuse("no open non-conformance to sign off")
             return
@@ -632,7 +642,7 @@ class KioskApp(App[None]):
 
                 def noted(note: str | None) -> None:
                     if note:
-                        self._do(lambda: self._qa.close_ncr(ncr_id, disposition, note))
+                        self._do(lambda: self._qa_flow.close_ncr(ncr_id, disposition, note))
 
                 self.push_screen(NoteDialog("Sign-off note", allow_empty=False), noted)
 
