@@ -42,7 +42,8 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
-from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
+from cellctl.bus.connection import tolerate_closed_socket_callbacks
+from cellctl.bus.session import Endpoint, MqttSession
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
@@ -269,8 +270,6 @@ class BoardFeed:
         self.dropped = 0
         self.duplicates = 0
         self.last_drop: str | None = None
-        self.connected = False
-        self.last_error: str | None = None
         self.version = 0
         self.queue_version = 0
         self._changed: set[str] = set()
@@ -282,10 +281,26 @@ class BoardFeed:
         self._arrivals: list[float] = []
         self.measure = False
         self.listeners: list[Callable[[], None]] = []
-        self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
-        self._connected_event = asyncio.Event()
-        self.backoff = Backoff()
+        self.session = MqttSession(
+            self.mqtt, [Endpoint(clean_session=True)], name="board", on_lost=self._link_lost
+        )
+        self.backoff = self.session.backoff
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    @property
+    def last_error(self) -> str | None:
+        return self.session.last_error
+
+    @property
+    def _client(self) -> aiomqtt.Client | None:
+        return self.session.clients[0] if self.session.clients else None
+
+    def _link_lost(self) -> None:
+        self.version += 1
 
     # -- applying messages (no I/O: the tests drive this directly) ------------------------
 
@@ -781,44 +796,32 @@ class BoardFeed:
             self._task = asyncio.create_task(self._run(), name="board-feed")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._connected_event.wait(), timeout)
+        await self.session.wait_connected(timeout)
 
     async def stop(self) -> None:
+        self.session.stop()
         # aiomqtt on 3.11 can swallow one cancel: keep cancelling until it is done.
         await cancel_and_wait(self._task)
         self._task = None
-        self.connected = False
 
     async def _run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(**client_kwargs(self.mqtt), clean_session=True) as client:
-                    self._client = client
-                    for topic in (
-                        self.topics.all_status,
-                        self.topics.all_events,
-                        self.topics.scheduler_queue,
-                        self.topics.scheduler_status,
-                        f"{self.ack_prefix}#",
-                    ):
-                        await client.subscribe(topic, qos=1)
-                    self.connected = True
-                    self.last_error = None
-                    self.backoff.reset()
-                    self._connected_event.set()
-                    self.version += 1
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._listen(client))
-                        tg.create_task(self._publish_loop(client))
-            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
-                self.last_error = str(group.exceptions[0])
-                log.info("board: broker link lost (%s); retrying", self.last_error)
-            finally:
-                self._client = None
-                self.connected = False
-                self._connected_event.clear()
-                self.version += 1
-            await asyncio.sleep(self.backoff.next())
+        await self.session.run(self._connected_work)
+
+    async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
+        (client,) = clients
+        for topic in (
+            self.topics.all_status,
+            self.topics.all_events,
+            self.topics.scheduler_queue,
+            self.topics.scheduler_status,
+            f"{self.ack_prefix}#",
+        ):
+            await client.subscribe(topic, qos=1)
+        self.session.up()
+        self.version += 1
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._listen(client))
+            tg.create_task(self._publish_loop(client))
 
 
 def feed_for_site(

@@ -29,7 +29,8 @@ from cellctl.bus.codec import (
     encode_event,
 )
 from cellctl.bus.confirmed import decode_confirmed
-from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
+from cellctl.bus.connection import Backoff, tolerate_closed_socket_callbacks
+from cellctl.bus.session import Endpoint, MqttSession
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
@@ -72,18 +73,43 @@ class CellLink:
         self.heartbeat_s = heartbeat_s
         self.status_min_interval_s = 0.1
         self.backoff = backoff or Backoff()
-        self.connected = False
-        self.last_error: str | None = None
         self.sent = 0
         self._status: dict[str, Any] = {"state": "idle", **(status or {})}
         self._wake = asyncio.Event()
         self._status_dirty = asyncio.Event()
-        self._connected_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._client: aiomqtt.Client | None = None
         self._last_assign_id: str | None = None
-        self._stopping = False
         self.confirmed_seq = 0
+        will = aiomqtt.Will(
+            self.topics.cell_status(self.cell),
+            encode(self.status_payload(online=False)),
+            qos=1,
+            retain=True,
+        )
+        endpoint = Endpoint(
+            f"cellctl-{self.topics.site}-{self.cell}",
+            will=will,
+            clean_session=True,
+            max_inflight=100,
+            pending_calls_threshold=100_000,
+        )
+        self.session = MqttSession(mqtt, [endpoint], name=self.cell, backoff=self.backoff)
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    @property
+    def last_error(self) -> str | None:
+        return self.session.last_error
+
+    @property
+    def _client(self) -> aiomqtt.Client | None:
+        return self.session.clients[0] if self.session.clients else None
+
+    @property
+    def _stopping(self) -> bool:
+        return self.session.stopping
 
     # -- what the controller and the status line use ---------------------------
 
@@ -142,8 +168,7 @@ class CellLink:
         return stored
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            await self._connected_event.wait()
+        await self.session.wait_connected(timeout)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -164,60 +189,30 @@ class CellLink:
                     retain=True,
                     timeout=2.0,
                 )
-        self._stopping = True
+        self.session.stop()
         self._wake.set()
         self._status_dirty.set()
         await cancel_and_wait(self._task)
         self._task = None
-        self.connected = False
-        self._connected_event.clear()
 
     # -- the connection loop ------------------------------------------------------
 
     async def _run(self) -> None:
-        will = aiomqtt.Will(
-            self.topics.cell_status(self.cell),
-            encode(self.status_payload(online=False)),
-            qos=1,
-            retain=True,
-        )
-        while not self._stopping:
-            try:
-                async with aiomqtt.Client(
-                    **client_kwargs(self.mqtt),
-                    identifier=f"cellctl-{self.topics.site}-{self.cell}",
-                    will=will,
-                    clean_session=True,
-                    max_inflight_messages=100,
-                ) as client:
-                    self._client = client
-                    # Many publishes in flight is our design (batched drain), not a leak.
-                    client.pending_calls_threshold = 100_000
-                    self.connected = True
-                    self.last_error = None
-                    self.backoff.reset()
-                    await client.subscribe(self.topics.cell_assign(self.cell), qos=1)
-                    await client.subscribe(self.topics.cell_resend(self.cell), qos=1)
-                    await client.subscribe(self.topics.historian_confirmed(self.cell), qos=1)
-                    if self.on_holds is not None:
-                        await client.subscribe(self.topics.holds, qos=1)
-                    await self._publish_status(client)
-                    self._connected_event.set()
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._listen(client))
-                        tg.create_task(self._drain(client))
-                        tg.create_task(self._status_loop(client))
-            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
-                self.last_error = str(group.exceptions[0])
-                log.info("%s: broker link lost (%s); retrying", self.cell, self.last_error)
-            except* Exception as group:  # e.g. the store failed: keep the station up, retry
-                self.last_error = repr(group.exceptions[0])
-                log.error("%s: link failed (%s); retrying", self.cell, self.last_error)
-            finally:
-                self._client = None
-                self.connected = False
-                self._connected_event.clear()
-            await asyncio.sleep(self.backoff.next())
+        await self.session.run(self._connected_work)
+
+    async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
+        (client,) = clients
+        await client.subscribe(self.topics.cell_assign(self.cell), qos=1)
+        await client.subscribe(self.topics.cell_resend(self.cell), qos=1)
+        await client.subscribe(self.topics.historian_confirmed(self.cell), qos=1)
+        if self.on_holds is not None:
+            await client.subscribe(self.topics.holds, qos=1)
+        await self._publish_status(client)
+        self.session.up()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._listen(client))
+            tg.create_task(self._drain(client))
+            tg.create_task(self._status_loop(client))
 
     async def _publish_status(self, client: aiomqtt.Client) -> None:
         self._status_dirty.clear()

@@ -27,14 +27,22 @@ class RequestRefused(Exception):
 
 
 async def answer(
-    client: aiomqtt.Client, message: aiomqtt.Message, handle: Handler, *, service: str
+    client: aiomqtt.Client,
+    message: aiomqtt.Message,
+    handle: Handler,
+    *,
+    service: str,
+    on_malformed: Callable[[str], None] | None = None,
 ) -> bool:
-    """Answer one request on its response topic; False when it had none (nobody to tell)."""
+    """Answer one request on its response topic; False when it had none (nobody to tell).
+    `on_malformed` hears of a request that could not be read (to count it)."""
     props = message.properties
     reply_to = getattr(props, "ResponseTopic", None) if props else None
     correlation = getattr(props, "CorrelationData", None) if props else None
     if not reply_to:
         log.warning("%s: a request on %s without a response topic, dropped", service, message.topic)
+        if on_malformed is not None:
+            on_malformed("request without response topic")
         return False
     what = str(message.topic).rsplit("/", 1)[-1]
     try:
@@ -44,7 +52,11 @@ async def answer(
             "ok": True,
             "result": await handle(what, body),
         }
-    except (PayloadError, RequestRefused) as exc:
+    except PayloadError as exc:
+        if on_malformed is not None:
+            on_malformed(str(exc))
+        reply = {"v": PAYLOAD_VERSION, "ok": False, "error": str(exc)}
+    except RequestRefused as exc:
         reply = {"v": PAYLOAD_VERSION, "ok": False, "error": str(exc)}
     except Exception as exc:
         log.exception("%s: request %s failed", service, what)

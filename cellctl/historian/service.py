@@ -19,20 +19,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from cellctl.bus.codec import (
     PAYLOAD_VERSION,
     PayloadError,
-    decode,
     decode_event,
     decode_status,
     encode,
 )
 from cellctl.bus.confirmed import ConfirmationThrottle, encode_confirmed, event_id_at
-from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
+from cellctl.bus.connection import Backoff, tolerate_closed_socket_callbacks
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
+from cellctl.bus.responder import RequestRefused
+from cellctl.bus.responder import answer as reply_to_request
+from cellctl.bus.session import Endpoint, MqttSession
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
@@ -89,17 +89,45 @@ class Historian:
         # What we hold per cell, told to the cells (retained) so they may prune it.
         self.confirmations = ConfirmationThrottle()
         self.counters = Counters()
-        self.connected = False
-        self.backoff = Backoff()
         self.store_backoff = Backoff(first=0.2, cap=5.0)
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._connected_event = asyncio.Event()
         # Requests are answered in a worker thread on a connection of their own, so a
         # month's report never holds up the intake.
         self._reader: HistorianStore | None = None
         self._reader_lock = asyncio.Lock()
         self._request_tasks: set[asyncio.Task[None]] = set()
+        will = aiomqtt.Will(
+            self.topics.historian_status, encode(self.status(online=False)), qos=1, retain=True
+        )
+        # Two sessions: events come in on MQTT 3.1.1 as the scheduler takes them (paho
+        # builds an MQTT 5 property set per message, which alone would cost more than
+        # storing the event); questions on MQTT 5, for the response topic and
+        # correlation data.
+        self.session = MqttSession(
+            self.mqtt,
+            [
+                # A persistent session: the broker keeps QoS 1 events for us while we
+                # restart, so cells need not re-send what we would miss.
+                Endpoint(f"cellctl-historian-{self.topics.site}", will=will,
+                         clean_session=False, max_inflight=100, pending_calls_threshold=100_000),
+                Endpoint(f"cellctl-historian-{self.topics.site}-answers", mqtt5=True),
+            ],
+            name="historian",
+            on_lost=self._link_lost,
+        )  # fmt: skip
+        self.backoff = self.session.backoff
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    @property
+    def _stopping(self) -> bool:
+        return self.session.stopping
+
+    def _link_lost(self) -> None:
+        for view in self.cells.values():
+            view.online = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -109,16 +137,14 @@ class Historian:
             self._task = asyncio.create_task(self._run(), name="historian")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            await self._connected_event.wait()
+        await self.session.wait_connected(timeout)
 
     async def stop(self) -> None:
-        self._stopping = True
+        self.session.stop()
         for task in list(self._request_tasks):
             await cancel_and_wait(task)
         await cancel_and_wait(self._task)
         self._task = None
-        self.connected = False
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -141,53 +167,19 @@ class Historian:
         }
 
     async def _run(self) -> None:
-        will = aiomqtt.Will(
-            self.topics.historian_status, encode(self.status(online=False)), qos=1, retain=True
-        )
-        while not self._stopping:
-            try:
-                # Two sessions: events come in on MQTT 3.1.1 as the scheduler takes them
-                # (paho builds an MQTT 5 property set per message, which alone would cost
-                # more than storing the event); questions on MQTT 5, for the response
-                # topic and correlation data.
-                async with (
-                    aiomqtt.Client(
-                        **client_kwargs(self.mqtt),
-                        identifier=f"cellctl-historian-{self.topics.site}",
-                        will=will,
-                        # A persistent session: the broker keeps QoS 1 events for us
-                        # while we restart, so cells need not re-send what we would miss.
-                        clean_session=False,
-                        max_inflight_messages=100,
-                    ) as intake,
-                    aiomqtt.Client(
-                        **client_kwargs(self.mqtt),
-                        identifier=f"cellctl-historian-{self.topics.site}-answers",
-                        protocol=aiomqtt.ProtocolVersion.V5,
-                    ) as answers,
-                ):
-                    intake.pending_calls_threshold = 100_000
-                    await intake.subscribe(self.topics.all_status, qos=1)
-                    await intake.subscribe(self.topics.all_events, qos=1)
-                    await answers.subscribe(self.topics.all_site_requests, qos=1)
-                    self.connected = True
-                    self.backoff.reset()
-                    await self._publish_status(intake)
-                    self._connected_event.set()
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._consume(intake))
-                        tg.create_task(self._serve(answers))
-                        tg.create_task(self._ticker(intake))
-            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
-                log.info("historian: broker link lost (%s); retrying", group.exceptions[0])
-            except* Exception as group:
-                log.error("historian: failed (%r); retrying", group.exceptions[0])
-            finally:
-                self.connected = False
-                self._connected_event.clear()
-                for view in self.cells.values():
-                    view.online = False
-            await asyncio.sleep(self.backoff.next())
+        await self.session.run(self._connected_work)
+
+    async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
+        intake, answers = clients
+        await intake.subscribe(self.topics.all_status, qos=1)
+        await intake.subscribe(self.topics.all_events, qos=1)
+        await answers.subscribe(self.topics.all_site_requests, qos=1)
+        await self._publish_status(intake)
+        self.session.up()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._consume(intake))
+            tg.create_task(self._serve(answers))
+            tg.create_task(self._ticker(intake))
 
     async def _publish_status(self, client: aiomqtt.Client) -> None:
         await client.publish(
@@ -319,32 +311,26 @@ class Historian:
             task.add_done_callback(self._request_tasks.discard)
 
     async def _answer(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        topic = str(message.topic)
-        props = message.properties
-        reply_to = getattr(props, "ResponseTopic", None) if props else None
-        correlation = getattr(props, "CorrelationData", None) if props else None
-        if not reply_to:
-            self._drop("request without response topic", topic, "no response topic")
-            return
-        what = topic.rsplit("/", 1)[-1]
+        def malformed(why: str) -> None:
+            if why == "request without response topic":
+                self._drop(why, str(message.topic), "no response topic")
+            else:
+                self.counters.requests += 1
+                self.counters.bad_requests += 1
+
+        await reply_to_request(
+            client, message, self._handle, service="historian", on_malformed=malformed
+        )
+
+    async def _handle(self, what: str, body: dict[str, Any]) -> Any:
         self.counters.requests += 1
         try:
-            body = decode(message.payload if isinstance(message.payload, bytes) else b"")
-            result = await self._ask_store(what, body)
-            reply: dict[str, Any] = {"v": PAYLOAD_VERSION, "ok": True, "result": result}
-        except (PayloadError, BadQuery) as exc:
+            return await self._ask_store(what, body)
+        except BadQuery as exc:
             self.counters.bad_requests += 1
-            reply = {"v": PAYLOAD_VERSION, "ok": False, "error": str(exc)}
+            raise RequestRefused(str(exc)) from None
         except StoreUnavailable as exc:
-            reply = {"v": PAYLOAD_VERSION, "ok": False,
-                     "error": f"the historian's database is unavailable: {exc}"}  # fmt: skip
-        except Exception as exc:  # a bug costs one answer, never the historian
-            log.exception("historian: request %s failed", what)
-            reply = {"v": PAYLOAD_VERSION, "ok": False, "error": f"the historian failed: {exc!r}"}
-        out = Properties(PacketTypes.PUBLISH)
-        if correlation is not None:
-            out.CorrelationData = correlation
-        await client.publish(reply_to, encode(reply), qos=1, properties=out, timeout=10)
+            raise RequestRefused(f"the historian's database is unavailable: {exc}") from None
 
     async def _ask_store(self, what: str, body: dict[str, Any]) -> Any:
         async with self._reader_lock:

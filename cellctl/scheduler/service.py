@@ -33,9 +33,10 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
-from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
+from cellctl.bus.connection import tolerate_closed_socket_callbacks
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
 from cellctl.bus.responder import answer
+from cellctl.bus.session import Endpoint, MqttSession
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
@@ -110,16 +111,29 @@ class Scheduler:
         self.flagged_gaps = self.gap_tracker.flagged
         self.dropped = 0
         self.duplicates = 0
-        self.connected = False
         self.dispatch_log: list[tuple[float, str, str, int]] = []
-        self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = True
         self._snapshot_due = True
         self._data_version = store.data_version()
-        self._connected_event = asyncio.Event()
-        self.backoff = Backoff()
-        self._stopping = False
+        will = aiomqtt.Will(
+            self.topics.scheduler_status, encode(self._status(online=False)), qos=1, retain=True
+        )
+        # Two sessions, as the historian's: events on MQTT 3.1.1, requests (the runs,
+        # orders about them) on MQTT 5 for the response topic.
+        self.session = MqttSession(
+            self.mqtt,
+            [
+                # A persistent session: the broker keeps QoS 1 events for us while we
+                # restart, so cells need not re-send what we would miss.
+                Endpoint(f"cellctl-scheduler-{self.topics.site}", will=will,
+                         clean_session=False, max_inflight=100, pending_calls_threshold=100_000),
+                Endpoint(f"cellctl-scheduler-{self.topics.site}-answers", mqtt5=True),
+            ],
+            name="scheduler",
+            on_lost=self._link_lost,
+        )  # fmt: skip
+        self.backoff = self.session.backoff
         self._dispatch_lock = asyncio.Lock()
         self._dispatch_wanted = asyncio.Event()
 
@@ -145,9 +159,20 @@ class Scheduler:
             tolerate_closed_socket_callbacks(asyncio.get_running_loop())
             self._task = asyncio.create_task(self._run(), name="scheduler")
 
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    @property
+    def _client(self) -> aiomqtt.Client | None:
+        return self.session.clients[0] if self.session.clients else None
+
+    @property
+    def _stopping(self) -> bool:
+        return self.session.stopping
+
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            await self._connected_event.wait()
+        await self.session.wait_connected(timeout)
 
     async def stop(self) -> None:
         client = self._client
@@ -160,70 +185,38 @@ class Scheduler:
                     retain=True,
                     timeout=2.0,
                 )
-        self._stopping = True
+        self.session.stop()
         await cancel_and_wait(self._task)
         self._task = None
-        self.connected = False
         if self._plans is not None:
             await self._plans.close()
 
     async def _run(self) -> None:
-        will = aiomqtt.Will(
-            self.topics.scheduler_status, encode(self._status(online=False)), qos=1, retain=True
-        )
-        while not self._stopping:
-            try:
-                # Two sessions, as the historian's: events on MQTT 3.1.1, requests (the
-                # runs, orders about them) on MQTT 5 for the response topic.
-                async with (
-                    aiomqtt.Client(
-                        **client_kwargs(self.mqtt),
-                        identifier=f"cellctl-scheduler-{self.topics.site}",
-                        will=will,
-                        # A persistent session: the broker keeps QoS 1 events for us
-                        # while we restart, so cells need not re-send what we would miss.
-                        clean_session=False,
-                        max_inflight_messages=100,
-                    ) as client,
-                    aiomqtt.Client(
-                        **client_kwargs(self.mqtt),
-                        identifier=f"cellctl-scheduler-{self.topics.site}-answers",
-                        protocol=aiomqtt.ProtocolVersion.V5,
-                    ) as answers,
-                ):
-                    self._client = client
-                    # Many publishes in flight is our design (batched drain), not a leak.
-                    client.pending_calls_threshold = 100_000
-                    for topic in (
-                        self.topics.all_status,
-                        self.topics.all_events,
-                        self.topics.runs_submit,
-                        self.topics.scheduler_command,
-                    ):
-                        await client.subscribe(topic, qos=1)
-                    await answers.subscribe(self.topics.all_scheduler_requests, qos=1)
-                    self.connected = True
-                    self.backoff.reset()
-                    await self._on_connect(client)
-                    self._connected_event.set()
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._consume(client))
-                        tg.create_task(self._ticker(client))
-                        tg.create_task(self._dispatcher(client))
-                        tg.create_task(self._serve(client, answers))
-            except* (aiomqtt.MqttError, OSError, TimeoutError) as group:
-                log.info("scheduler: broker link lost (%s); retrying", group.exceptions[0])
-            except* Exception as group:  # e.g. its store failed: stay up and retry
-                log.error("scheduler: failed (%r); retrying", group.exceptions[0])
-            finally:
-                self._client = None
-                self.connected = False
-                self._connected_event.clear()
-                # What we knew of cells is stale: wait for their statuses again.
-                for view in self.cells.values():
-                    view.online = False
-                    view.state = "unknown"
-            await asyncio.sleep(self.backoff.next())
+        await self.session.run(self._connected_work)
+
+    async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
+        client, answers = clients
+        for topic in (
+            self.topics.all_status,
+            self.topics.all_events,
+            self.topics.runs_submit,
+            self.topics.scheduler_command,
+        ):
+            await client.subscribe(topic, qos=1)
+        await answers.subscribe(self.topics.all_scheduler_requests, qos=1)
+        await self._on_connect(client)
+        self.session.up()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._consume(client))
+            tg.create_task(self._ticker(client))
+            tg.create_task(self._dispatcher(client))
+            tg.create_task(self._serve(client, answers))
+
+    def _link_lost(self) -> None:
+        # What we knew of cells is stale: wait for their statuses again.
+        for view in self.cells.values():
+            view.online = False
+            view.state = "unknown"
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         # Re-publish every live assignment: the broker may have lost retained
