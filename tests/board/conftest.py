@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,15 +20,6 @@ from tests.fixtures.broker import mosquitto  # noqa: F401  (the fixture)
 
 SITE = "t"
 TOPICS = Topics(SITE)
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    """Poll a condition with a timeout (where no event exists to await)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.02)
 
 
 def site_config(url: str = "mqtt://127.0.0.1:1883") -> SiteConfig:

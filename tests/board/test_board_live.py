@@ -14,8 +14,9 @@ from cellctl.bus.broker_process import Mosquitto
 from cellctl.domain.run_spec import parse_run
 from cellctl.tui.board.app import BoardApp
 from cellctl.tui.board.screens import CellScreen, RunScreen
-from tests.board.conftest import SITE, Floor, run_spec, site_config, wait_until
+from tests.board.conftest import SITE, Floor, run_spec, site_config
 from tests.board.screen_text import svg_text
+from tests.waiting import wait_until
 
 
 def screen(app: BoardApp) -> str:

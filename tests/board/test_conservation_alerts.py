@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cellctl.bus.codec import encode
 from tests.board.conftest import TOPICS, event
-from tests.board.test_feed import ev, feed
+from tests.board.helpers import ev, feed
 
 
 def _active(f) -> dict[tuple[str, str], str]:  # noqa: ANN001

@@ -8,26 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cellctl.board.feed import BoardFeed, CommandRefused
+from cellctl.board.feed import CommandRefused
 from cellctl.board.queue import RunFacts, queue_rows
 from cellctl.bus.codec import encode
-from tests.board.conftest import SITE, TOPICS, event, site_config, status
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def feed(clock: Clock | None = None, **kw) -> BoardFeed:
-    return BoardFeed(site_config(), clock=clock or Clock(), wall=lambda: 1_767_600_000.0, **kw)
-
-
-def ev(f: BoardFeed, e) -> None:
-    f.handle(TOPICS.cell_events(e.cell), encode(e.to_dict()))
+from tests.board.conftest import SITE, TOPICS, event, status
+from tests.board.helpers import Clock, ev, feed
 
 
 def test_status_and_events_make_the_tile() -> None:

@@ -9,8 +9,9 @@ from cellctl.board.feed import BoardFeed
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event
 from cellctl.tui.board.app import BoardApp
-from tests.board.conftest import Publisher, site_config, wait_until
-from tests.board.test_snapshots import screen_showing
+from tests.board.conftest import Publisher, site_config
+from tests.board.helpers import screen_showing
+from tests.waiting import wait_until
 
 WALL = datetime(2026, 1, 5, 8, 2, tzinfo=UTC).timestamp()
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ from cellctl.scheduler import Scheduler
 from cellctl.store.scheduler_store import SchedulerStore
 
 SITE = "t"
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    """Poll a condition with a timeout (used where no event exists to await)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        await asyncio.sleep(0.02)
 
 
 def site_config(url: str) -> SiteConfig:

@@ -12,7 +12,8 @@ from cellctl.bus.codec import encode, encode_event
 from cellctl.bus.topics import Topics
 from cellctl.domain.events import Event
 from cellctl.store.station_store import StationStore
-from tests.bus.conftest import SITE, Factory, wait_until
+from tests.bus.conftest import SITE, Factory
+from tests.waiting import wait_until
 
 T = Topics(SITE)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from cellctl.domain.run_spec import parse_run
-from tests.bus.conftest import Factory, wait_until
+from tests.bus.conftest import Factory
+from tests.waiting import wait_until
 
 
 def _run(run_id: str, routing: str, quantity: int = 5, **kw) -> dict:

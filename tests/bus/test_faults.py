@@ -14,7 +14,8 @@ from typing import Literal
 
 from cellctl.domain.run_spec import parse_run
 from cellctl.store.station_store import StationStore
-from tests.bus.conftest import SITE, Factory, wait_until
+from tests.bus.conftest import SITE, Factory
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_S = float(os.environ.get("CELLCTL_TEST_OUTAGE_S", "30"))

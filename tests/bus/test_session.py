@@ -11,6 +11,7 @@ from cellctl.bus.broker_process import Mosquitto
 from cellctl.bus.session import Endpoint, MqttSession
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.config.models import MqttConfig
+from tests.waiting import wait_until
 
 
 async def test_reconnects_after_the_broker_comes_back_and_stops_cleanly(
@@ -41,10 +42,10 @@ async def test_reconnects_after_the_broker_comes_back_and_stops_cleanly(
         await say(b"one")
         assert await asyncio.wait_for(heard.get(), 10) == b"one"
         mosquitto.kill()
-        await asyncio.wait_for(_until(lambda: not session.connected), 30)
+        await wait_until(lambda: not session.connected, 30)
         assert session.last_error  # what took it down, for the screen to say
         mosquitto.start()  # the same port: the session finds it again by itself
-        await asyncio.wait_for(_until(lambda: connections == 2 and session.connected), 30)
+        await wait_until(lambda: connections == 2 and session.connected, 30)
         assert session.last_error is None
         await say(b"two")
         assert await asyncio.wait_for(heard.get(), 10) == b"two"
@@ -53,8 +54,3 @@ async def test_reconnects_after_the_broker_comes_back_and_stops_cleanly(
         await cancel_and_wait(task)
     assert not session.connected and session.clients == []
     assert task.done()
-
-
-async def _until(cond) -> None:
-    while not cond():
-        await asyncio.sleep(0.05)

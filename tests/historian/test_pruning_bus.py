@@ -26,7 +26,7 @@ from cellctl.historian.service import Historian
 from cellctl.station.housekeeping import prune_daily
 from cellctl.store import pruning
 from cellctl.store.station_store import StationStore
-from tests.bus.conftest import wait_until
+from tests.waiting import wait_until
 
 SITE = "t"
 T = Topics(SITE)

@@ -22,8 +22,8 @@ from cellctl.historian.answers import SiteContext
 from cellctl.historian.backends import open_store
 from cellctl.historian.service import Historian
 from cellctl.store.station_store import StationStore
-from tests.bus.conftest import wait_until
 from tests.fixtures.postgres import PostgresCluster, postgres_available
+from tests.waiting import wait_until
 
 SITE = "t"
 T = Topics(SITE)

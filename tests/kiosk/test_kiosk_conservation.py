@@ -8,7 +8,7 @@ from cellctl.domain.codes import BadgeCode, encode
 from cellctl.station.controller import StationController
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
-from tests.kiosk.test_kiosk_pilot import message, type_keys, type_scan
+from tests.kiosk.helpers import message, type_keys, type_scan
 from tests.station.conftest import assignment
 
 

@@ -3,7 +3,6 @@ machine menu on the GRBL simulator, and a defect with a camera snapshot."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from cellctl.domain.codes import BadgeCode, encode
@@ -13,22 +12,9 @@ from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import PickDialog
 from tests.kiosk.conftest import PacedClock
-from tests.kiosk.test_kiosk_pilot import message, type_scan
+from tests.kiosk.helpers import message, running, type_scan
 from tests.station.conftest import assignment
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-def running(c: StationController) -> None:
-    c.sign_in_badge("OP-ADA")
-    c.offer_assignment(assignment())
-    c.accept_assignment()
-    c.start_step()
+from tests.waiting import wait_until
 
 
 async def test_a_machine_stop_asks_for_the_downtime_reason(
@@ -87,15 +73,15 @@ async def test_machine_menu_and_defect_snapshot(demo_dir: Path, keys_clock: Pace
     job = str(demo_dir / "jobs" / "MUG-ENAMEL-cut.gcode")
     app = KioskApp(controller, runtime=runtime, clock=keys_clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(lambda: controller.machine_info.get("link") == "up")
+        await wait_until(lambda: controller.machine_info.get("link") == "up")
         controller.sign_in_badge("OP-ADA")
         controller.offer_assignment(assignment(job=job))
         await pilot.press("a", "s")
-        await until(lambda: runtime.machine.job is not None)
+        await wait_until(lambda: runtime.machine.job is not None)
         await pilot.press("m", "2")  # feed hold
-        await until(lambda: runtime.machine.state.status == "Hold")
+        await wait_until(lambda: runtime.machine.state.status == "Hold")
         await pilot.press("m", "3")  # resume
-        await until(
+        await wait_until(
             lambda: any(e.type == "machine_job_finished" for e in controller.store.events())
         )
         done = [e for e in controller.store.events() if e.type == "machine_job_finished"]
@@ -103,7 +89,7 @@ async def test_machine_menu_and_defect_snapshot(demo_dir: Path, keys_clock: Pace
         assert done[0].payload["lines_acked"] == 42
 
         await pilot.press("f", "1", "enter")
-        await until(lambda: controller.store.read_tables()["defects"] != [])
+        await wait_until(lambda: controller.store.read_tables()["defects"] != [])
         photo = controller.store.read_tables()["defects"][0][8]
         assert photo and Path(photo).is_file() and Path(photo).stat().st_size > 1000
 
@@ -118,7 +104,7 @@ async def test_after_downtime_the_key_bar_shows_the_way_back(
     app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(120, 40)) as pilot:
         cut.machine_stopped("spindle stalled")
-        await until(lambda: isinstance(app.screen, PickDialog))
+        await wait_until(lambda: isinstance(app.screen, PickDialog))
         await pilot.press("2")  # JAM
         await pilot.pause()
         assert cut.state == CellState.DOWN
@@ -138,7 +124,7 @@ async def test_a_cell_is_offered_the_defects_of_its_kind(
     app = KioskApp(cut, clock=keys_clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("x")
-        await until(lambda: isinstance(app.screen, PickDialog))
+        await wait_until(lambda: isinstance(app.screen, PickDialog))
         from tests.kiosk.snapshot import screen_text
 
         offered = screen_text(app)

@@ -11,9 +11,9 @@ from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import KeysDialog, NoteDialog
 from cellctl.tui.kiosk.widgets import KeyBar
 from tests.kiosk.conftest import FakeClock, PacedClock
+from tests.kiosk.helpers import message, running, type_keys, type_scan
 from tests.kiosk.snapshot import screen_text
-from tests.kiosk.test_kiosk_flows import running, until
-from tests.kiosk.test_kiosk_pilot import message, type_keys, type_scan
+from tests.waiting import wait_until
 
 # Starts with h (Hold) and holds s, t, p, x, u, e, m: hotkeys all, if typed.
 URL = "https://example.com/u/42"
@@ -83,7 +83,7 @@ async def test_a_hotkey_acts_only_once_the_scanner_gap_has_passed(
         await pilot.press("g")
         assert cut.counts() == (2, 0)
         clock.now += 0.2  # no next key: the timer decides for the last one
-        await until(lambda: cut.counts() == (3, 0), timeout=5)
+        await wait_until(lambda: cut.counts() == (3, 0), timeout=5)
 
 
 async def test_a_code_typed_by_hand_is_a_keyboard_scan(

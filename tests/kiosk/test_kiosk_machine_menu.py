@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,7 @@ from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
 from cellctl.tui.kiosk.dialogs import PickDialog
 from tests.kiosk.conftest import PacedClock
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+from tests.waiting import wait_until
 
 
 async def test_machine_menu_hides_home_on_a_machine_without_homing(
@@ -28,10 +21,10 @@ async def test_machine_menu_hides_home_on_a_machine_without_homing(
     runtime = StationRuntime(controller, connect_broker=False, poll_s=0.1)
     app = KioskApp(controller, runtime=runtime, clock=keys_clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(lambda: controller.machine_info.get("link") == "up")
-        await until(lambda: runtime.machine.homing is False)
+        await wait_until(lambda: controller.machine_info.get("link") == "up")
+        await wait_until(lambda: runtime.machine.homing is False)
         await pilot.press("m")
-        await until(lambda: isinstance(app.screen, PickDialog))
+        await wait_until(lambda: isinstance(app.screen, PickDialog))
         offered = [key for key, _ in app.screen.options]
         assert offered[:4] == ["start_job", "hold", "resume", "stop"]
         assert "home" not in offered and "unlock" not in offered and "zero" in offered

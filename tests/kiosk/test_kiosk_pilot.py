@@ -6,34 +6,8 @@ from cellctl.domain.codes import BadgeCode, CommandCard, encode
 from cellctl.station.controller import StationController
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
+from tests.kiosk.helpers import message, type_scan
 from tests.station.conftest import assignment
-
-
-async def type_scan(pilot, text: str) -> None:  # noqa: ANN001
-    """`text` and Enter at a wedge scanner's pace (the app's clock is a PacedClock)."""
-    with pilot.app.clock.scanner():
-        await type_keys(pilot, text)
-        await pilot.press("enter")
-
-
-async def type_keys(pilot, text: str) -> None:  # noqa: ANN001
-    for ch in text:
-        await pilot.press(ch if ch.isalnum() else _keyname(ch))
-
-
-def _keyname(ch: str) -> str:
-    return {
-        ":": "colon",
-        "-": "minus",
-        "+": "plus",
-        "/": "slash",
-        ".": "full_stop",
-        "_": "underscore",
-    }[ch]
-
-
-def message(app: KioskApp) -> str:
-    return str(app.query_one("#message").render())
 
 
 async def test_sign_in_by_scan_count_and_undo(

@@ -15,8 +15,8 @@ from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.store.station_store import StationStore
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
+from tests.kiosk.helpers import type_scan
 from tests.kiosk.snapshot import screen_text
-from tests.kiosk.test_kiosk_pilot import type_scan
 from tests.station.conftest import assignment
 
 

@@ -18,16 +18,9 @@ from cellctl.domain.codes import encode as encode_code
 from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.tui.kiosk.app import KioskApp
 from tests.kiosk.conftest import PacedClock
-from tests.kiosk.test_kiosk_pilot import type_scan
+from tests.kiosk.helpers import type_scan
 from tests.station.conftest import assignment
-
-
-async def until(predicate, timeout: float = 20.0, why=lambda: "") -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met in time {why()}")
-        await asyncio.sleep(0.05)
+from tests.waiting import wait_until
 
 
 async def test_whole_shift_at_the_cut_cell(
@@ -49,17 +42,17 @@ async def test_whole_shift_at_the_cut_cell(
         collector = asyncio.create_task(collect())
         try:
             async with app.run_test(size=(100, 30)) as pilot:
-                await until(lambda: runtime.link is not None and runtime.link.connected)
-                await until(lambda: controller.machine_info.get("link") == "up")
+                await wait_until(lambda: runtime.link is not None and runtime.link.connected)
+                await wait_until(lambda: controller.machine_info.get("link") == "up")
                 await type_scan(pilot, encode_code(BadgeCode("OP-ADA")))
                 assert controller.operator is not None
 
                 job = str(demo_dir / "jobs" / "MUG-ENAMEL-cut.gcode")
                 body = {**assignment(quantity=50), "assign_id": "A-SHIFT", "job": job, "v": 1}
                 await obs.publish(topics.cell_assign("cut-01"), encode(body), qos=1, retain=True)
-                await until(lambda: controller.assignment is not None)
+                await wait_until(lambda: controller.assignment is not None)
                 await pilot.press("a", "s")
-                await until(
+                await wait_until(
                     lambda: any(
                         e.type == "machine_job_finished" for e in controller.store.events()
                     ),
@@ -83,33 +76,33 @@ async def test_whole_shift_at_the_cut_cell(
                 await pilot.press("enter")
 
                 await pilot.press("l", "2")  # the batch traveller
-                await until(
+                await wait_until(
                     lambda: (
                         controller.store.conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
                         == 1
                     ),
                     timeout=5,
-                    why=lambda: controller.message,
+                    what=lambda: controller.message,
                 )
                 await pilot.press("l", "1")  # a unit label per good unit
-                await until(
+                await wait_until(
                     lambda: (
                         controller.store.conn.execute("SELECT COUNT(*) FROM units").fetchone()[0]
                         == 50
                     ),
-                    why=lambda: controller.message,
+                    what=lambda: controller.message,
                 )
                 await pilot.press("c", "f3")
                 await pilot.pause()
                 assert controller.operator is None
-                await until(lambda: controller.store.outbox_count() == 0)
+                await wait_until(lambda: controller.store.outbox_count() == 0)
             # The broker acknowledged every event; wait, while still subscribed, until
             # the observer has been handed as many as the cell recorded.
             recorded = [e.id for e in controller.store.events()]
-            await until(
+            await wait_until(
                 lambda: len(seen) >= len(recorded),
                 timeout=10,
-                why=lambda: f"{len(seen)} of {len(recorded)} events seen",
+                what=lambda: f"{len(seen)} of {len(recorded)} events seen",
             )
         finally:
             collector.cancel()

@@ -142,8 +142,8 @@ async def test_hold_reaches_other_stations_through_the_scheduler_and_release_lif
     from cellctl.scheduler import Scheduler
     from cellctl.station.runtime import StationRuntime
     from cellctl.store.scheduler_store import SchedulerStore
-    from tests.bus.conftest import wait_until
     from tests.quality.conftest import passing
+    from tests.waiting import wait_until
 
     mqtt = MqttConfig(url=mosquitto.url, keepalive_s=2)
     sched = Scheduler(

@@ -25,17 +25,9 @@ from cellctl.scan.cascade import Pipeline
 from cellctl.scan.hub import ScanHub
 from cellctl.scan.payload import OwnCode, UnknownCode
 from cellctl.scan.worker import CameraScanner
+from tests.waiting import holds_within, wait_until
 
 from .frames import frame_with
-
-
-def wait_for(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +79,7 @@ def test_grabber_keeps_only_the_newest_frame() -> None:
     try:
         first = grabber.latest(0, timeout=2)
         assert first is not None
-        assert wait_for(lambda: grabber.frames >= first.seq + 10)
+        assert holds_within(lambda: grabber.frames >= first.seq + 10)
         newest = grabber.latest(first.seq, timeout=2)
         # A slow consumer skips straight to the newest frame, not the next one.
         assert newest is not None and newest.seq >= first.seq + 10
@@ -104,18 +96,18 @@ def test_camera_drop_is_shown_and_reconnects() -> None:
     cam.grabber.retry_s = 0.05
     cam.start()
     try:
-        assert wait_for(lambda: cam.state == "live")
+        assert holds_within(lambda: cam.state == "live")
         src.show("CB:BEFORE", "QR", 3)
-        assert wait_for(lambda: [s.text for s in scans] == ["CB:BEFORE"])
+        assert holds_within(lambda: [s.text for s in scans] == ["CB:BEFORE"])
         src.unplug()
-        assert wait_for(lambda: cam.state == "reconnecting")
-        assert wait_for(lambda: states.count("reconnecting") >= 1 and cam.grabber.detail != "")
+        assert holds_within(lambda: cam.state == "reconnecting")
+        assert holds_within(lambda: states.count("reconnecting") >= 1 and cam.grabber.detail != "")
         src.clear()
         src.plug()
-        assert wait_for(lambda: cam.state == "live")
+        assert holds_within(lambda: cam.state == "live")
         assert cam.grabber.reconnects == 1
         src.show("CB:AFTER", "QR", 3)
-        assert wait_for(lambda: [s.text for s in scans] == ["CB:BEFORE", "CB:AFTER"])
+        assert holds_within(lambda: [s.text for s in scans] == ["CB:BEFORE", "CB:AFTER"])
     finally:
         cam.stop()
     assert states[:2] == ["connecting", "live"] and "reconnecting" in states
@@ -127,7 +119,7 @@ def test_missing_camera_keeps_retrying_with_a_message() -> None:
     grabber.retry_s = 0.02
     grabber.start()
     try:
-        assert wait_for(lambda: len([s for s in states if s[0] == "reconnecting"]) >= 1)
+        assert holds_within(lambda: len([s for s in states if s[0] == "reconnecting"]) >= 1)
     finally:
         grabber.stop()
     assert any("no such video file" in d for _, d in states)
@@ -154,7 +146,7 @@ async def test_hub_streams_camera_and_serial_scans_with_origin() -> None:
         assert (scan.origin, scan.text, scan.symbology) == ("camera:generated", "CO:ANNA1", "QR")
         assert isinstance(scan.parsed, OwnCode)
         assert time.monotonic() - scan.captured < 1.0
-        await asyncio.wait_for(_until(lambda: hub.serials[0].state == "live"), 5)
+        await wait_until(lambda: hub.serials[0].state == "live", 5)
         os.write(master, b"CC:GOOD+1\r\nCC:NOPE\r\n")
         first = await asyncio.wait_for(hub.get(), 5)
         second = await asyncio.wait_for(hub.get(), 5)
@@ -166,11 +158,6 @@ async def test_hub_streams_camera_and_serial_scans_with_origin() -> None:
         await asyncio.to_thread(hub.close)
         os.close(master)
         os.close(slave)
-
-
-async def _until(condition) -> None:
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 def test_bad_frame_does_not_stop_the_worker() -> None:
@@ -187,7 +174,7 @@ def test_bad_frame_does_not_stop_the_worker() -> None:
     cam = CameraScanner(src, lambda s: done.set(), Pipeline(budget_ms=50))
     cam.start()
     try:
-        assert wait_for(lambda: cam.errors >= 1)
+        assert holds_within(lambda: cam.errors >= 1)
         src.show("CB:AFTER-BAD", "QR", 2)
         assert done.wait(5)
     finally:
@@ -203,7 +190,7 @@ def test_serial_scanner_without_its_port_says_so_and_retries() -> None:
     )
     scanner.start()
     try:
-        assert wait_for(lambda: scanner.state == "reconnecting")
+        assert holds_within(lambda: scanner.state == "reconnecting")
     finally:
         scanner.stop()
     assert "no-such-scanner" in states[0][1]
@@ -220,9 +207,9 @@ def test_serial_bytes_not_utf8_become_an_unknown_code() -> None:
     scanner = SerialScanner(os.ttyname(slave), got.append)
     scanner.start()
     try:
-        assert wait_for(lambda: scanner.state == "live")
+        assert holds_within(lambda: scanner.state == "live")
         os.write(master, b"CB:\xff\xfe\r")
-        assert wait_for(lambda: len(got) == 1)
+        assert holds_within(lambda: len(got) == 1)
     finally:
         scanner.stop()
         os.close(master)

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import aiomqtt
 import pytest
 
 from cellctl.bus.codec import decode, encode
-from cellctl.bus.topics import Topics
 from cellctl.domain.events import Event
 from cellctl.domain.run_spec import parse_run
 from cellctl.scheduler import Scheduler
-from tests.bus.conftest import SITE, Factory, wait_until
-
-T = Topics(SITE)
-
-
-def _spec(run_id: str, **kw) -> dict:
-    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    return {"id": run_id, "sku": "CUP", "quantity": 2, "unit_margin": 3.0, "due": due,
-            "routing": "cut", "cycle_s": 1.0, **kw}  # fmt: skip
+from tests.bus.conftest import SITE, Factory
+from tests.scheduler.helpers import T, spec_of
+from tests.waiting import wait_until
 
 
 async def test_held_batch_is_skipped_until_released(factory: Factory) -> None:
     store = factory.scheduler_store()
-    store.add_run(parse_run(_spec("H1", batch="B-7", manual_priority=9)))
-    store.add_run(parse_run(_spec("F1")))
+    store.add_run(parse_run(spec_of("H1", batch="B-7", manual_priority=9)))
+    store.add_run(parse_run(spec_of("F1")))
     sched = await factory.scheduler(store)
     qa = await factory.cell("qa-01", "qa")
     qa.store.append(Event("batch_held", "qa-01", {"batch": "B-7", "reason": "burrs"}, "OP-QUINN"))
@@ -61,8 +54,8 @@ async def test_held_batch_is_skipped_until_released(factory: Factory) -> None:
 async def test_supervisor_commands_and_mqtt_submit(factory: Factory) -> None:
     sched = await factory.scheduler()
     async with aiomqtt.Client("127.0.0.1", factory.broker.port) as client:
-        await client.publish(T.runs_submit, encode({"v": 1, **_spec("S1")}), qos=1)
-        await client.publish(T.runs_submit, encode({"v": 1, **_spec("S2")}), qos=1)
+        await client.publish(T.runs_submit, encode({"v": 1, **spec_of("S1")}), qos=1)
+        await client.publish(T.runs_submit, encode({"v": 1, **spec_of("S2")}), qos=1)
         await wait_until(lambda: len(sched.store.runs()) == 2, 10, "runs submitted")
         for badge, action in (("OP-ADA", "prioritise"), ("OP-QUINN", "cancel")):
             body = {"v": 1, "action": action, "badge": badge, "run_id": "S2", "priority": 5}
@@ -80,8 +73,8 @@ async def test_supervisor_commands_and_mqtt_submit(factory: Factory) -> None:
 
 async def test_restart_loses_no_assignment_and_gives_none_twice(factory: Factory) -> None:
     store = factory.scheduler_store()
-    store.add_run(parse_run(_spec("A1", quantity=30)))
-    store.add_run(parse_run(_spec("A2", quantity=2)))
+    store.add_run(parse_run(spec_of("A1", quantity=30)))
+    store.add_run(parse_run(spec_of("A2", quantity=2)))
     first = await factory.scheduler(store)
     cell = await factory.cell("cut-01", "cut", cycle_s=0.03)
     await wait_until(lambda: store.run("A1")["steps"][0]["status"] == "running", 10, "A1 runs")
@@ -109,7 +102,7 @@ async def test_restart_loses_no_assignment_and_gives_none_twice(factory: Factory
 
 async def test_a_cell_that_stays_down_gives_its_step_to_another(factory: Factory) -> None:
     store = factory.scheduler_store()
-    store.add_run(parse_run(_spec("D1", quantity=40, cycle_s=0.5)))
+    store.add_run(parse_run(spec_of("D1", quantity=40, cycle_s=0.5)))
     await factory.scheduler(store, move_after_down_s=0.5)
     a = await factory.cell("cut-01", "cut", cycle_s=0.03)
     await wait_until(lambda: store.run("D1")["steps"][0]["status"] == "running", 10, "D1 on A")
@@ -159,7 +152,7 @@ async def test_two_dispatch_rounds_at_once_give_each_step_once(tmp_path) -> None
 
     store = SchedulerStore(tmp_path / "scheduler.db")
     for run_id in ("S1", "S2"):
-        store.add_run(parse_run(_spec(run_id)))
+        store.add_run(parse_run(spec_of(run_id)))
     for plan in (True, False):
         sched = Scheduler(store, site=SITE, plan=plan)
         for cell in ("cut-01", "cut-02"):
@@ -184,7 +177,7 @@ async def test_two_dispatch_rounds_at_once_give_each_step_once(tmp_path) -> None
 
 async def test_a_down_cell_with_no_twin_keeps_its_step(factory: Factory) -> None:
     store = factory.scheduler_store()
-    store.add_run(parse_run(_spec("D2", quantity=40, cycle_s=0.5)))
+    store.add_run(parse_run(spec_of("D2", quantity=40, cycle_s=0.5)))
     sched = await factory.scheduler(store, move_after_down_s=0.2, tick_s=0.05)
     a = await factory.cell("cut-01", "cut", cycle_s=0.05)
     await wait_until(lambda: store.run("D2")["steps"][0]["status"] == "running", 10, "D2 on A")
@@ -212,7 +205,7 @@ async def test_the_queue_snapshot_carries_the_facts_a_board_needs(factory: Facto
     from cellctl.board.queue import queue_rows
 
     store = factory.scheduler_store()
-    store.add_run(parse_run(_spec("P1", batch="B-1", quantity=4, routing="cut>print>qa")))
+    store.add_run(parse_run(spec_of("P1", batch="B-1", quantity=4, routing="cut>print>qa")))
     sched = await factory.scheduler(store)
     (row,) = sched.queue_snapshot()["ready"]
     run = store.run("P1")

@@ -8,16 +8,17 @@ import aiomqtt
 
 from cellctl.bus.codec import decode
 from cellctl.domain.run_spec import parse_run
-from tests.bus.conftest import Factory, wait_until
-from tests.scheduler.test_control import T, _spec
+from tests.bus.conftest import Factory
+from tests.scheduler.helpers import T, spec_of
+from tests.waiting import wait_until
 
 
 async def test_a_declined_step_goes_to_another_cell_and_the_decliner_gets_the_next(
     factory: Factory,
 ) -> None:
     store = factory.scheduler_store()
-    store.add_run(parse_run(_spec("R-X", manual_priority=5, quantity=3)))
-    store.add_run(parse_run(_spec("R-Y", quantity=3)))
+    store.add_run(parse_run(spec_of("R-X", manual_priority=5, quantity=3)))
+    store.add_run(parse_run(spec_of("R-Y", quantity=3)))
     await factory.scheduler(store)
     picky = await factory.cell("cut-01", "cut", cycle_s=0.01, decline_runs=("R-X",))
     await wait_until(lambda: store.run("R-Y")["status"] == "done", 10, "R-Y done at cut-01")
@@ -34,8 +35,8 @@ async def test_a_declined_step_goes_to_another_cell_and_the_decliner_gets_the_ne
 
 async def test_status_and_queue_are_retained_for_late_subscribers(factory: Factory) -> None:
     store = factory.scheduler_store()
-    store.add_run(parse_run(_spec("R-1", routing="print")))
-    store.add_run(parse_run(_spec("R-2", routing="print", manual_priority=3)))
+    store.add_run(parse_run(spec_of("R-1", routing="print")))
+    store.add_run(parse_run(spec_of("R-2", routing="print", manual_priority=3)))
     await factory.scheduler(store)
     got: dict[str, dict] = {}
     async with aiomqtt.Client("127.0.0.1", factory.broker.port, identifier="late") as late:

@@ -15,7 +15,8 @@ from cellctl.domain.plan import Advice, Planner
 from cellctl.domain.run_spec import parse_run
 from cellctl.domain.simulation import simulate
 from cellctl.store.scheduler_store import SchedulerStore
-from tests.bus.conftest import Factory, wait_until
+from tests.bus.conftest import Factory
+from tests.waiting import wait_until
 
 
 def test_manual_priority_beats_atc_and_overdue_weight_beats_slack() -> None:

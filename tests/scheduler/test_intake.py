@@ -11,7 +11,8 @@ from typing import Any
 from cellctl.domain.events import Event
 from cellctl.domain.plan import Planner
 from cellctl.domain.run_spec import parse_run
-from tests.bus.conftest import Factory, wait_until
+from tests.bus.conftest import Factory
+from tests.waiting import wait_until
 
 PLAN_S = 2.0
 

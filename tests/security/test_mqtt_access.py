@@ -8,7 +8,6 @@ test, a password file made by mosquitto_passwd, and the shipped acl file.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import aiomqtt
@@ -23,21 +22,13 @@ from cellctl.scheduler.service import Scheduler
 from cellctl.store.scheduler_store import SchedulerStore
 from cellctl.store.station_store import StationStore
 from tests.security.tls_broker import SecureBroker, make_certs
+from tests.waiting import wait_until
 
 BASE = "cellctl/v1/demo"
 
 
 def client(cfg: MqttConfig, name: str) -> aiomqtt.Client:
     return aiomqtt.Client(**client_kwargs(cfg), identifier=f"test-{name}")
-
-
-async def until(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll a condition that has no event to await (the link's outbox, its error)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_cell_events_reach_the_scheduler_and_board_over_tls(
@@ -73,7 +64,7 @@ async def test_cell_events_reach_the_scheduler_and_board_over_tls(
         link.notify()
         await asyncio.wait_for(arrived.wait(), 15)
         assert [e.id for e in received] == [e.id for e in stored]
-        await until(lambda: store.outbox_count() == 0, what="the outbox to drain")
+        await wait_until(lambda: store.outbox_count() == 0, what="the outbox to drain")
 
         # The board (its own user) reads the cell's retained status through TLS too.
         async with client(secure_broker.mqtt("board"), "board") as board:
@@ -109,7 +100,7 @@ async def test_wrong_password_and_anonymous_are_refused(
     )
     await link.start()
     try:
-        await until(lambda: link.last_error is not None, what="the link's refusal")
+        await wait_until(lambda: link.last_error is not None, what="the link's refusal")
         assert not link.connected
         assert store.outbox_count() == 1
         assert link.status_line() == "offline — 1 events waiting"
@@ -249,7 +240,7 @@ async def test_the_board_feed_sees_cells_over_tls(
         await link.wait_connected(10)
         stored = store.append(Event("cell_started", "cut-01", {}))
         link.notify()
-        await until(
+        await wait_until(
             lambda: "cut-01" in board.cells and any(e.id == stored[0].id for e in board.events),
             what="the board to see cut-01 and its event",
         )

@@ -3,9 +3,7 @@ a privileged command with a machinist's identity is refused and logged."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from pathlib import Path
 
 import aiomqtt
@@ -20,6 +18,7 @@ from cellctl.scheduler.service import Scheduler
 from cellctl.station.controller import Refused, StationController
 from cellctl.store.scheduler_store import SchedulerStore
 from cellctl.store.station_store import StationStore
+from tests.waiting import wait_until
 
 
 def controller(demo_dir: Path, station: str) -> StationController:
@@ -75,13 +74,6 @@ def test_a_wrong_pin_is_refused_logged_and_never_stored(demo_dir: Path, caplog) 
     assert "1111" not in str(c.store.events()[-1].to_dict())
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_scheduler_refuses_a_machinists_command_and_logs_it(
     mosquitto: Mosquitto, demo_dir: Path, tmp_path: Path
 ) -> None:
@@ -112,7 +104,7 @@ async def test_scheduler_refuses_a_machinists_command_and_logs_it(
                     encode({"v": 1, "action": "cancel", "badge": badge, "run_id": "R-1"}),
                     qos=1,
                 )
-            await _until(lambda: len(store.command_log()) == 3)
+            await wait_until(lambda: len(store.command_log()) == 3)
             log = store.command_log()
             assert [(r[1], r[2], r[3]) for r in log] == [
                 ("cancel", "OP-ADA", 0),
@@ -129,7 +121,7 @@ async def test_scheduler_refuses_a_machinists_command_and_logs_it(
                 encode({"v": 1, "action": "cancel", "badge": "OP-SAM", "run_id": "R-1"}),
                 qos=1,
             )
-            await _until(lambda: len(store.command_log()) == 4)
+            await wait_until(lambda: len(store.command_log()) == 4)
         assert store.command_log()[3][3] == 1
         assert store.runs()[0]["status"] == "cancelled"
     finally:

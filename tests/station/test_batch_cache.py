@@ -18,7 +18,7 @@ from cellctl.historian.backends import open_store
 from cellctl.historian.service import Historian
 from cellctl.station.batch_cache import BatchCache, BatchLookup
 from cellctl.store.station_store import StationStore
-from tests.bus.conftest import wait_until
+from tests.waiting import wait_until
 
 SITE = "t"
 SERIALS = ["MUG0001", "MUG0002", "MUG0003"]

@@ -8,7 +8,6 @@ fix the scheduler withdrew it, gave it back as "11 units" while the cell still h
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +18,7 @@ from cellctl.domain.states import CellState
 from cellctl.scheduler import Scheduler
 from cellctl.station.runtime import StationRuntime, open_station
 from cellctl.store.scheduler_store import SchedulerStore
-
-
-async def until(predicate, what: str, timeout: float = 15.0) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not in time: {what}")
-        await asyncio.sleep(0.02)
+from tests.waiting import wait_until
 
 
 async def test_a_jam_at_the_only_cut_cell_keeps_the_step_and_conserves_units(
@@ -49,7 +41,7 @@ async def test_a_jam_at_the_only_cut_cell_keeps_the_step_and_conserves_units(
     await scheduler.start()
     await runtime.start()
     try:
-        await until(lambda: cut.assignment is not None, "the step reaches cut-01")
+        await wait_until(lambda: cut.assignment is not None, what="the step reaches cut-01")
         # Sign in (OP-ADA), accept and start, count 5 good and 1 scrap.
         cut.sign_in_badge("OP-ADA")
         cut.accept_assignment()
@@ -59,11 +51,15 @@ async def test_a_jam_at_the_only_cut_cell_keeps_the_step_and_conserves_units(
         # Report downtime "Machine jam" (T at the kiosk).
         cut.record_downtime("JAM")
         view = lambda: scheduler.cells.get("cut-01")  # noqa: E731
-        await until(
-            lambda: view() is not None and view().state == "down", "the scheduler sees DOWN"
+        await wait_until(
+            lambda: view() is not None and view().state == "down", what="the scheduler sees DOWN"
         )
-        await until(lambda: cut.store.outbox_count() == 0, "the cell's events reach the broker")
-        await until(lambda: store.totals_by_cell().get("cut-01"), "the counts reach the scheduler")
+        await wait_until(
+            lambda: cut.store.outbox_count() == 0, what="the cell's events reach the broker"
+        )
+        await wait_until(
+            lambda: store.totals_by_cell().get("cut-01"), what="the counts reach the scheduler"
+        )
         step = store.steps("R-PINS")[0]
         # No other cut cell: the step stays on cut-01 and the kiosk keeps it.
         assert (step["cell"], step["status"]) == ("cut-01", "running")
@@ -76,7 +72,7 @@ async def test_a_jam_at_the_only_cut_cell_keeps_the_step_and_conserves_units(
         await runtime.start_step()
         cut.count_good(11)
         cut.complete_step()
-        await until(lambda: store.steps("R-PINS")[0]["status"] == "done", "cut step done")
+        await wait_until(lambda: store.steps("R-PINS")[0]["status"] == "done", what="cut step done")
         steps = store.steps("R-PINS")
         assert (steps[0]["good"], steps[0]["scrap"]) == (16, 1)
         # What finish may consume is what cut made good, and nothing breaks the rules.

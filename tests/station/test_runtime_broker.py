@@ -13,14 +13,7 @@ from cellctl.bus.codec import decode_event, encode
 from cellctl.bus.topics import Topics
 from cellctl.station.runtime import StationRuntime, open_station
 from tests.station.conftest import assignment
-
-
-async def until(predicate, timeout: float = 10.0) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+from tests.waiting import wait_until
 
 
 async def test_assignment_arrives_and_counts_reach_the_broker(
@@ -47,17 +40,17 @@ async def test_assignment_arrives_and_counts_reach_the_broker(
                 qos=1,
                 retain=True,
             )
-            await until(lambda: controller.assignment is not None)
+            await wait_until(lambda: controller.assignment is not None)
             assert controller.assignment.assign_id == "A-1"
             controller.sign_in_badge("OP-ADA")
             controller.accept_assignment()
             controller.start_step()
             for _ in range(5):
                 controller.count_good()
-            await until(lambda: controller.store.outbox_count() == 0)
-            await until(lambda: received.count("units_counted") == 5)
+            await wait_until(lambda: controller.store.outbox_count() == 0)
+            await wait_until(lambda: received.count("units_counted") == 5)
             assert "assignment_accepted" in received
-            await until(lambda: controller.link_state == "connected")
+            await wait_until(lambda: controller.link_state == "connected")
         finally:
             await runtime.stop()
             collector.cancel()
@@ -75,7 +68,7 @@ async def test_station_keeps_working_without_a_broker(demo_dir: Path) -> None:
         controller.accept_assignment()
         controller.start_step()
         controller.count_good()
-        await until(lambda: controller.link_state == "offline")
+        await wait_until(lambda: controller.link_state == "offline")
         view = controller.view()
         assert view.outbox >= 4 and view.good == 1
     finally:

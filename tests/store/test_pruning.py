@@ -21,7 +21,7 @@ from cellctl.store import pruning
 from cellctl.store.db import StoreError
 from cellctl.store.station_store import StationStore
 from tests.station.conftest import DEMO, FakeClock
-from tests.station.test_restore_from_tables import ACTIONS, act, snapshot
+from tests.station.helpers import ACTIONS, act, snapshot
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
