@@ -60,31 +60,39 @@ class BodyLimit:
                 if too_big:
                     await self._refuse(send)
                     return
+        # Read the body here (it is small by this limit) and hand it on in one piece:
+        # a streamed body over the limit is refused before the app sees any of it.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooBig
-            return message
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooBig:
-            await self._refuse(send)
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         resp = JSONResponse(
             {"detail": f"the request body is over {self.limit} bytes"}, status_code=413
         )
         await resp({"type": "http"}, _no_receive, send)
-
-
-class _TooBig(Exception):
-    pass
 
 
 async def _no_receive() -> Message:
@@ -115,7 +123,7 @@ def create_app(
     timeout_s: float = 3.0,
 ) -> FastAPI:
     api = site.api or ApiConfig()
-    tokens = Tokens(api, environ)
+    tokens = Tokens(api, environ, site)
     base = Path(site_path).parent if site_path else Path(".")
     db = api.state_db if api.state_db.is_absolute() else base / api.state_db
     idem = IdempotencyStore(db)

@@ -10,8 +10,10 @@ import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cellctl.config.api import ROLE_RIGHTS, ApiConfig
+from cellctl.domain.model import role_allows
 
 
 class AuthConfigError(ValueError):
@@ -32,11 +34,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# API right -> the operator right the scheduler checks on the token's badge.
+_SCHEDULER_RIGHT = {"cancel": "cancel_run", "prioritise": "prioritise"}
+
+
 class Tokens:
-    def __init__(self, api: ApiConfig, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, api: ApiConfig, environ: Mapping[str, str] | None = None, site: Any = None
+    ) -> None:
         env = os.environ if environ is None else environ
         self._by_hash: dict[str, Caller] = {}
         for t in api.tokens:
+            if t.badge is not None and site is not None:
+                _check_badge(site, t.name, t.role, t.badge)
             if t.env is not None:
                 value = env.get(t.env)
                 if not value:
@@ -59,3 +69,16 @@ class Tokens:
             if hmac.compare_digest(known, digest):
                 found = caller
         return found
+
+
+def _check_badge(site: Any, name: str, role: str, badge: str) -> None:
+    """Said at start, not at the first cancel: the scheduler would refuse the badge."""
+    operator = site.operator(badge)
+    if operator is None:
+        raise AuthConfigError(f"api token {name!r}: badge {badge!r} is not an operator")
+    for right in sorted(ROLE_RIGHTS[role] & _SCHEDULER_RIGHT.keys()):
+        if not role_allows(operator.role, _SCHEDULER_RIGHT[right]):
+            raise AuthConfigError(
+                f"api token {name!r} ({role}) may {right}, but its badge {badge} "
+                f"({operator.role}) may not: the scheduler would refuse it"
+            )

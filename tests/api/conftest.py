@@ -28,6 +28,8 @@ SITE = "apit"
 TOKENS = {"viewer": "view-secret", "planner": "plan-secret", "supervisor": "boss-secret",
           "machinist": "mach-secret"}  # fmt: skip
 HOOK_SECRET = "hook-secret-123"
+RUN_BODY = {"sku": "MUG-FOX", "quantity": 5, "unit_margin": 4.5, "due": "2026-12-24T12:00:00Z",
+            "routing": ["cut", "qa"], "title": "Fox mug"}  # fmt: skip
 
 
 def sha(text: str) -> str:
@@ -51,11 +53,9 @@ def site_config(url: str, tmp: Path, hook_url: str | None = None) -> SiteConfig:
         tokens=[
             ApiToken(name="board-tv", role="viewer", sha256=sha(TOKENS["viewer"])),
             ApiToken(name="webshop", role="planner", env="TEST_PLAN_TOKEN", badge="OP-SAM"),
-            ApiToken(name="sam", role="supervisor", sha256=sha(TOKENS["supervisor"]),
-                     badge="OP-SAM"),  # fmt: skip
-            # A supervisor token whose badge the scheduler does not accept.
-            ApiToken(name="odd", role="supervisor", sha256=sha(TOKENS["machinist"]),
-                     badge="OP-ADA"),  # fmt: skip
+            ApiToken(
+                name="sam", role="supervisor", sha256=sha(TOKENS["supervisor"]), badge="OP-SAM"
+            ),  # fmt: skip
         ],
         webhooks=[Webhook(url=hook_url, secret_env="TEST_HOOK_SECRET", attempts=4)]
         if hook_url
