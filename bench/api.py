@@ -28,7 +28,7 @@ from bench.report import Report, parser
 
 SITE = "bench"
 TOKEN = "bench-token-" + "x" * 20
-CLIENTS = 50
+CLIENTS = 50  # --clients
 
 
 def _free_port() -> int:
@@ -94,7 +94,7 @@ def _api_proc(site, port: int, ready, stop) -> None:  # noqa: ANN001
     asyncio.run(main())
 
 
-async def _load(base: str, paths: list[str]) -> tuple[list[float], int]:
+async def _load(base: str, paths: list[str], clients: int = CLIENTS) -> tuple[list[float], int]:
     import httpx
 
     todo = list(paths)
@@ -113,13 +113,14 @@ async def _load(base: str, paths: list[str]) -> tuple[list[float], int]:
                 if r.status_code != 200:
                     errors += 1
 
-    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    await asyncio.gather(*(client() for _ in range(clients)))
     return times, errors
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a smaller history and fewer requests")
+    p.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients (50)")
     args = p.parse_args()
     from cellctl.bus.broker_process import Mosquitto
     from cellctl.historian import queries
@@ -173,10 +174,10 @@ def main() -> None:
             run_paths = [f"/runs/{rng.choice(run_ids)}" for _ in range(requests)]
             trace_paths = [f"/trace/{rng.choice(serials)}" for _ in range(requests)]
             t = time.perf_counter()
-            run_times, run_err = asyncio.run(_load(base, run_paths))
+            run_times, run_err = asyncio.run(_load(base, run_paths, args.clients))
             run_rps = requests / (time.perf_counter() - t)
             t = time.perf_counter()
-            trace_times, trace_err = asyncio.run(_load(base, trace_paths))
+            trace_times, trace_err = asyncio.run(_load(base, trace_paths, args.clients))
             trace_rps = requests / (time.perf_counter() - t)
         finally:
             stop.set()

@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cellctl.bus.codec import PAYLOAD_VERSION, PayloadError, decode, decode_event, encode
-from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.connection import NO_DELAY, Backoff, client_kwargs
 from cellctl.bus.scheduler_commands import publish_command, publish_submit
 from cellctl.bus.site_request import SiteRefused, SiteUnanswered
 from cellctl.bus.tasks import cancel_and_wait
@@ -78,6 +78,7 @@ class ApiBus:
                     **client_kwargs(self.mqtt),
                     identifier=self.client_id,
                     protocol=aiomqtt.ProtocolVersion.V5,
+                    socket_options=NO_DELAY,
                 ) as client:
                     client.pending_calls_threshold = 100_000
                     await client.subscribe(self.reply_topic, qos=1)

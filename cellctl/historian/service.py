@@ -29,7 +29,12 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
-from cellctl.bus.connection import Backoff, client_kwargs, tolerate_closed_socket_callbacks
+from cellctl.bus.connection import (
+    NO_DELAY,
+    Backoff,
+    client_kwargs,
+    tolerate_closed_socket_callbacks,
+)
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
@@ -159,6 +164,7 @@ class Historian:
                         **client_kwargs(self.mqtt),
                         identifier=f"cellctl-historian-{self.topics.site}-answers",
                         protocol=aiomqtt.ProtocolVersion.V5,
+                        socket_options=NO_DELAY,
                     ) as answers,
                 ):
                     intake.pending_calls_threshold = 100_000
