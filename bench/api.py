@@ -98,7 +98,15 @@ def _api_proc(site, port: int, ready, stop) -> None:  # noqa: ANN001
         server.should_exit = True
         await task
 
-    asyncio.run(main())
+    # The event loop `cellctl api` gets from uvicorn.run (uvloop when installed).
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
 
 
 async def _load(base: str, paths: list[str], clients: int = CLIENTS) -> tuple[list[float], int]:

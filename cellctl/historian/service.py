@@ -170,6 +170,8 @@ class Historian:
                     intake.pending_calls_threshold = 100_000
                     await intake.subscribe(self.topics.all_status, qos=1)
                     await intake.subscribe(self.topics.all_events, qos=1)
+                    # Answers in flight under load are by design (one task per question).
+                    answers.pending_calls_threshold = 100_000
                     await answers.subscribe(self.topics.all_site_requests, qos=1)
                     self.connected = True
                     self.backoff.reset()
