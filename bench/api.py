@@ -105,8 +105,17 @@ def _api_proc(site, port: int, ready, stop) -> None:  # noqa: ANN001
         factory = uvloop.new_event_loop
     except ImportError:
         factory = None
+    profile = os.environ.get("BENCH_API_PROFILE")  # a file for cProfile's stats
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main())
+    if profile:
+        prof.disable()
+        prof.dump_stats(profile)
 
 
 async def _load(base: str, paths: list[str], clients: int = CLIENTS) -> tuple[list[float], int]:
