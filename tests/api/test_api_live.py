@@ -211,3 +211,38 @@ async def test_historian_away_is_504_and_broker_away_is_503(mosquitto, tmp_path:
             assert g.status_code == 503
     finally:
         await served.stop()
+
+
+async def test_a_held_run_is_announced_once(floor: Floor) -> None:
+    """QA holds the batch of a run made through the API: the scheduler's queue lists the
+    run as held, the API says so on its events topic (once) and in the run's status."""
+    h = {**auth("planner"), "Idempotency-Key": "k-held"}
+    body = {**RUN, "id": "R-HELD", "batch": "B-HELD"}
+    assert (await floor.http.post("/runs", json=body, headers=h)).status_code == 201
+    store = floor.scheduler.store
+    await wait_until(lambda: any(r["id"] == "R-HELD" for r in store.runs()), 10, "queued")
+    held = Event("batch_held", "qa-01", {"batch": "B-HELD", "reason": "scratches"}, "OP-SAM",
+                 seq=1)  # fmt: skip
+    notices = []
+    async with aiomqtt.Client("127.0.0.1", floor.broker.port) as client:
+        await client.subscribe(f"{T.base}/api/events", qos=1)
+        await client.publish(T.cell_events("qa-01"), encode_event(held), qos=1)
+        async with asyncio.timeout(15):
+            async for message in client.messages:
+                notices.append(json.loads(message.payload))
+                break
+        # A later snapshot (after a priority change) still lists it: no second notice.
+        bus = floor.api.app.state.api.bus  # type: ignore[attr-defined]
+        before = bus.queue["time"]
+        r = await floor.http.put("/runs/R-HELD/priority", json={"priority": 3},
+                                 headers=auth("planner"))  # fmt: skip
+        assert r.status_code == 202
+        await wait_until(lambda: bus.queue["time"] != before, 10, "a new queue snapshot")
+        assert "R-HELD" in bus.queue["held"]
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                async for message in client.messages:
+                    notices.append(json.loads(message.payload))
+    assert [(n["event"], n["run_id"]) for n in notices] == [("run_held", "R-HELD")]
+    run = (await floor.http.get("/runs/R-HELD", headers=auth("viewer"))).json()
+    assert run["status"] == "held" and run["held"] is True
