@@ -76,7 +76,16 @@ def _historian_proc(db: str, url: str, ready, stop) -> None:  # noqa: ANN001
             await asyncio.sleep(0.1)
         await h.stop()
 
+    profile = os.environ.get("BENCH_HISTORIAN_PROFILE")  # a file for cProfile's stats
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     asyncio.run(main())
+    if profile:
+        prof.disable()
+        prof.dump_stats(profile)
 
 
 def _api_proc(site, port: int, ready, stop) -> None:  # noqa: ANN001
