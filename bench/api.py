@@ -219,6 +219,11 @@ def main() -> None:
             asyncio.run(_load(base, [f"/runs/{r}" for r in run_ids[:100]]))
             run_paths = [f"/runs/{rng.choice(run_ids)}" for _ in range(requests)]
             trace_paths = [f"/trace/{rng.choice(serials)}" for _ in range(requests)]
+            # One client alone: the latency without queueing behind the other 49.
+            solo_run, _ = asyncio.run(_load(base, [f"/runs/{rng.choice(run_ids)}"
+                                                   for _ in range(200)], 1))  # fmt: skip
+            solo_trace, _ = asyncio.run(_load(base, [f"/trace/{rng.choice(serials)}"
+                                                     for _ in range(200)], 1))  # fmt: skip
             cpu0 = [_cpu_s(proc.pid) for proc in procs] + [time.process_time()]
             t = time.perf_counter()
             run_times, run_err = asyncio.run(_load(base, run_paths, args.clients))
@@ -238,6 +243,8 @@ def main() -> None:
 
     report.add("historian_run_p95_ms", _p95(base_run), "ms")
     report.add("historian_trace_p95_ms", _p95(base_trace), "ms")
+    report.add("api_run_1client_p95_ms", _p95(solo_run), "ms")
+    report.add("api_trace_1client_p95_ms", _p95(solo_trace), "ms")
     report.add("api_run_p50_ms", statistics.median(run_times), "ms")
     report.add("api_trace_p50_ms", statistics.median(trace_times), "ms")
     report.add("api_run_errors", run_err, "")
