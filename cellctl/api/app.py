@@ -38,6 +38,7 @@ class ApiState:
     watcher: RunWatcher
     timeout_s: float = 3.0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    key_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 
 
 class BodyLimit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Annotated, Any
@@ -84,21 +85,29 @@ async def create_run(
         spec = parse_run(data)  # the domain's own check, the one the scheduler applies
     except RunSpecError as exc:
         raise HTTPException(422, str(exc)) from None
-    try:
-        res = st.idem.reserve(who.name, idempotency_key, digest, run_id, fields, utc_now_iso())
-    except KeyConflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    if res.run_id != run_id:
-        data["id"] = res.run_id
-        spec = parse_run(data)
-    if res.state != "sent":
+    # Copies of one order arriving together wait for the first: one publish, not ten
+    # (the scheduler would refuse the others, but need not see them).
+    lock = st.key_locks.setdefault((who.name, idempotency_key), asyncio.Lock())
+    async with lock:
         try:
-            await st.bus.submit(spec)
-        except SiteUnanswered as exc:
-            if res.fresh:
-                st.idem.forget_pending(who.name, idempotency_key)
-            raise HTTPException(503, str(exc)) from None
-        st.idem.mark_sent(who.name, idempotency_key)
+            res = st.idem.reserve(who.name, idempotency_key, digest, run_id, fields, utc_now_iso())
+        except KeyConflict as exc:
+            raise HTTPException(409, str(exc)) from None
+        if res.run_id != run_id:
+            data["id"] = res.run_id
+            spec = parse_run(data)
+        if res.state != "sent":
+            # A key left pending by an API that died before the broker took the run:
+            # the same run id again (the scheduler refuses an id it holds).
+            try:
+                await st.bus.submit(spec)
+            except SiteUnanswered as exc:
+                if res.fresh:
+                    st.idem.forget_pending(who.name, idempotency_key)
+                raise HTTPException(503, str(exc)) from None
+            st.idem.mark_sent(who.name, idempotency_key)
+    if not lock.locked():
+        st.key_locks.pop((who.name, idempotency_key), None)
     response.status_code = 201 if res.fresh else 200
     if not res.fresh:
         response.headers["Idempotent-Replayed"] = "true"

@@ -246,3 +246,31 @@ async def test_a_held_run_is_announced_once(floor: Floor) -> None:
     assert [(n["event"], n["run_id"]) for n in notices] == [("run_held", "R-HELD")]
     run = (await floor.http.get("/runs/R-HELD", headers=auth("viewer"))).json()
     assert run["status"] == "held" and run["held"] is True
+
+
+async def test_retries_never_make_two_runs(floor: Floor) -> None:
+    """Ten copies of one order at once, and a retry after the API died between keeping
+    the key and the broker taking the run: one run each."""
+    from cellctl.api.idempotency import body_hash
+    from cellctl.api.models import RunIn
+
+    store = floor.scheduler.store
+    h = {**auth("planner"), "Idempotency-Key": "burst-1"}
+    answers = await asyncio.gather(*(floor.http.post("/runs", json=RUN, headers=h)
+                                     for _ in range(10)))  # fmt: skip
+    assert sorted(r.status_code for r in answers) == [200] * 9 + [201]
+    ids = {r.json()["run_id"] for r in answers}
+    assert len(ids) == 1
+    await wait_until(lambda: len(store.runs()) == 1, 10, "the run queued")
+    assert floor.scheduler.dropped == 0  # published once: no copy for it to refuse
+    # The crash: the key was kept (pending) with its run id, nothing was published.
+    idem = floor.api.app.state.api.idem  # type: ignore[attr-defined]
+    fields = RunIn.model_validate({**RUN, "title": "crashed"}).model_dump(mode="json")
+    idem.reserve("webshop", "crash-1", body_hash(fields), "R-CRASH", fields, "2026-12-04T00:00Z")
+    again = {**auth("planner"), "Idempotency-Key": "crash-1"}
+    r = await floor.http.post("/runs", json={**RUN, "title": "crashed"}, headers=again)
+    assert r.status_code == 200 and r.json()["run_id"] == "R-CRASH"
+    await wait_until(lambda: len(store.runs()) == 2, 10, "both runs queued")
+    await asyncio.sleep(0.3)  # a stray duplicate would have arrived by now
+    assert sorted(x["id"] for x in store.runs()) == sorted([*ids, "R-CRASH"])
+    assert store.run("R-CRASH")["title"] == "crashed"
