@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cellctl.api.auth import Caller
 from cellctl.api.idempotency import KeyConflict, body_hash
@@ -30,8 +31,15 @@ def _state(request: Request) -> Any:
     return request.app.state.api
 
 
-async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+_bearer = HTTPBearer(auto_error=False, description="a token from the site file's [api] table")
+
+
+async def caller(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+) -> Caller:
     # async: a plain def dependency would be run in a worker thread, a hop per request.
+    authorization = f"Bearer {creds.credentials}" if creds is not None else None
     who = _state(request).tokens.caller(authorization)
     if who is None:
         raise HTTPException(

@@ -105,6 +105,7 @@ def test_openapi_document(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     assert {"/runs", "/runs/{run_id}", "/runs/{run_id}/cancel", "/runs/{run_id}/priority",
             "/trace/{query}", "/batches/{batch}"} <= set(doc["paths"])  # fmt: skip
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     schema = doc["components"]["schemas"]["RunIn"]
     assert schema["additionalProperties"] is False
 
