@@ -715,6 +715,13 @@ class BoardFeed:
     def pareto(self) -> list[metrics.ParetoRow]:
         return metrics.defect_pareto(self.events)
 
+    def sku_rows(self) -> list[dict[str, Any]]:
+        """Lead time, yield and FPY per SKU over the events the board holds (its window;
+        `cellctl report --table sku` covers any period)."""
+        from cellctl.domain.sku_report import UNKNOWN_SKU, sku_report
+
+        return [r for r in sku_report(self.events)["sku"] if r["sku"] != UNKNOWN_SKU]
+
     def throughput_per_hour(self, hours: int = 8) -> list[tuple[str, int]]:
         """Good units per clock hour (UTC), oldest first, the last `hours` hours."""
         now = datetime.fromtimestamp(self.wall(), UTC).replace(minute=0, second=0, microsecond=0)
