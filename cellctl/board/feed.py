@@ -731,6 +731,13 @@ class BoardFeed:
     def pareto(self) -> list[metrics.ParetoRow]:
         return metrics.defect_pareto(self.events)
 
+    def sku_rows(self) -> list[dict[str, Any]]:
+        """Lead time, yield and FPY per SKU over the events the board holds (its window;
+        `cellctl report --table sku` covers any period)."""
+        from cellctl.domain.sku_report import UNKNOWN_SKU, sku_report
+
+        return [r for r in sku_report(self.events)["sku"] if r["sku"] != UNKNOWN_SKU]
+
     def throughput_per_hour(self, hours: int = 8) -> list[tuple[str, int]]:
         """Good units per clock hour (UTC), oldest first, the last `hours` hours."""
         now = datetime.fromtimestamp(self.wall(), UTC).replace(minute=0, second=0, microsecond=0)
@@ -768,16 +775,13 @@ class BoardFeed:
             raise CommandRefused(f"{operator.name} ({operator.role}) may not {action}")
 
     def command_body(self, action: str, badge: str, **fields: Any) -> dict[str, Any]:
+        from cellctl.bus.scheduler_commands import CommandInvalid, command_payload
+
         self.check_action(action, badge)
-        if action in ("prioritise", "cancel") and not fields.get("run_id"):
-            raise CommandRefused(f"{action} needs a run id")
-        if action == "prioritise":
-            prio = fields.get("priority")
-            if not isinstance(prio, int) or isinstance(prio, bool):
-                raise CommandRefused("priority must be a whole number")
-        if action == "release_hold" and not fields.get("batch"):
-            raise CommandRefused("release_hold needs a batch")
-        return {"v": PAYLOAD_VERSION, "action": action, "badge": badge, **fields}
+        try:
+            return command_payload(action, badge, **fields)
+        except CommandInvalid as exc:
+            raise CommandRefused(str(exc)) from None
 
     async def command(self, action: str, badge: str, **fields: Any) -> dict[str, Any]:
         """Send a supervisor action to the scheduler (QoS 1); it checks the role again."""
@@ -785,7 +789,9 @@ class BoardFeed:
         client = self._client
         if client is None or not self.connected:
             raise CommandRefused("not connected to the broker: nothing was sent")
-        await client.publish(self.topics.scheduler_command, encode(body), qos=1, timeout=5.0)
+        from cellctl.bus.scheduler_commands import publish_command
+
+        await publish_command(client, self.topics, body)
         return body
 
     # -- the connection ---------------------------------------------------------------------------

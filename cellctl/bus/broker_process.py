@@ -57,7 +57,10 @@ class Mosquitto:
             "allow_anonymous true\n"
             "persistence false\n"
             "log_dest stderr\n"
-            "max_queued_messages 100000\n" + self.extra_config
+            "max_queued_messages 100000\n"
+            # Without it a request/response round trip (site/request) waits ~40 ms per leg
+            # for the peer's delayed ACK (Nagle), measured 88 ms against 1 ms.
+            "set_tcp_nodelay true\n" + self.extra_config
         )
 
     def start(self, timeout: float = 10.0) -> Mosquitto:

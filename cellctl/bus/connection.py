@@ -10,6 +10,7 @@ import asyncio
 import errno
 import logging
 import random
+import socket
 from typing import Any
 
 import aiomqtt
@@ -17,6 +18,12 @@ import aiomqtt
 from cellctl.config.models import MqttConfig
 
 log = logging.getLogger(__name__)
+
+
+# For request/response sessions: paho writes an MQTT 5 packet with properties in more
+# than one send, and Nagle's algorithm then holds the tail until the peer's delayed ACK
+# (~40 ms per leg, measured: 88 ms per question to the historian, 0.3 ms without).
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
 def client_kwargs(mqtt: MqttConfig) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiomqtt
 
-from cellctl.bus.connection import Backoff, client_kwargs
+from cellctl.bus.connection import NO_DELAY, Backoff, client_kwargs
 from cellctl.config.models import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ class Endpoint:
     max_inflight: int | None = None
     # Many publishes in flight is a batched drain's design, not a leak.
     pending_calls_threshold: int | None = None
+    # Request/response: no Nagle delay on small replies (connection.NO_DELAY).
+    no_delay: bool = False
 
 
 class MqttSession:
@@ -74,6 +76,8 @@ class MqttSession:
             kwargs["clean_session"] = e.clean_session
         if e.mqtt5:
             kwargs["protocol"] = aiomqtt.ProtocolVersion.V5
+        if e.no_delay:
+            kwargs["socket_options"] = NO_DELAY
         if e.max_inflight is not None:
             kwargs["max_inflight_messages"] = e.max_inflight
         client = aiomqtt.Client(**kwargs)

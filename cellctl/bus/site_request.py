@@ -17,7 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cellctl.bus.codec import PAYLOAD_VERSION, encode
-from cellctl.bus.connection import client_kwargs
+from cellctl.bus.connection import NO_DELAY, client_kwargs
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 
@@ -88,6 +88,7 @@ async def _ask(
             **client_kwargs(mqtt),
             identifier=client_id,
             protocol=aiomqtt.ProtocolVersion.V5,
+            socket_options=NO_DELAY,
             timeout=timeout_s,
         ) as client:
             await client.subscribe(reply_topic, qos=1)

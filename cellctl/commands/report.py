@@ -36,7 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timeout", type=float, default=30.0, help="seconds to wait for the historian (30)"
     )
     p.add_argument(
-        "--table", default="all", choices=("all", "runs", "counts", "defects", "downtime", "oee")
+        "--table",
+        default="all",
+        choices=("all", "runs", "counts", "defects", "downtime", "oee", "sku"),
+        help="one table; `sku` is lead time, yield, FPY and scrap Pareto per SKU",
+    )
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="with --table sku: also write PNG and SVG charts and an HTML page to mail",
     )
     p.add_argument("--out", help="write to this file instead of standard output")
     p.set_defaults(func=_run)
@@ -59,6 +67,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from cellctl.domain.report import to_csv, to_json
 
+    if args.table == "sku":
+        return _sku(args)
+    if args.plots:
+        from cellctl.errors import CliError
+
+        raise CliError("--plots goes with --table sku")
     report = _from_stores(args) if args.store else _ask_historian(args)
     for row in report["oee"]:
         if row["problem"]:
@@ -72,7 +86,61 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask_historian(args: argparse.Namespace) -> dict:
+def _sku(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from cellctl.site.sku_output import sku_csv, sku_json, write_plots
+
+    report = _sku_from_stores(args) if args.store else _ask_historian(args, "sku")
+    text = (sku_csv if args.format == "csv" else sku_json)(report)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    if args.plots:
+        written = write_plots(report, Path(args.plots))
+        print(f"report: wrote {len(written)} files to {args.plots}", file=sys.stderr)
+    return 0
+
+
+def _sku_from_stores(args: argparse.Namespace) -> dict:
+    from datetime import UTC
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from cellctl.config.load import load_site
+    from cellctl.domain import metrics
+    from cellctl.domain.sku_report import sku_report
+    from cellctl.errors import CliError, ConfigError
+    from cellctl.store.db import StoreError
+    from cellctl.store.reader import read_events
+
+    tz: tzinfo = UTC
+    if args.site:
+        try:
+            tz = ZoneInfo(load_site(args.site).site.timezone)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+    start, end = _when(args.start, tz), _when(args.end, tz)
+    if end <= start:
+        raise CliError("--to must be after --from")
+    try:
+        events = [e for path in args.store for e in read_events(Path(path))]
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+    # The runs with events in the period, with all their events (as the historian does).
+    def within(e) -> bool:
+        return start <= metrics.parse_time(e.time) < end  # type: ignore[operator]
+
+    runs = {str(e.payload["run_id"]) for e in events if e.payload.get("run_id") and within(e)}
+    mine = [e for e in events if str(e.payload.get("run_id")) in runs]
+    iso = lambda t: t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
+    return {"from": iso(start), "to": iso(end), **sku_report(mine)}
+
+
+def _ask_historian(args: argparse.Namespace, what: str = "report") -> dict:
     from zoneinfo import ZoneInfo
 
     from cellctl.bus.site_request import SiteRequestError, ask_site_sync
@@ -88,7 +156,7 @@ def _ask_historian(args: argparse.Namespace) -> dict:
         raise CliError("--to must be after --from")
     body = {"from": args.start, "to": args.end, "cells": args.cell}
     try:
-        return ask_site_sync(site.mqtt, site.site.id, "report", body, timeout_s=args.timeout)
+        return ask_site_sync(site.mqtt, site.site.id, what, body, timeout_s=args.timeout)
     except SiteRequestError as exc:
         raise CliError(str(exc)) from None
 

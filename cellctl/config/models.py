@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cellctl.config.api import ApiConfig
 from cellctl.config.endpoints import (
     camera_source_problem,
     printer_backend_problem,
@@ -136,6 +137,8 @@ class SiteConfig(_Strict):
     # postgresql:// URL.
     historian_db: str = "var/historian.db"
     history: HistoryConfig = HistoryConfig()
+    # The HTTP API for the shop's systems (`cellctl api`); see cellctl/config/api.py.
+    api: ApiConfig | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> SiteConfig:

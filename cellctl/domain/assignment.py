@@ -31,6 +31,8 @@ class Assignment:
     step_quantity: int | None = None
     upstream_good: int | None = None
     upstream_kind: str | None = None
+    # When the run was submitted (the start of its lead time, `domain.sku_report`).
+    submitted_at: str | None = None
 
     @property
     def first_step(self) -> bool:
@@ -66,6 +68,9 @@ class Assignment:
                 upstream_kind=None
                 if data.get("upstream_kind") is None
                 else str(data["upstream_kind"]),
+                submitted_at=None
+                if data.get("submitted_at") is None
+                else str(data["submitted_at"]),
             )
         except KeyError as exc:
             raise AssignmentError(f"assignment lacks {exc.args[0]!r}") from None

@@ -19,7 +19,7 @@ from cellctl.domain.trace import TraceError
 from cellctl.historian import queries
 from cellctl.historian.store import HistorianStore
 
-KINDS = ("trace", "batch", "run", "report", "events", "status")
+KINDS = ("trace", "batch", "run", "report", "events", "sku", "status")
 REPORT_MAX_DAYS = 400
 
 
@@ -102,12 +102,15 @@ def answer(
             return queries.batch(store, _text(body, "batch"))
         if what == "run":
             return queries.run_history(store, _text(body, "run_id"))
-        if what == "report":
+        if what in ("report", "sku"):
             start, end = _time(body, "from", ctx.tz), _time(body, "to", ctx.tz)
             if end <= start:
                 raise BadQuery("to must be after from")
             if (end - start).days > REPORT_MAX_DAYS:
                 raise BadQuery(f"a report covers at most {REPORT_MAX_DAYS} days")
+        if what == "sku":
+            return queries.sku(store, start=start, end=end)
+        if what == "report":
             cells = body.get("cells") or []
             if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
                 raise BadQuery("cells must be a list of cell ids")

@@ -236,3 +236,14 @@ def report(
         inputs, start=start, end=end, shifts=shifts, ideal_cycle_s=ideal_cycle_s,
         planned_reasons=planned_reasons, tz=tz, now=now,
     )  # fmt: skip
+
+
+def sku(store: HistorianStore, *, start: datetime, end: datetime) -> dict[str, Any]:
+    """The SKU tables (`domain.sku_report`) of the runs with events in [start, end): all
+    of each such run's events, so a lead time that began before the period is whole."""
+    from cellctl.domain.sku_report import sku_report
+
+    a, b = iso(start), iso(end)
+    run_ids = sorted({r for cell in store.cells() for r, _, _ in store.report_runs(cell, a, b)})
+    events = store.events_named([(RUN, r) for r in run_ids]) if run_ids else []
+    return {"from": a, "to": b, **sku_report(events)}

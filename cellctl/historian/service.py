@@ -110,7 +110,9 @@ class Historian:
                 # restart, so cells need not re-send what we would miss.
                 Endpoint(f"cellctl-historian-{self.topics.site}", will=will,
                          clean_session=False, max_inflight=100, pending_calls_threshold=100_000),
-                Endpoint(f"cellctl-historian-{self.topics.site}-answers", mqtt5=True),
+                # Answers in flight under load are by design (one task per question).
+                Endpoint(f"cellctl-historian-{self.topics.site}-answers", mqtt5=True,
+                         no_delay=True, pending_calls_threshold=100_000),
             ],
             name="historian",
             on_lost=self._link_lost,

@@ -490,13 +490,13 @@ class SchedulerStore:
     def assignment(self, run_id: str, step: int) -> dict[str, Any]:
         row = self.conn.execute(
             "SELECT s.assign_id, s.kind, s.quantity, s.assigned_at, r.sku, r.title, r.batch, "
-            "r.due, s.cell, r.edition_size, r.quantity, "
+            "r.due, s.cell, r.edition_size, r.quantity, r.submitted_at, "
             "(SELECT kind FROM steps n WHERE n.run_id = s.run_id AND n.idx = s.idx + 1) "
             "FROM steps s JOIN runs r ON r.id = s.run_id "
             "WHERE s.run_id = ? AND s.idx = ?",
             (run_id, step),
         ).fetchone()
-        assign_id, kind, qty, at, sku, title, batch, due, cell, edition, run_qty, nxt = row
+        assign_id, kind, qty, at, sku, title, batch, due, cell, edition, run_qty, sub, nxt = row
         upstream = self.conn.execute(
             "SELECT kind FROM steps WHERE run_id = ? AND idx = ?", (run_id, step - 1)
         ).fetchone()
@@ -519,6 +519,7 @@ class SchedulerStore:
             "step_quantity": self.step_target(run_id, step),
             "upstream_good": None if upstream is None else self._delivered(run_id, step - 1),
             "upstream_kind": None if upstream is None else upstream[0],
+            "submitted_at": sub,
         }
 
     def active_assignments(self) -> list[dict[str, Any]]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 from textual.pilot import Pilot
 
 from cellctl.board.feed import BoardFeed
 from cellctl.bus.codec import encode
+from cellctl.domain.events import Event
 from cellctl.tui.board.app import BoardApp
 from tests.board.conftest import TOPICS, site_config
 from tests.board.screen_text import svg_text
@@ -63,3 +65,11 @@ def feed(clock: Clock | None = None, **kw) -> BoardFeed:
 
 def ev(f: BoardFeed, e) -> None:
     f.handle(TOPICS.cell_events(e.cell), encode(e.to_dict()))
+
+
+WALL = datetime(2026, 1, 5, 8, 2, tzinfo=UTC).timestamp()
+
+
+def event_at(cell: str, etype: str, seq: int, hhmmss: str, **payload) -> Event:
+    return Event(etype, cell, payload, operator="OP-ADA", seq=seq,
+                 time=f"2026-01-05T{hhmmss}.000Z")  # fmt: skip

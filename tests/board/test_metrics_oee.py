@@ -3,22 +3,12 @@ showing OEE in the thousands of percent (issue 16)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from cellctl.board.feed import BoardFeed
 from cellctl.config.models import MqttConfig
-from cellctl.domain.events import Event
 from cellctl.tui.board.app import BoardApp
 from tests.board.conftest import Publisher, site_config
-from tests.board.helpers import screen_showing
+from tests.board.helpers import WALL, event_at, screen_showing
 from tests.waiting import wait_until
-
-WALL = datetime(2026, 1, 5, 8, 2, tzinfo=UTC).timestamp()
-
-
-def _at(cell: str, etype: str, seq: int, hhmmss: str, **payload) -> Event:
-    return Event(etype, cell, payload, operator="OP-ADA", seq=seq,
-                 time=f"2026-01-05T{hhmmss}.000Z")  # fmt: skip
 
 
 async def test_an_impossible_performance_is_shown_as_the_setting_to_check(
@@ -33,9 +23,11 @@ async def test_an_impossible_performance_is_shown_as_the_setting_to_check(
     events = []
     for cell, parts in (("cut-01", 100), ("print-01", 10)):
         events += [
-            _at(cell, "state_changed", 1, "08:00:00", **{"from": "idle", "to": "running"}),
-            _at(cell, "units_counted", 2, "08:00:30", run_id="R1", step=0, good=parts, scrap=0),
-            _at(cell, "state_changed", 3, "08:01:00", **{"from": "running", "to": "idle"}),
+            event_at(cell, "state_changed", 1, "08:00:00", **{"from": "idle", "to": "running"}),
+            event_at(
+                cell, "units_counted", 2, "08:00:30", run_id="R1", step=0, good=parts, scrap=0
+            ),
+            event_at(cell, "state_changed", 3, "08:01:00", **{"from": "running", "to": "idle"}),
         ]
     async with app.run_test(size=(140, 32)) as pilot:
         await feed.wait_connected()

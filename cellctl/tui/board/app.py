@@ -88,6 +88,7 @@ class BoardApp(App[None]):
             with TabPane("3 Metrics", id="metrics"), VerticalScroll():
                 yield Static("", id="metrics-oee")
                 yield Static("", id="metrics-runs")
+                yield Static("", id="metrics-sku")
                 yield Static("", id="metrics-pareto")
                 yield Static("", id="metrics-throughput")
             with TabPane("4 Alerts", id="alerts"):
@@ -230,6 +231,17 @@ class BoardApp(App[None]):
             runs.append(
                 f"  {run_id:<16} yield {pct(y.yield_):>5}  FPY {pct(y.first_pass_yield):>5}\n"
             )
+        sku = Text("Per SKU (lead time submitted → done, p50 / p90)\n", style="bold")
+        sku_rows = feed.sku_rows()
+        for r in sku_rows:
+            lead = (f"{span(r['lead_p50_s'])} / {span(r['lead_p90_s'])}"
+                    if r["lead_p50_s"] is not None else "—")  # fmt: skip
+            sku.append(
+                f"  {r['sku']:<16} runs {r['runs_done']}/{r['runs']}  lead {lead:<15} "
+                f"yield {pct(r['yield']):>5}  FPY {pct(r['fpy']):>5}\n"
+            )
+        if not sku_rows:
+            sku.append("  none yet (from the assignments the cells accepted)\n", style="dim")
         pareto = Text("Defect Pareto\n", style="bold")
         rows = feed.pareto()
         pareto.append_text(bars([(r.code, float(r.count)) for r in rows]))
@@ -241,6 +253,7 @@ class BoardApp(App[None]):
         thr.append_text(bars([(h, float(n)) for h, n in feed.throughput_per_hour()]))
         self.main.query_one("#metrics-oee", Static).update(oee)
         self.main.query_one("#metrics-runs", Static).update(runs)
+        self.main.query_one("#metrics-sku", Static).update(sku)
         self.main.query_one("#metrics-pareto", Static).update(pareto)
         self.main.query_one("#metrics-throughput", Static).update(thr)
 
