@@ -1,46 +1,43 @@
-"""What each kind of cell does with a run step.
+"""The cell kinds this installation knows: the four of the demo, and any registered.
 
-The station runtime and the simulated operators ask this table rather than testing
-kind names, so a new kind of cell is one entry here.
+from stations.kinds import register, spec
+register(CellKind("laser", ...))       # a new kind: its module calls this
+spec("cut").machine_start("grbl", has_job=True)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from stations import cut, finish, print_cell, qa
+from stations.kind import GCODE_DRIVERS, CellKind
+
+__all__ = ["GCODE_DRIVERS", "KINDS", "CellKind", "check_driver", "names", "register", "spec"]
+
+KINDS: dict[str, CellKind] = {k.name: k for k in (cut.KIND, print_cell.KIND, finish.KIND, qa.KIND)}
 
 
-@dataclass(frozen=True, slots=True)
-class CellKindSpec:
-    kind: str
-    drivers: tuple[str, ...]
-    """Machine drivers that make sense at this kind of cell ("none": no machine)."""
-    streams_job: bool
-    """Starting the step streams its G-code job file to a GRBL or Marlin machine; a
-    line-protocol machine is started for the step's cycles instead, and counts them."""
-    labels_before_qa: str
-    """What the cell prints when the next step is QA: "units" (serials) or "batch"."""
-    inspects: bool = False
-    """The QA flow (ISO 2859-1 sampling) runs here."""
+def register(kind: CellKind) -> None:
+    """Make a new kind known (a second registration of a name replaces the first)."""
+    KINDS[kind.name] = kind
 
 
-KINDS: dict[str, CellKindSpec] = {
-    "cut": CellKindSpec("cut", ("grbl", "line", "none"), True, "units"),
-    "print": CellKindSpec("print", ("marlin", "line", "none"), True, "units"),
-    "finish": CellKindSpec("finish", ("line", "none"), False, "units"),
-    "qa": CellKindSpec("qa", ("none",), False, "batch", inspects=True),
-}
+def unregister(name: str) -> None:
+    KINDS.pop(name, None)
 
 
-def spec(kind: str) -> CellKindSpec:
-    return KINDS[kind]
+def names() -> tuple[str, ...]:
+    return tuple(KINDS)
 
 
-GCODE_DRIVERS = ("grbl", "marlin")
+def spec(kind: str) -> CellKind:
+    """The kind of this name; KeyError names the known ones."""
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise KeyError(
+            f"{kind!r} is not a cell kind this cellctl knows ({', '.join(KINDS)})"
+        ) from None
 
 
 def check_driver(kind: str, driver: str) -> str | None:
     """A reason when a station file pairs a kind with a machine it cannot drive."""
-    allowed = KINDS[kind].drivers
-    if driver not in allowed:
-        return f"a {kind} cell drives {', '.join(allowed)}, not {driver!r}"
-    return None
+    return spec(kind).check_driver(driver)

@@ -153,14 +153,15 @@ def _show(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from cellctl.domain.run_spec import RunSpecError, parse_run
     from cellctl.errors import CliError
+    from stations.kinds import names
 
     fields = (
         "id", "sku", "quantity", "unit_margin", "due", "routing", "sla", "manual_priority",
         "batch", "title", "cycle_s",
     )  # fmt: skip
     run = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
-    try:
-        spec = parse_run(run)  # said here, before the bus: the same checks as the scheduler's
+    try:  # said here, before the bus: the same checks as the scheduler's
+        spec = parse_run(run, kinds=names())
     except RunSpecError as exc:
         raise CliError("\n".join(exc.problems)) from None
     _ask(args, "submit", {"run": run, "source": "cli"})
@@ -173,6 +174,7 @@ def _import(args: argparse.Namespace) -> int:
 
     from cellctl.domain.run_spec import RunSpecError, parse_run
     from cellctl.errors import CliError
+    from stations.kinds import names
 
     try:
         with open(args.csv, newline="", encoding="utf-8") as fh:
@@ -184,7 +186,7 @@ def _import(args: argparse.Namespace) -> int:
     for line, row in enumerate(rows, start=2):
         run = {k: v for k, v in row.items() if k and v not in (None, "")}
         try:
-            parse_run(run)
+            parse_run(run, kinds=names())
         except RunSpecError as exc:
             problems.extend(f"{args.csv}:{line}: {p}" for p in exc.problems)
         runs.append(run)

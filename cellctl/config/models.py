@@ -171,7 +171,9 @@ class SiteConfig(_Strict):
 
 class StationInfo(_Strict):
     id: Ident
-    kind: CellKind
+    # A cell kind's name (stations/kinds.py knows which exist; `config check` and the
+    # station say so for one it does not).
+    kind: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")]
     name: str = ""
     site: str = Field(default="site.toml", description="the site file, relative to this one")
     ideal_cycle_s: float = Field(default=60.0, gt=0)

@@ -139,7 +139,7 @@ class SimOperator:
         if self.runtime.labels is not None and a is not None:
             # Units get their serial labels at the last step before QA; earlier steps
             # send the batch on with a traveller.
-            what = spec(c.kind).labels_before_qa if a.next_kind == "qa" else "batch"
+            what = spec(c.kind).labels_when_done(a.next_kind)
             try:
                 await self.runtime.print_labels(what)
             except Refused as exc:

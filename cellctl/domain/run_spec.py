@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,7 @@ class RunSpec:
     quantity: int
     unit_margin: float
     due: datetime
-    routing: tuple[CellKind, ...]
+    routing: tuple[str, ...]
     title: str = ""
     sla: SlaTier = SlaTier.STANDARD
     manual_priority: int = 0
@@ -74,8 +75,11 @@ def parse_due(value: object) -> datetime:
     return due if due.tzinfo is not None else due.replace(tzinfo=UTC)
 
 
-def parse_run(data: dict[str, Any], *, default_id: str | None = None) -> RunSpec:
-    """Validate an untrusted mapping; routing may be a list or a text like `cut>print>qa`."""
+def parse_run(
+    data: dict[str, Any], *, default_id: str | None = None, kinds: Collection[str] = ()
+) -> RunSpec:
+    """Validate an untrusted mapping; routing may be a list or a text like `cut>print>qa`,
+    of the built-in cell kinds or of `kinds` (those the installation knows)."""
     problems: list[str] = []
     known = {
         "id", "sku", "title", "quantity", "unit_margin", "due", "routing", "sla",
@@ -133,16 +137,18 @@ def parse_run(data: dict[str, Any], *, default_id: str | None = None) -> RunSpec
     routing_raw = data.get("routing")
     if isinstance(routing_raw, str):
         routing_raw = [p.strip() for p in re.split(r"[>,\s]+", routing_raw) if p.strip()]
-    routing: list[CellKind] = []
+    routing: list[str] = []
+    known_kinds = list(dict.fromkeys([*(k.value for k in CellKind), *kinds]))
     if not isinstance(routing_raw, list) or not routing_raw:
         problems.append("routing must list the cell kinds in order, e.g. cut>print>qa")
     else:
         for part in routing_raw:
-            try:
-                routing.append(CellKind(part))
-            except ValueError:
-                kinds = ", ".join(k.value for k in CellKind)
-                problems.append(f"routing: unknown cell kind {part!r} (known: {kinds})")
+            if isinstance(part, str) and part in known_kinds:
+                routing.append(part)
+            else:
+                problems.append(
+                    f"routing: unknown cell kind {part!r} (known: {', '.join(known_kinds)})"
+                )
 
     sla = SlaTier.STANDARD
     try:

@@ -66,7 +66,7 @@ class SiteContext:
             cfg = loaded.config
             machine = None if cfg.machine.driver == "none" else (
                 f"{cfg.machine.driver} {cfg.machine.port}")  # fmt: skip
-            ctx.cells[loaded.id] = {"kind": cfg.station.kind.value, "name": cfg.station.name,
+            ctx.cells[loaded.id] = {"kind": cfg.station.kind, "name": cfg.station.name,
                                     "machine": machine}  # fmt: skip
             ctx.ideal_cycle_s[loaded.id] = cfg.station.ideal_cycle_s
         return ctx

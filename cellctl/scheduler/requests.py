@@ -16,6 +16,7 @@ from cellctl.bus.responder import RequestRefused
 from cellctl.domain.run_spec import RunSpec, RunSpecError, parse_run
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import SchedulerStore
+from stations.kinds import names
 
 MAX_IMPORT = 5_000
 
@@ -83,7 +84,7 @@ class SchedulerRequests:
     def submit(self, data: object, source: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise RequestRefused('submit needs a run: {"run": {"id": …, "sku": …}}')
-        spec = parse_run(data)
+        spec = parse_run(data, kinds=names())
         self.queue.store.add_run(spec, source=source[:64])
         self.queue.mark_changed()
         return {"run_id": spec.id, "quantity": spec.quantity, "sku": spec.sku,
@@ -101,7 +102,7 @@ class SchedulerRequests:
             try:
                 if not isinstance(row, dict):
                     raise RunSpecError([f"run {n} is not an object"])
-                specs.append(parse_run(row))
+                specs.append(parse_run(row, kinds=names()))
             except RunSpecError as exc:
                 label = row.get("_line", n) if isinstance(row, dict) else n
                 problems.extend(f"{label}: {p}" for p in exc.problems)

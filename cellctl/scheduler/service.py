@@ -50,6 +50,7 @@ from cellctl.scheduler.planning import PlanStats, PlanWorker
 from cellctl.scheduler.requests import CommandRefused, SchedulerRequests
 from cellctl.store.db import StoreError
 from cellctl.store.scheduler_store import ApplyResult, SchedulerStore
+from stations.kinds import names
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ class Scheduler:
             self._dirty = True  # only a change of availability can change dispatch
 
     def _on_submit(self, data: dict[str, Any]) -> None:
-        spec = parse_run(data, default_id=f"R-{new_id()[-12:]}")
+        spec = parse_run(data, default_id=f"R-{new_id()[-12:]}", kinds=names())
         self.store.add_run(spec, source="mqtt")
         self._dirty = True
         log.info("scheduler: run %s submitted over MQTT", spec.id)

@@ -78,6 +78,11 @@ class _Checker:
         # The sections that are well formed on their own get their deeper checks too.
         machine = validate_part(MachineConfig, data.get("machine", {}))
         kind = section.get("kind")
+        if isinstance(kind, str) and kind not in KINDS:
+            known = ", ".join(KINDS)
+            self.problems.append(
+                f"{path}: station.kind: {kind!r} is not a cell kind this cellctl knows ({known})"
+            )
         if (
             machine is not None
             and isinstance(kind, str)

@@ -49,7 +49,7 @@ def describe_site(site_path: str | Path, *, skip_absent: bool = False) -> SiteEv
             None if cfg.machine.driver == "none" else f"{cfg.machine.driver} {cfg.machine.port}"
         )
         out.cells[loaded.id] = {
-            "kind": cfg.station.kind.value,
+            "kind": cfg.station.kind,
             "name": cfg.station.name,
             "machine": machine,
         }

@@ -80,7 +80,7 @@ class StationController:
         self.loaded = loaded
         self.site = loaded.site
         self.cell = loaded.id
-        self.kind = loaded.config.station.kind.value
+        self.kind = loaded.config.station.kind
         self.store = store
         self.clock = clock
         self.undo_window_s = undo_window_s

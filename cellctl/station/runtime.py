@@ -24,7 +24,7 @@ from cellctl.errors import CliError, ConfigError
 from cellctl.station.controller import Refused, StationController
 from cellctl.store.db import StoreError
 from cellctl.store.station_store import StationStore
-from stations.kinds import GCODE_DRIVERS, spec
+from stations.kinds import spec
 
 if TYPE_CHECKING:  # imported where they are made: a cell loads only what it has
     from cellctl.bus.cell_link import CellLink
@@ -50,6 +50,10 @@ def open_station(path: str | Path, *, db: str | Path | None = None) -> StationCo
         loaded = load_station(path)
     except ConfigError as exc:
         raise CliError(exc.describe()) from None
+    try:
+        spec(loaded.config.station.kind)
+    except KeyError as exc:
+        raise CliError(f"{path}: station.kind: {exc.args[0]}") from None
     try:
         store = StationStore(db or loaded.store_path(), loaded.id)
     except StoreError as exc:
@@ -346,7 +350,7 @@ class StationRuntime:
             if md.is_file():
                 a = Assignment.from_dict({**a.to_dict(), "instructions": md.read_text()})
         driver = self.loaded.config.machine.driver
-        if not a.job and spec(self.controller.kind).streams_job and driver in GCODE_DRIVERS:
+        if not a.job and spec(self.controller.kind).wants_job_file(driver):
             for ext in ("gcode", "nc", "txt"):
                 job = base / "jobs" / f"{a.sku}-{a.kind}.{ext}"
                 if job.is_file():
@@ -406,9 +410,9 @@ class StationRuntime:
         a = c.assignment
         if self.machine is None or a is None:
             return
-        kind = spec(c.kind)
-        if not a.job or not kind.streams_job:
-            if self.loaded.config.machine.driver == "line" and not resuming:
+        start = spec(c.kind).machine_start(self.loaded.config.machine.driver, bool(a.job))
+        if start != "job":
+            if start == "cycles" and not resuming:
                 await self.machine_action("start_cycles")
             return
         job = self.machine.job
