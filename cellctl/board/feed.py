@@ -27,12 +27,11 @@ from urllib.parse import quote, unquote
 
 import aiomqtt
 
+from cellctl.board.history import BoardHistory
 from cellctl.board.queue import (
     QueueRow,
     RunFacts,
     queue_rows,
-    read_run_facts,
-    read_run_steps,
 )
 from cellctl.bus.codec import (
     PAYLOAD_VERSION,
@@ -51,8 +50,6 @@ from cellctl.domain import metrics
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.model import role_allows
 from cellctl.domain.states import ANDON, CellState
-from cellctl.store.db import StoreError
-from cellctl.store.reader import read_events
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +240,7 @@ class BoardFeed:
         *,
         stale_after_s: float = 6.0,
         ideal_cycle_s: dict[str, float] | None = None,
-        scheduler_db: str | Path | None = None,
-        station_stores: list[Path] | None = None,
+        history: BoardHistory | None = None,
         max_events: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -255,8 +251,8 @@ class BoardFeed:
         self.mqtt = mqtt or (self.site.mqtt if self.site else MqttConfig())
         self.stale_after_s = stale_after_s
         self.ideal_cycle_s = ideal_cycle_s or {}
-        self.scheduler_db = Path(scheduler_db) if scheduler_db else None
-        self.station_stores = list(station_stores or [])
+        # The past, asked over the bus (never another machine's files).
+        self.history = history or BoardHistory(self.mqtt, self.topics.site)
         self.clock = clock
         self.wall = wall
         self.cells: dict[str, CellTile] = {}
@@ -440,8 +436,6 @@ class BoardFeed:
         if snapshot is not None:
             snapshot = _clean_queue(snapshot)
         self.queue_snapshot = snapshot
-        if self.scheduler_db is not None:
-            self.run_facts = read_run_facts(self.scheduler_db)
         self.queue_version += 1
         self.version += 1
         self._check_due_risk()
@@ -587,7 +581,8 @@ class BoardFeed:
         return list(tile.events) if tile else []
 
     def run_progress(self, run_id: str) -> list[dict[str, Any]]:
-        """Each step of a run seen so far: cell, status, good, scrap, first and last event."""
+        """Each step of a run seen so far: cell, status, good, scrap, first and last event;
+        with the scheduler's word on every step once `fetch_run` has asked it."""
         steps: dict[int, dict[str, Any]] = {}
         for e in self.events:
             if e.payload.get("run_id") != run_id or "step" not in e.payload:
@@ -615,62 +610,58 @@ class BoardFeed:
                 steps.setdefault(int(a.get("step", 0)), {"step": a.get("step"), "cells": set(),
                                  "status": "waiting", "good": 0, "scrap": 0,
                                  "first": None, "last": None})  # fmt: skip
-        if self.scheduler_db is not None:
-            # Beside the scheduler: every step of the run, and the scheduler's word on each.
-            for row in read_run_steps(self.scheduler_db, run_id):
-                fresh = {
-                    "step": row["step"],
-                    "cells": set(),
-                    "status": row["status"],
-                    "good": 0,
-                    "scrap": 0,
-                    "first": row["assigned_at"],
-                    "last": row["done_at"],
-                }
-                s = steps.setdefault(row["step"], fresh)
-                # A step closed short on purpose reads as such (issue 16).
-                s["status"] = "short" if row.get("closed_short") else row["status"]
-                s["kind"] = row["kind"]
-                if row["cell"]:
-                    s["cells"].add(row["cell"])
+        for row in self.history.run_steps.get(run_id, []):
+            # The scheduler's word on every step of the run (asked over the bus).
+            fresh = {"step": row["step"], "cells": set(), "status": row["status"], "good": 0,
+                     "scrap": 0, "first": row["assigned_at"], "last": row["done_at"]}  # fmt: skip
+            s = steps.setdefault(row["step"], fresh)
+            # A step closed short on purpose reads as such (issue 16).
+            s["status"] = "short" if row.get("closed_short") else row["status"]
+            s["kind"] = row["kind"]
+            s["good"], s["scrap"] = max(s["good"], row["good"]), max(s["scrap"], row["scrap"])
+            if row["cell"]:
+                s["cells"].add(row["cell"])
         return [
             {**s, "cells": sorted(s["cells"])}
             for _, s in sorted(steps.items(), key=lambda kv: kv[0])
         ]
 
-    def preload(self, hours: float = 8.0) -> int:
-        """Fill the metrics with the last hours of the stations' stores (read-only), so a
-        board that restarts does not start from nothing; alerts stay live-only."""
+    async def preload(self, hours: float = 8.0) -> int:
+        """Fill the metrics with the last hours of the site, asked of the historian, so a
+        board that restarts does not start from nothing; alerts stay live-only. Without
+        an answer the board starts from what it hears (said in the log)."""
         since = datetime.fromtimestamp(self.wall() - hours * 3600, UTC)
         loaded = 0
-        for path in self.station_stores:
-            try:
-                stored = read_events(path)
-            except StoreError as exc:
-                log.info("board: preload skips %s: %s", path, exc)
+        for e in await self.history.recent(since):
+            if e.id in self._seen:
                 continue
-            for e in stored:
-                if e.id in self._seen or metrics.parse_time(e.time) < since:
-                    continue
-                with contextlib.suppress(PayloadError):
-                    _check_numbers(e)
-                    self._seen[e.id] = None
-                    self.events.append(e)
-                    tile = self._tile(e.cell)
-                    tile.events.append(e)
-                    tile.last_seq = max(tile.last_seq, e.seq)
-                    first = metrics.parse_time(e.time).timestamp()
-                    self._first_event_wall[e.cell] = min(
-                        self._first_event_wall.get(e.cell, first), first
-                    )
-                    loaded += 1
+            with contextlib.suppress(PayloadError):
+                _check_numbers(e)
+                self._seen[e.id] = None
+                self.events.append(e)
+                tile = self._tile(e.cell)
+                tile.events.append(e)
+                tile.last_seq = max(tile.last_seq, e.seq)
+                first = metrics.parse_time(e.time).timestamp()
+                self._first_event_wall[e.cell] = min(
+                    self._first_event_wall.get(e.cell, first), first
+                )
+                loaded += 1
         if loaded:
             self.version += 1
         return loaded
 
+    async def fetch_trace(self, serial: str) -> str | None:
+        """Ask the historian for every event naming the serial; why not, or None."""
+        return await self.history.fetch_serial(serial)
+
+    async def fetch_run(self, run_id: str) -> str | None:
+        """Ask the scheduler for the run's steps; why not, or None."""
+        return await self.history.fetch_run(run_id)
+
     def trace(self, serial: str, *, history: bool = True) -> list[Event]:
         """Every event that names the serial (in `serial`, `serials` or a unit payload):
-        those the board saw, and with `history` those in the stations' stores it can read."""
+        those the board saw, and with `history` those the historian gave (`fetch_trace`)."""
 
         def names(value: Any) -> bool:
             if isinstance(value, str):
@@ -683,15 +674,8 @@ class BoardFeed:
 
         found = {e.id: e for e in self.events if names(e.payload)}
         if history:
-            for path in self.station_stores:
-                try:
-                    stored = read_events(path, containing=serial)
-                except StoreError as exc:
-                    log.info("board: trace skips %s: %s", path, exc)
-                    continue
-                for e in stored:
-                    if names(e.payload):
-                        found.setdefault(e.id, e)
+            for e in self.history.serials.get(serial, []):
+                found.setdefault(e.id, e)
         return sorted(found.values(), key=lambda e: (e.time, e.cell, e.seq))
 
     # -- metrics -----------------------------------------------------------------------------------
@@ -833,21 +817,17 @@ class BoardFeed:
 def feed_for_site(
     site: SiteConfig, site_path: Path | None, mqtt_url: str | None = None, **kw: Any
 ) -> BoardFeed:
-    """A feed with the site's stations' ideal cycle times and the scheduler's SQLite."""
+    """A feed with the site's stations' ideal cycle times (from the station files this
+    machine has: the board's machine may hold the site file alone)."""
     from cellctl.config.load import load_station
 
     mqtt = (
         site.mqtt if mqtt_url is None else MqttConfig(**{**site.mqtt.model_dump(), "url": mqtt_url})
     )
     ideal: dict[str, float] = {}
-    stores: list[Path] = []
-    db = None
     if site_path is not None:
         for name in site.stations:
             with contextlib.suppress(Exception):
                 st = load_station(site_path.parent / name)
                 ideal[st.id] = st.config.station.ideal_cycle_s
-                stores.append(st.store_path())
-        db = site.scheduler_store
-        db = db if db.is_absolute() else site_path.parent / db
-    return BoardFeed(site, mqtt, ideal_cycle_s=ideal, scheduler_db=db, station_stores=stores, **kw)
+    return BoardFeed(site, mqtt, ideal_cycle_s=ideal, **kw)

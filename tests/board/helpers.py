@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from textual.pilot import Pilot
 
 from cellctl.board.feed import BoardFeed
+from cellctl.board.history import BoardHistory
 from cellctl.bus.codec import encode
+from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event
+from cellctl.historian.answers import SiteContext, answer
+from cellctl.historian.backends import open_store
 from cellctl.tui.board.app import BoardApp
-from tests.board.conftest import TOPICS, site_config
+from tests.board.conftest import SITE, TOPICS, site_config
 from tests.board.screen_text import svg_text
 from tests.waiting import wait_until
 
@@ -73,3 +78,16 @@ WALL = datetime(2026, 1, 5, 8, 2, tzinfo=UTC).timestamp()
 def event_at(cell: str, etype: str, seq: int, hhmmss: str, **payload) -> Event:
     return Event(etype, cell, payload, operator="OP-ADA", seq=seq,
                  time=f"2026-01-05T{hhmmss}.000Z")  # fmt: skip
+
+
+def historian_of(tmp: Path, events: list[Event]) -> BoardHistory:
+    """A board's history answered by the historian's own answering code over a real
+    SQLite historian holding `events` (the bus between them is tested in tests/historian)."""
+    store = open_store(tmp / "historian.db")
+    store.ingest(events)
+    ctx = SiteContext(site_id=SITE)
+
+    async def ask(what: str, body: dict) -> object:
+        return answer(store, what, body, ctx)
+
+    return BoardHistory(MqttConfig(), SITE, ask_historian=ask, ask_sched=ask)

@@ -27,7 +27,7 @@ async def test_cells_run_through_and_show_on_the_grid(floor: Floor) -> None:
     store = floor.scheduler_store()
     store.add_run(parse_run(run_spec("R1", "cut>print", quantity=6)))
     await floor.scheduler(store)
-    feed = BoardFeed(floor.site, scheduler_db=floor.db)
+    feed = BoardFeed(floor.site)
     app = BoardApp(feed)
     async with app.run_test(size=(150, 40)) as pilot:
         await feed.wait_connected()
@@ -65,7 +65,7 @@ async def test_reprioritise_round_trip_through_the_scheduler(floor: Floor) -> No
     store.add_run(parse_run(run_spec("R-A", "print", margin=50.0, due_h=2)))
     store.add_run(parse_run(run_spec("R-B", "print", margin=1.0, due_h=30)))
     sched = await floor.scheduler(store)
-    feed = BoardFeed(floor.site, scheduler_db=floor.db)
+    feed = BoardFeed(floor.site)
     app = BoardApp(feed)
 
     def order() -> list[str]:
@@ -126,11 +126,10 @@ async def test_a_cell_that_stops_sending_shows_stale(mosquitto: Mosquitto, tmp_p
     )  # fmt: skip
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        async with app.run_test(size=(150, 30)) as pilot:
+        async with app.run_test(size=(150, 30)):
             await feed.wait_connected()
             await wait_until(lambda: "cut-07" in feed.cells and feed.cells["cut-07"].online, 10)
-            await pilot.pause()
-            assert "cut-07 IDLE" in screen(app)
+            await wait_until(lambda: "cut-07 IDLE" in screen(app), 5, "cut-07 idle on screen")
             proc.send_signal(signal.SIGSTOP)  # alive to the broker (keepalive 60 s), but silent
             stopped = time.monotonic()
             await wait_until(lambda: "cut-07 STALE" in screen(app), 8, "cut-07 stale on screen")
@@ -191,7 +190,7 @@ async def test_cancel_and_release_round_trip_through_the_scheduler(floor: Floor)
     store.add_run(parse_run(run_spec("R-B", "print", batch="B-7")))
     store.set_hold("B-7", True, "lot rejected at QA", "OP-QUINN")
     sched = await floor.scheduler(store)
-    feed = BoardFeed(floor.site, scheduler_db=floor.db)
+    feed = BoardFeed(floor.site)
     await feed.start()
     heard: list[dict[str, tuple[bool, str]]] = []
     async with aiomqtt.Client("127.0.0.1", floor.broker.port, identifier="a-station") as station:

@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cellctl.board.feed import CommandRefused
+from cellctl.board.history import BoardHistory
 from cellctl.board.queue import RunFacts, queue_rows
 from cellctl.bus.codec import encode
+from cellctl.config.models import MqttConfig
+from cellctl.store.station_store import StationStore
 from tests.board.conftest import SITE, TOPICS, event, status
-from tests.board.helpers import Clock, ev, feed
+from tests.board.helpers import Clock, ev, feed, historian_of
 
 
 def test_status_and_events_make_the_tile() -> None:
@@ -176,21 +179,30 @@ def test_metrics_come_from_the_domain_functions() -> None:
     assert f.topics.site == SITE
 
 
-def test_a_serial_trace_reaches_into_the_station_stores(tmp_path) -> None:
-    from cellctl.store.station_store import StationStore
-
+async def test_a_serial_trace_reaches_into_the_site_history(tmp_path) -> None:
     store = StationStore(tmp_path / "qa-01.db", "qa-01", synchronous="NORMAL")
     old = event("qa-01", "inspection_recorded", 0, batch="B1", serial="MUG-B1-0002", passed=False)
     other = event("qa-01", "inspection_recorded", 0, batch="B1", serial="MUG-B1-0003", passed=True)
     [old, other] = store.append(old, other)
     store.close()
-    f = feed(station_stores=[tmp_path / "qa-01.db", tmp_path / "missing.db"])
+    f = feed(history=historian_of(tmp_path, [old, other]))
     ev(f, old)  # seen live as well: listed once
     ev(f, event("qa-01", "lot_judged", 3, batch="B1", accepted=True, serials=["MUG-B1-0002"]))
+    assert f.trace("MUG-B1-0003") == []  # its past not asked yet
+    assert await f.fetch_trace("MUG-B1-0002") is None
+    assert await f.fetch_trace("MUG-B1-0003") is None
     trace = f.trace("MUG-B1-0002")
     assert [e.type for e in trace] == ["inspection_recorded", "lot_judged"]
     assert [e.type for e in f.trace("MUG-B1-0003")] == ["inspection_recorded"]
     assert f.trace("MUG-B1-0003", history=False) == []
+
+
+async def test_no_historian_leaves_the_board_live_and_says_why() -> None:
+    f = feed()  # its site's broker is not there: the question cannot be asked
+    f.history = BoardHistory(MqttConfig(url="mqtt://127.0.0.1:9"), SITE, timeout_s=0.5)
+    problem = await f.fetch_trace("MUG-B1-0002")
+    assert problem is not None and "cannot reach the broker" in problem
+    assert await f.preload(hours=1) == 0 and f.trace("MUG-B1-0002") == []
 
 
 def test_board_command_refuses_a_bad_broker_url(capsys) -> None:
@@ -230,7 +242,7 @@ def test_no_message_brings_the_board_down(leaf: str, body: dict, base: dict) -> 
     f.run_progress("x"), f.trace("x")
 
 
-def test_preload_fills_the_metrics_from_the_stores_not_the_alerts(tmp_path) -> None:
+async def test_preload_fills_the_metrics_from_the_history_not_the_alerts(tmp_path) -> None:
     from cellctl.domain.events import Event
     from cellctl.store.station_store import StationStore
 
@@ -245,8 +257,8 @@ def test_preload_fills_the_metrics_from_the_stores_not_the_alerts(tmp_path) -> N
         at("machine_alarm", "06:30", code="ALARM:2", message="door open"),
     )
     store.close()
-    f = feed(station_stores=[tmp_path / "cut-01.db"])  # the wall clock is 08:00
-    assert f.preload(hours=4) == 2
+    f = feed(history=historian_of(tmp_path, stored))  # the wall clock is 08:00
+    assert await f.preload(hours=4) == 2
     assert set(f.run_yields()) == {"R1"}
     assert f.alerts.listing() == []  # old alarms are history, not alerts
     ev(f, stored[1])  # the same event live again: not counted twice

@@ -107,7 +107,8 @@ class BoardApp(App[None]):
         if under_web_driver():
             watch_viewer()
         if self.connect:
-            self.feed.preload()
+            # The last hours from the historian, while the live feed starts beside it.
+            self.run_worker(self.feed.preload(), group="history")
             await self.feed.start()
         self.grid.focus()
         self.set_interval(REFRESH_S, self.refresh_board)

@@ -33,12 +33,25 @@ class DrillScreen(Screen[None]):
         yield DataTable(id="drill-table", zebra_stripes=True)
         yield Footer()
 
-    live = True  # re-drawn twice a second; a trace reads the stores once
+    live = True  # re-drawn twice a second; a trace is drawn when its history arrives
+    asks_history = False  # a run's steps and a serial's past are asked of the site
 
     def on_mount(self) -> None:
         self.fill(self.query_one(DataTable))
         if self.live:
             self.set_interval(0.5, self.refill)
+        if self.asks_history:
+            self.run_worker(self._fetch_history(), group="history")
+
+    async def _fetch_history(self) -> None:
+        """Ask the site for this screen's past (over the bus), then draw it again."""
+        problem = await self.history()
+        if problem:
+            self.query_one("#drill-title", Static).update(f"{self.heading} — live only: {problem}")
+        self.refill()
+
+    async def history(self) -> str | None:
+        return None
 
     def refill(self) -> None:
         table = self.query_one(DataTable)
@@ -65,6 +78,11 @@ class RunScreen(DrillScreen):
         super().__init__(feed, f"Run {run_id}: progress through its steps")
         self.run_id = run_id
 
+    asks_history = True
+
+    async def history(self) -> str | None:
+        return await self.feed.fetch_run(self.run_id)
+
     def fill(self, table: DataTable) -> None:
         # Fixed widths: a live table re-filled twice a second must not jitter or cut ids.
         for label, width in (("step", 4), ("status", 8), ("cells", 24), ("good", 6),
@@ -83,6 +101,11 @@ class TraceScreen(DrillScreen):
     def __init__(self, feed: BoardFeed, serial: str) -> None:
         super().__init__(feed, f"Serial {serial}: every event that names it")
         self.serial = serial
+
+    asks_history = True
+
+    async def history(self) -> str | None:
+        return await self.feed.fetch_trace(self.serial)
 
     def fill(self, table: DataTable) -> None:
         table.add_columns("time", "cell", "seq", "type", "operator", "payload")
