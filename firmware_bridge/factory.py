@@ -49,7 +49,7 @@ def make_machine(
             sim.stop()
         raise ValueError(f"unknown driver {driver!r}: choose one of {', '.join(DRIVERS)}")
     if sim is not None:
-        machine.sim = sim  # type: ignore[attr-defined]
+        machine.sim = sim  # type: ignore[attr-defined]  # the simulator rides along
         machine._owned.append(sim)
     return machine
 

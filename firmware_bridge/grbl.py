@@ -160,8 +160,8 @@ class GrblMachine(Machine):
         elif text.startswith("ALARM:"):
             code = int(text[6:]) if text[6:].isdigit() else -1
             self._alarm(code)
-        elif BANNER.match(text):
-            self.version = BANNER.match(text).group(1)  # type: ignore[union-attr]
+        elif banner := BANNER.match(text):
+            self.version = banner.group(1)
             self._banner()
         elif text.startswith("[MSG:"):
             msg = text[5:-1]

@@ -157,7 +157,7 @@ class Machine:
                 if problem:
                     raise JobError(f"line {ln.number}: {problem}")
         else:
-            lines = self.load_job(source)  # type: ignore[arg-type]
+            lines = self.load_job(source)  # type: ignore[arg-type]  # a path or text: load_job reads both
         if not lines:
             raise JobRefused("the job has no lines to send")
         reason = await self._refusal(interlock)

@@ -183,7 +183,7 @@ def create_app(
     return app
 
 
-def uvicorn_ssl(api: ApiConfig, base: Path) -> dict[str, str]:
+def uvicorn_ssl(api: ApiConfig, base: Path) -> dict[str, Any]:
     """uvicorn's TLS arguments when the site configures a certificate."""
     if api.cert_file is None or api.key_file is None:
         return {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -218,7 +218,9 @@ async def get_run(request: Request, run_id: RunId, who: Who) -> RunStatus:
     times = run_times(events)[0].get(run_id)
     counts = {
         str(step): {"good": c.good, "scrap": c.scrap}
-        for (_, step), c in sorted(metrics.counts_by(events, "step").items())  # type: ignore[misc]
+        for (_, step), c in sorted(  # by step: the keys are (run_id, step) pairs
+            cast(dict[tuple[str, int], metrics.Counts], metrics.counts_by(events, "step")).items()
+        )
     }
     if times is not None and times.done is not None:
         status = "done"

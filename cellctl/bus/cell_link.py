@@ -133,7 +133,7 @@ class CellLink:
         self._status_dirty.set()
 
     def status_payload(self, *, online: bool = True) -> dict[str, Any]:
-        body = dict(self._status) if online else {"state": "offline"}
+        body: dict[str, Any] = dict(self._status) if online else {"state": "offline"}
         body.update(
             v=PAYLOAD_VERSION,
             cell=self.cell,

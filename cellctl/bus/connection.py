@@ -85,5 +85,5 @@ def tolerate_closed_socket_callbacks(loop: asyncio.AbstractEventLoop) -> None:
         else:
             loop.default_exception_handler(context)
 
-    handler.tolerates_closed_sockets = True  # type: ignore[attr-defined]
+    handler.tolerates_closed_sockets = True  # type: ignore[attr-defined]  # a marker on the function: installed once
     loop.set_exception_handler(handler)

@@ -61,7 +61,7 @@ async def answer(
     except Exception as exc:
         log.exception("%s: request %s failed", service, what)
         reply = {"v": PAYLOAD_VERSION, "ok": False, "error": f"the {service} failed: {exc!r}"}
-    out = Properties(PacketTypes.PUBLISH)
+    out = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho ships no types
     if correlation is not None:
         out.CorrelationData = correlation
     await client.publish(reply_to, encode(reply), qos=1, properties=out, timeout=10)

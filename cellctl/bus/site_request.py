@@ -80,7 +80,7 @@ async def _ask(
     client_id = f"cellctl-ask-{uuid.uuid4().hex[:12]}"
     reply_topic = topics.site_reply(client_id)
     correlation = uuid.uuid4().bytes
-    props = Properties(PacketTypes.PUBLISH)
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho ships no types
     props.ResponseTopic = reply_topic
     props.CorrelationData = correlation
     try:

@@ -132,7 +132,7 @@ def _sku_from_stores(args: argparse.Namespace) -> dict:
 
     # The runs with events in the period, with all their events (as the historian does).
     def within(e) -> bool:
-        return start <= metrics.parse_time(e.time) < end  # type: ignore[operator]
+        return start <= metrics.parse_time(e.time) < end
 
     runs = {str(e.payload["run_id"]) for e in events if e.payload.get("run_id") and within(e)}
     mine = [e for e in events if str(e.payload.get("run_id")) in runs]

@@ -72,7 +72,7 @@ def _pipeline(args: argparse.Namespace, live: bool = False):
             not args.no_cascade,
             static_every=10 if live else 0,
             still=not live,
-            symbologies=symbologies,
+            symbologies=frozenset(symbologies),
         )
     except ValueError as exc:
         raise CliError(f"--decoders: {exc}") from None

@@ -59,7 +59,7 @@ class ApiToken(_Strict):
 class Webhook(_Strict):
     url: str = Field(pattern=r"^https?://[^\s]+$")
     secret_env: _EnvName | None = None
-    events: list[ApiEvent] = Field(default_factory=lambda: ["run_done", "run_held"])
+    events: list[ApiEvent] = Field(default=["run_done", "run_held"])
     attempts: int = Field(default=6, ge=1, le=20)
 
 

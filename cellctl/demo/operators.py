@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from cellctl.domain.states import CellState
 from cellctl.station.controller import Refused
+from cellctl.station.qa_flow import QAFlow
 from cellctl.station.runtime import StationRuntime
 from stations.kinds import spec
 
@@ -155,7 +156,7 @@ class SimInspector(SimOperator):
         self,
         runtime: StationRuntime,
         badge: str,
-        flow: object,
+        flow: QAFlow,
         *,
         seed: int = 0,
         habits: Habits | None = None,
@@ -174,29 +175,31 @@ class SimInspector(SimOperator):
         if (
             c.operator is None
             or a is None
+            or a.batch is None  # a QA step always names its batch
             or not c.assignment_accepted
             or c.state != CellState.RUNNING
         ):
             await self._close_due_ncrs()
             await super().step()
             return
+        batch = a.batch
         flow = self.flow
         view = flow.view()
         verdict = flow.last_verdict if flow.last_verdict else None
-        if view.batch is None and verdict is not None and verdict.get("batch") == a.batch:
+        if view.batch is None and verdict is not None and verdict.get("batch") == batch:
             if verdict.get("accepted"):
                 flow.close_step()
                 return
-            if flow.open_ncrs(a.batch):
+            if flow.open_ncrs(batch):
                 # Rejected: the step stays open until the non-conformance is signed off.
-                self._rejected.setdefault(a.batch, asyncio.get_running_loop().time())
-                self.reject_batches.discard(a.batch)
+                self._rejected.setdefault(batch, asyncio.get_running_loop().time())
+                self.reject_batches.discard(batch)
                 await self._close_due_ncrs()
                 await self._pause(0.3)
                 return
             # Signed off as rework: the batch comes back through inspection.
-        if view.batch != a.batch:
-            flow.open_batch(a.batch)
+        if view.batch != batch:
+            flow.open_batch(batch)
             return
         await self._pause(self.habits.seconds_per_unit)
         serial = view.remaining[0]

@@ -138,16 +138,16 @@ class Yields:
 
 
 def step_yields(events: Iterable[Event]) -> dict[tuple[str, int], Yields]:
-    return {k: Yields(c.yield_, c.first_pass_yield) for k, c in counts_by(events, "step").items()}  # type: ignore[misc]
+    return {k: Yields(c.yield_, c.first_pass_yield) for k, c in counts_by(events, "step").items()}  # type: ignore[misc]  # keys are cell or (run, step)
 
 
 def cell_yields(events: Iterable[Event]) -> dict[str, Yields]:
-    return {k: Yields(c.yield_, c.first_pass_yield) for k, c in counts_by(events, "cell").items()}  # type: ignore[misc]
+    return {k: Yields(c.yield_, c.first_pass_yield) for k, c in counts_by(events, "cell").items()}  # type: ignore[misc]  # keys are cell or (run, step)
 
 
 def run_yields(events: Iterable[Event]) -> dict[str, Yields]:
     """Rolled over the run's steps: the product of the step figures."""
-    return rolled_yields(counts_by(events, "step"))  # type: ignore[arg-type]
+    return rolled_yields(counts_by(events, "step"))  # type: ignore[arg-type]  # keys are (run, step)
 
 
 def rolled_yields(per_step: Mapping[tuple[Any, Any], Counts]) -> dict[Any, Yields]:
@@ -160,8 +160,8 @@ def rolled_yields(per_step: Mapping[tuple[Any, Any], Counts]) -> dict[Any, Yield
         ys = [c.yield_ for c in steps]
         fs = [c.first_pass_yield for c in steps]
         out[run_id] = Yields(
-            None if None in ys else math.prod(ys),  # type: ignore[arg-type]
-            None if None in fs else math.prod(fs),  # type: ignore[arg-type]
+            None if None in ys else math.prod(ys),  # type: ignore[arg-type]  # no None: checked just before
+            None if None in fs else math.prod(fs),  # type: ignore[arg-type]  # no None: checked just before
         )
     return out
 
@@ -438,7 +438,7 @@ class Oee:
     def oee(self) -> float | None:
         """The OEE index A x E x QR; None while any factor is undefined or flagged."""
         parts = (self.availability, self.performance, self.quality)
-        return None if None in parts else math.prod(parts)  # type: ignore[arg-type]
+        return None if None in parts else math.prod(parts)  # type: ignore[arg-type]  # no None: checked just before
 
 
 def oee(

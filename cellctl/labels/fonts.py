@@ -46,5 +46,5 @@ def load(font: str, bold: bool, size_px: int, folder: Path) -> ImageFont.FreeTyp
             raise FileNotFoundError(
                 f"font {font!r} is neither a family ({', '.join(_FAMILIES)}) nor a file in {folder}"
             )
-        return ImageFont.load_default(size_px)  # type: ignore[return-value]
+        return ImageFont.load_default(size_px)  # type: ignore[return-value]  # a bitmap font serves as well here
     return ImageFont.truetype(str(path), size_px)

@@ -218,7 +218,8 @@ def _describe(template: dict, loc: tuple) -> str:
 
 def _element_label(idx: int, el: object) -> str:
     name = getattr(el, "name", "")
-    return f"element {idx + 1} ({el.type}{' ' + repr(name) if name else ''})"  # type: ignore[attr-defined]
+    kind = getattr(el, "type", "?")
+    return f"element {idx + 1} ({kind}{' ' + repr(name) if name else ''})"
 
 
 def _check_layout(t: Template) -> list[str]:

@@ -25,8 +25,9 @@ a frame give up early (the measured `ms` of a frame stays wall time).
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -153,7 +154,7 @@ class Pipeline:
     static_every: int = 0
     # Every frame is a still image (a file, a photo): the deep stages always run.
     still: bool = False
-    symbologies: Iterable[str] = SYMBOLOGIES
+    symbologies: frozenset[str] = frozenset(SYMBOLOGIES)
     # A live scene that stopped moving gets one deep search with this CPU budget.
     still_budget_ms: float = 150.0
     _thumb: np.ndarray | None = field(default=None, repr=False)
@@ -182,6 +183,9 @@ class Pipeline:
         )
 
     # One decoder call on one picture ------------------------------------------------
+    def _read_made(self, name: str, make: Callable[[], np.ndarray]) -> list[Read]:
+        return self._read(name, make())
+
     def _read(self, name: str, img: np.ndarray, **kw) -> list[Read]:
         if name == "zxing":
             return _zxing(img, symbologies=self.symbologies, **kw)
@@ -216,7 +220,7 @@ class Pipeline:
         read by every decoder; then the regions, then inverted symbols."""
         first, *others = self.decoders
         stages: list[Stage] = [
-            (f"{n}-frame", "frame", lambda n=n: self._read(n, gray)) for n in others
+            (f"{n}-frame", "frame", functools.partial(self._read, n, gray)) for n in others
         ]
         small = max(gray.shape[:2]) <= ENLARGE_BELOW
         variants: list[tuple[str, Callable[[], np.ndarray]]] = []
@@ -241,7 +245,9 @@ class Pipeline:
                 return cache["img"]
 
             for n in self.decoders:
-                stages.append((f"{label}-{n}", label, lambda n=n, p=picture: self._read(n, p())))
+                stages.append(
+                    (f"{label}-{n}", label, functools.partial(self._read_made, n, picture))
+                )
         if "zxing" in self.decoders:
             stages.append(
                 ("histogram", "histogram", lambda: self._read("zxing", gray, histogram=True))
@@ -315,6 +321,7 @@ class Pipeline:
         cpu0 = _cpu()
         self._deadline = cpu0 + self.budget_ms / 1000
         self._tally: dict[tuple[str, str], set] = {}
+        self._scene_tally: dict[tuple[str, str], set] = {}
         gray = crop_roi(to_gray(frame), self.roi)
         self._size = int(np.log2(max(gray.size, 1)) * 2)  # steps of sqrt(2) in pixels
         reads = self._read(self.decoders[0], gray)

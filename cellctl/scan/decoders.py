@@ -8,9 +8,12 @@ read a texture as a code.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +90,8 @@ def _ean_or_upc(text: str) -> tuple[str, str]:
 
 
 @cache
-def _zxing_formats(wanted: frozenset[str]) -> tuple:
+def _zxing_formats(wanted: frozenset[str]) -> Any:
+    """zxing-cpp's formats for the wanted symbologies, joined into one flag set."""
     import zxingcpp
 
     f = zxingcpp.BarcodeFormat
@@ -103,7 +107,8 @@ def _zxing_formats(wanted: frozenset[str]) -> tuple:
         "ITF": (f.ITF,),
         "DataBar": (f.DataBar, f.DataBarExp, f.DataBarLtd),
     }
-    return tuple(dict.fromkeys(x for name in sorted(wanted) for x in table[name]))
+    formats = list(dict.fromkeys(x for name in sorted(wanted) for x in table[name]))
+    return functools.reduce(operator.or_, formats[1:], zxingcpp.BarcodeFormats(formats[0]))
 
 
 _ZXING_NAMES = {
@@ -234,7 +239,7 @@ def read_zbar(
         with pz._image() as img:
             pz.zbar_image_set_format(img, pz._FOURCC["L800"])
             pz.zbar_image_set_size(img, width, height)
-            pz.zbar_image_set_data(img, cast(pixels, c_void_p), len(pixels), None)
+            pz.zbar_image_set_data(img, cast(pixels, c_void_p), len(pixels), None)  # type: ignore[arg-type]  # ctypes casts bytes to a pointer; the stub lists no bytes
             if pz.zbar_scan_image(scanner, img) < 0:
                 raise RuntimeError("zbar refused the image format")
             decoded.extend(pz._decode_symbols(pz._symbols_for_image(img)))

@@ -81,7 +81,7 @@ def load_image(path: Path | str) -> np.ndarray | None:
     if image is None:
         return None
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        image = np.right_shift(image, 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     if image.ndim == 3 and image.shape[2] == 1:

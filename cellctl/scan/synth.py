@@ -37,7 +37,7 @@ def render(text: str, symbology: str, module_px: int = 3) -> np.ndarray:
     }[symbology]
     kwargs = {"gs1": True} if symbology == "GS1-128" else {}
     symbol = zxingcpp.create_barcode(text, fmt, **kwargs)
-    img = np.array(symbol.to_image(scale=module_px), dtype=np.uint8)
+    img: np.ndarray = np.array(symbol.to_image(scale=module_px), dtype=np.uint8)
     if symbology in ("Code128", "GS1-128", "EAN-13", "UPC-A", "EAN-8", "Code39", "ITF"):
         # 1D symbols come out one module tall per row of scale; give them label height.
         height = max(img.shape[0], 40 * module_px)
@@ -73,7 +73,7 @@ def busy_background(rng: np.random.Generator, size: tuple[int, int] = (1280, 720
         cv2.putText(
             img, word, org, cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.5, 1.5)), (20, 20, 20), 2
         )
-    noise = rng.normal(0, 6, img.shape).astype(np.int16)
+    noise = np.asarray(rng.normal(0, 6, img.shape)).astype(np.int16)
     return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
@@ -117,13 +117,13 @@ def place(
     # Symbol corners, centred, then rotated and pulled into a trapezoid.
     cx = float(rng.uniform(0.3, 0.7) * w)
     cy = float(rng.uniform(0.3, 0.7) * h)
-    src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]])
-    corners = src - np.float32([sw / 2, sh / 2])
+    src = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], dtype=np.float32)
+    corners = src - np.array([sw / 2, sh / 2], dtype=np.float32)
     p = distortion.perspective
-    corners = corners * np.float32([[1 - p, 1], [1 + p, 1], [1 + p, 1], [1 - p, 1]])
+    corners = corners * np.array([[1 - p, 1], [1 + p, 1], [1 + p, 1], [1 - p, 1]], dtype=np.float32)
     a = np.deg2rad(distortion.angle_deg)
-    rot = np.float32([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    dst = corners @ rot.T + np.float32([cx, cy])
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], dtype=np.float32)
+    dst = corners @ rot.T + np.array([cx, cy], dtype=np.float32)
     m = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
     warped = cv2.warpPerspective(sym, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     mask = cv2.warpPerspective(np.full_like(sym, 255), m, (w, h), flags=cv2.INTER_NEAREST)

@@ -10,15 +10,15 @@ def make_sim(kind: str, **options: object) -> SimDevice:
     if kind == "grbl":
         from firmware_bridge.sim.grbl import GrblSim
 
-        return GrblSim(**options)  # type: ignore[arg-type]
+        return GrblSim(**options)  # type: ignore[arg-type]  # options from the sim:// URL
     if kind == "marlin":
         from firmware_bridge.sim.marlin import MarlinSim
 
-        return MarlinSim(**options)  # type: ignore[arg-type]
+        return MarlinSim(**options)  # type: ignore[arg-type]  # options from the sim:// URL
     if kind == "line":
         from firmware_bridge.sim.linedev import LineDeviceSim
 
-        return LineDeviceSim(**options)  # type: ignore[arg-type]
+        return LineDeviceSim(**options)  # type: ignore[arg-type]  # options from the sim:// URL
     raise ValueError(f"no simulator for {kind!r}: choose grbl, marlin or line")
 
 

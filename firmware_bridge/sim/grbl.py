@@ -73,7 +73,7 @@ class GrblSim(SimDevice):
         lose_ok: set[int] | None = None,
         **wire: object,
     ) -> None:
-        super().__init__(**wire)  # type: ignore[arg-type]
+        super().__init__(**wire)  # type: ignore[arg-type]  # wire options, checked by the base
         self.time_scale = time_scale
         self.settings = dict(DEFAULT_SETTINGS)
         if homing:

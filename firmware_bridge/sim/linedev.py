@@ -23,7 +23,7 @@ class LineDeviceSim(SimDevice):
         seed: int = 1,
         **wire: object,
     ) -> None:
-        super().__init__(**wire)  # type: ignore[arg-type]
+        super().__init__(**wire)  # type: ignore[arg-type]  # wire options, checked by the base
         self.time_scale = time_scale
         self.device = device
         self.serial_no = serial_no

@@ -60,7 +60,7 @@ class MarlinSim(SimDevice):
         heat_rate: float = 20.0,
         **wire: object,
     ) -> None:
-        super().__init__(**wire)  # type: ignore[arg-type]
+        super().__init__(**wire)  # type: ignore[arg-type]  # wire options, checked by the base
         self.time_scale = time_scale
         self.noise_in = noise
         self.noise_out = noise if noise_to_host is None else noise_to_host

@@ -145,8 +145,9 @@ class SimDevice:
                 with contextlib.suppress(FileNotFoundError):
                     self._link_path.unlink()
             for fd in (self._master, self._slave):
-                with contextlib.suppress(OSError):
-                    os.close(fd)  # type: ignore[arg-type]
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             self._master = self._slave = None
             self._rx_wire.clear()
             self._rx_wake.clear()
@@ -244,8 +245,11 @@ class SimDevice:
         return min(times) if times else None
 
     def _read_master(self, now: float) -> None:
+        master = self._master
+        if master is None:  # closed under us: nothing left to read
+            return
         try:
-            data = os.read(self._master, 65536)  # type: ignore[arg-type]
+            data = os.read(master, 65536)
         except BlockingIOError:
             return
         except OSError:

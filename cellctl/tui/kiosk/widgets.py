@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Markdown, ProgressBar, Static
 
 from cellctl.station.controller import StationView
+from cellctl.station.qa_lot import QAView
 
 
 def _fmt_due(due: str) -> str:
@@ -134,7 +135,7 @@ def status_line(v: StationView) -> str:
 class QAPanel(Line):
     """The QA cell's inspection: plan, sample, current unit and checklist, verdict."""
 
-    def show_qa(self, view: object) -> None:
+    def show_qa(self, view: QAView) -> None:
         v = view
         lines: list[str] = []
         if v.batch is None:
@@ -153,8 +154,9 @@ class QAPanel(Line):
                 for item in v.checklist:
                     limits = ""
                     if item.kind == "measure":
-                        low = item.nominal - item.tol_minus
-                        high = item.nominal + item.tol_plus
+                        nominal = item.nominal or 0.0  # a measure has them (validated)
+                        low = nominal - (item.tol_minus or 0.0)
+                        high = nominal + (item.tol_plus or 0.0)
                         limits = f" [{low:g}..{high:g} {item.unit}]"
                     lines.append(f"  □ {item.text}{limits}")
             elif v.remaining:
