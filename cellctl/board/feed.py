@@ -19,7 +19,6 @@ import logging
 import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ from urllib.parse import quote, unquote
 
 import aiomqtt
 
+from cellctl.board.alerts import Alerts
 from cellctl.board.history import BoardHistory
+from cellctl.board.model import CellTile, check_numbers, clean_queue, short_word
 from cellctl.board.queue import (
     QueueRow,
     RunFacts,
@@ -49,7 +50,7 @@ from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import metrics
 from cellctl.domain.events import Event, utc_now_iso
 from cellctl.domain.model import role_allows
-from cellctl.domain.states import ANDON, CellState
+from cellctl.domain.states import CellState
 
 log = logging.getLogger(__name__)
 
@@ -63,173 +64,7 @@ class CommandRefused(Exception):
     """A supervisor action the board will not send (role, or a malformed request)."""
 
 
-@dataclass
-class CellTile:
-    """What the board knows of one cell."""
-
-    cell: str
-    kind: str | None = None
-    state: str = "unknown"
-    online: bool = False
-    operator: str | None = None
-    run_id: str | None = None
-    step: int | None = None
-    good: int | None = None
-    scrap: int | None = None
-    outbox: int = 0
-    printer: str | None = None
-    scanner: str | None = None
-    machine: str | None = None
-    link: str | None = None
-    cell_time: str | None = None
-    received: float = 0.0
-    state_since: float = 0.0
-    last_seq: int = 0
-    gaps: int = 0
-    event_good: int = 0
-    event_scrap: int = 0
-    stale: bool = False
-    events: deque[Event] = field(default_factory=lambda: deque(maxlen=500))
-
-    @property
-    def counts(self) -> tuple[int, int]:
-        """The cell's own figures for its current step when it sends both, else what we counted."""
-        if self.good is not None and self.scrap is not None:
-            return self.good, self.scrap or 0
-        return self.event_good, self.event_scrap
-
-    @property
-    def yield_(self) -> float | None:
-        good, scrap = self.counts
-        return good / (good + scrap) if good + scrap else None
-
-    @property
-    def andon(self) -> str:
-        if self.stale:
-            return "grey"
-        try:
-            return ANDON[CellState(self.state)]
-        except ValueError:
-            return "grey"
-
-
-@dataclass
-class Alert:
-    key: tuple[str, str]
-    kind: str  # cell_down, cell_stale, cell_offline, machine_alarm, hold, due_risk
-    subject: str
-    text: str
-    since: float  # wall clock
-    active: bool = True
-    acked_by: str | None = None
-
-
-class Alerts:
-    """Raised and cleared by the feed, acknowledged by a person; newest first."""
-
-    def __init__(self, on_ack_cleared: Callable[[tuple[str, str]], None] | None = None) -> None:
-        self.items: OrderedDict[tuple[str, str], Alert] = OrderedDict()
-        self.version = 0
-        # Acknowledgements other boards made (retained on the bus): applied when we raise.
-        self.shared: dict[tuple[str, str], str] = {}
-        self.on_ack_cleared = on_ack_cleared
-
-    def raise_(self, kind: str, subject: str, text: str, wall: float) -> None:
-        key = (kind, subject)
-        current = self.items.get(key)
-        if current is not None and current.active and current.text == text:
-            return
-        if current is not None and current.active:
-            current.text = text
-        else:
-            self.items[key] = Alert(key, kind, subject, text, wall, acked_by=self.shared.get(key))
-            self.items.move_to_end(key, last=False)
-        self.version += 1
-
-    def clear(self, kind: str, subject: str) -> None:
-        """The condition ended (the cell runs again, the batch was released): the alert
-        goes, acknowledged or not, so the list and the header count only what is true
-        now. What happened stays in the cell's event stream."""
-        key = (kind, subject)
-        alert = self.items.get(key)
-        if alert is not None and alert.active:
-            del self.items[key]
-            if alert.acked_by is not None:
-                self.shared.pop(key, None)
-                if self.on_ack_cleared is not None:
-                    self.on_ack_cleared(key)
-            self.version += 1
-
-    def ack(self, key: tuple[str, str], by: str) -> bool:
-        alert = self.items.get(key)
-        if alert is None:
-            return False
-        alert.acked_by = by
-        if not alert.active:
-            del self.items[key]
-        self.version += 1
-        return True
-
-    def listing(self) -> list[Alert]:
-        return list(self.items.values())
-
-    def open(self) -> list[Alert]:
-        return [a for a in self.items.values() if a.acked_by is None]
-
-
 # Payload keys the board and the metrics do arithmetic on, per event type.
-_NUMBERS = {
-    "units_counted": ("step", "good", "scrap", "reworked"),
-    "count_undone": ("step", "good", "scrap", "reworked"),
-    "defect_recorded": ("count",),
-    "run_step_started": ("step",),
-    "run_step_completed": ("step",),
-    "run_step_released": ("step",),
-}
-
-
-def _check_numbers(e: Event) -> None:
-    """Event validation checks keys, not types: a count that is not a small whole number
-    would break the metrics later, so it is refused here, at the door."""
-    for key in _NUMBERS.get(e.type, ()):
-        value = e.payload.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1_000_000:
-            raise PayloadError(f"{e.type} {key} must be a whole number 0..1000000, got {value!r}")
-
-
-def _clean_queue(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The scheduler's queue snapshot with every row checked: what the board does arithmetic
-    on must be numbers, and a row that is not usable is refused with the whole snapshot."""
-    ready = snapshot.get("ready", [])
-    if not isinstance(ready, list) or len(ready) > 10_000:
-        raise PayloadError("queue snapshot: ready must be a list")
-    clean = []
-    for row in ready:
-        if not isinstance(row, dict):
-            raise PayloadError("queue snapshot: a ready row is not an object")
-        rid, step, prio = row.get("run_id"), row.get("step", 0), row.get("priority") or 0
-        if not isinstance(rid, str) or not rid or len(rid) > 64:
-            raise PayloadError(f"queue snapshot: run_id {rid!r}")
-        for name, value in (("step", step), ("priority", prio)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise PayloadError(f"queue snapshot: {name} {value!r} of run {rid}")
-        for name in ("due_s", "weight", "work_s", "quantity", "steps_left"):
-            if name in row and not isinstance(row[name], int | float):
-                raise PayloadError(f"queue snapshot: {name} {row[name]!r} of run {rid}")
-        clean.append({**row, "kind": str(row.get("kind", "")), "step": step, "priority": prio})
-    return {**snapshot, "ready": clean}
-
-
-def _short(value: Any) -> str | None:
-    """A status health field as one word (it may be a dict with a state or text)."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        for key in ("state", "status", "text"):
-            if key in value:
-                return str(value[key])[:40]
-        return "?"
-    return str(value)[:40]
 
 
 class BoardFeed:
@@ -359,10 +194,10 @@ class BoardFeed:
             tile.good = s.get("good") if isinstance(s.get("good"), int) else None
             tile.scrap = s.get("scrap") if isinstance(s.get("scrap"), int) else None
             tile.outbox = int(s.get("outbox", s.get("backlog")) or 0)
-            tile.printer = _short(s.get("printer"))
-            tile.scanner = _short(s.get("scanner"))
-            tile.machine = _short(s.get("machine"))
-            tile.link = _short(s.get("link"))
+            tile.printer = short_word(s.get("printer"))
+            tile.scanner = short_word(s.get("scanner"))
+            tile.machine = short_word(s.get("machine"))
+            tile.link = short_word(s.get("link"))
         wall = self.wall()
         if not tile.online:
             self.alerts.raise_("cell_offline", cell, f"{cell} is offline", wall)
@@ -375,7 +210,7 @@ class BoardFeed:
         self._touch(tile)
 
     def _on_event(self, e: Event) -> None:
-        _check_numbers(e)
+        check_numbers(e)
         if e.id in self._seen:
             self.duplicates += 1
             return
@@ -434,7 +269,7 @@ class BoardFeed:
 
     def _on_queue(self, snapshot: dict[str, Any] | None) -> None:
         if snapshot is not None:
-            snapshot = _clean_queue(snapshot)
+            snapshot = clean_queue(snapshot)
         self.queue_snapshot = snapshot
         self.queue_version += 1
         self.version += 1
@@ -636,7 +471,7 @@ class BoardFeed:
             if e.id in self._seen:
                 continue
             with contextlib.suppress(PayloadError):
-                _check_numbers(e)
+                check_numbers(e)
                 self._seen[e.id] = None
                 self.events.append(e)
                 tile = self._tile(e.cell)

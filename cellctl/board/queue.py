@@ -1,19 +1,15 @@
 """The run queue as the board shows it: order, why, ETA and due-date risk.
 
-The scheduler's retained queue snapshot gives the order (its dispatch rule) and
-the manual priority. The facts behind the order (due date, margin at stake, work
-left) come from the snapshot when it carries them, else from the scheduler's
-SQLite read-only when the board runs beside it; without either the board says
-so instead of guessing.
+The scheduler's retained queue snapshot gives the order (its dispatch rule), the
+manual priority and the facts behind the order (due date, margin at stake, work
+left); a snapshot without them (an older scheduler) makes the board say so instead
+of guessing. The board opens no scheduler file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cellctl.domain.dispatch import K_LOOKAHEAD
@@ -46,57 +42,6 @@ class QueueRow:
     eta_s: float | None  # None: no cell of the kind online to estimate with
     at_risk: bool
     why: str
-
-
-def read_run_facts(db_path: str | Path) -> dict[str, RunFacts]:
-    """Runs of a scheduler SQLite, opened read-only (never blocks its writer for long)."""
-    path = Path(db_path)
-    if not path.exists():
-        return {}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
-    try:
-        left = dict(
-            conn.execute(
-                "SELECT run_id, COUNT(*) FROM steps WHERE status != 'done' GROUP BY run_id"
-            ).fetchall()
-        )
-        facts = {}
-        for rid, sku, qty, margin, weight, due_s, cycle_s, batch, status in conn.execute(
-            "SELECT id, sku, quantity, unit_margin, weight, due_s, cycle_s, batch, status "
-            "FROM runs WHERE status IN ('queued', 'active')"
-        ):
-            facts[rid] = RunFacts(
-                rid, sku, qty, margin, weight, due_s, cycle_s, left.get(rid, 1), batch, status
-            )
-        return facts
-    except sqlite3.Error:
-        return {}
-    finally:
-        with contextlib.suppress(sqlite3.Error):
-            conn.close()
-
-
-def read_run_steps(db_path: str | Path, run_id: str) -> list[dict[str, Any]]:
-    """A run's steps as the scheduler holds them (kind, status, cell), read-only."""
-    path = Path(db_path)
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
-    try:
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(steps)")}
-        # A store from before issue 16 has no closed_short column.
-        short = "closed_short" if "closed_short" in columns else "NULL"
-        rows = conn.execute(
-            f"SELECT idx, kind, status, cell, assigned_at, done_at, {short} FROM steps "
-            "WHERE run_id = ? ORDER BY idx",
-            (run_id,),
-        ).fetchall()
-    except sqlite3.Error:
-        return []
-    finally:
-        conn.close()
-    keys = ("step", "kind", "status", "cell", "assigned_at", "done_at", "closed_short")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def _facts_from_row(row: dict[str, Any]) -> RunFacts | None:
