@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -282,7 +283,13 @@ class CellLink:
                     self.notify()
                 elif topic == confirmed_topic:
                     hwm, event_id = decode_confirmed(payload)
-                    self.confirmed_seq = pruning.record_confirmed(self.store.conn, hwm, event_id)
+                    try:
+                        self.confirmed_seq = pruning.record_confirmed(
+                            self.store.conn, hwm, event_id
+                        )
+                    except sqlite3.Error as exc:  # a full disk: nothing is lost by waiting
+                        log.warning("%s: historian's mark %d not recorded (%s); the next "
+                                    "one will be", self.cell, hwm, exc)  # fmt: skip
                 elif topic == self.topics.holds and self.on_holds is not None:
                     self.on_holds(decode_holds(payload))
             except PayloadError as exc:
