@@ -155,7 +155,7 @@ class ApiBus:
     async def ask(self, what: str, body: dict[str, Any], timeout_s: float = 3.0) -> Any:
         client = self._need_client()
         correlation = uuid.uuid4().bytes
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho ships no types
         props.ResponseTopic = self.reply_topic
         props.CorrelationData = correlation
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

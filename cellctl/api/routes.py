@@ -40,7 +40,7 @@ async def caller(
 ) -> Caller:
     # async: a plain def dependency would be run in a worker thread, a hop per request.
     authorization = f"Bearer {creds.credentials}" if creds is not None else None
-    who = _state(request).tokens.caller(authorization)
+    who: Caller | None = _state(request).tokens.caller(authorization)
     if who is None:
         raise HTTPException(
             401,
@@ -127,7 +127,7 @@ async def create_run(
     )
 
 
-async def _command(request: Request, who: Who, action: str, run_id: str, **fields: Any):
+async def _command(request: Request, who: Who, action: str, run_id: str, **fields: Any) -> None:
     st = _state(request)
     if not who.badge:
         raise HTTPException(

@@ -316,7 +316,8 @@ class Demo:
             await asyncio.sleep(0.2)
         op.stop()
         with contextlib.suppress(Exception):
-            if c.state != CellState.DOWN:
+            state: CellState = c.state  # its operator may have stopped it since
+            if state != CellState.DOWN:
                 c.machine_stopped("spindle motor failure")
             c.record_downtime("MAINT")
         self.o.log(

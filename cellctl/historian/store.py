@@ -344,12 +344,13 @@ class HistorianStore:
     def report_tallies(self, cell: str, start: str, end: str) -> list[tuple[Any, ...]]:
         """A cell's report figures over [start, end), added up per kind, run, step and
         code: (kind, run_id, step, code, good, scrap, reworked, n, last time)."""
-        return self.execute(
+        rows: list[tuple[Any, ...]] = self.execute(
             "SELECT kind, run_id, step, code, SUM(good), SUM(scrap), SUM(reworked), SUM(n), "
             "MAX(time) FROM tallies WHERE cell = ? AND time >= ? AND time < ? "
             "GROUP BY kind, run_id, step, code",
             (cell, start, end),
         ).fetchall()
+        return rows
 
     def count_sums(self, cell: str, start: str, end: str) -> tuple[int, int, int]:
         """(good, scrap, reworked) a cell counted over [start, end), by count time: an undo
@@ -389,11 +390,12 @@ class HistorianStore:
 
     def report_runs(self, cell: str, start: str, end: str) -> list[tuple[str, str, str]]:
         """(run_id, first time, last time) of the runs a cell's events name in the period."""
-        return self.execute(
+        rows: list[tuple[str, str, str]] = self.execute(
             "SELECT run_id, MIN(time), MAX(time) FROM events WHERE cell = ? AND time >= ? "
             "AND time < ? AND run_id IS NOT NULL GROUP BY run_id",
             (cell, start, end),
         ).fetchall()
+        return rows
 
     def count_between(self, cell: str, start: str, end: str) -> int:
         row = self.execute(

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cellctl.domain.events import Event
 
@@ -62,7 +63,13 @@ class SiteHistory:
         out: list[tuple[datetime, Event]] = []
         clock = [t0]
 
-        def ev(cell: str, etype: str, payload: dict, op: str | None = "OP-ADA", dt: float = 2.0):
+        def ev(
+            cell: str,
+            etype: str,
+            payload: dict[str, Any],
+            op: str | None = "OP-ADA",
+            dt: float = 2.0,
+        ) -> None:
             clock[0] += timedelta(seconds=dt * rng.uniform(0.5, 1.5))
             stamp = clock[0].isoformat(timespec="milliseconds").replace("+00:00", "Z")
             # UUIDv7 as cells make them: time-ordered, so the id index grows at its end.

@@ -205,9 +205,10 @@ class QAFlow:
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def _ncr(self, ncr_id: str) -> tuple[str, str, str | None] | None:
-        return self.c.store.conn.execute(
+        row: tuple[str, str, str | None] | None = self.c.store.conn.execute(
             "SELECT batch, status, sku FROM ncrs WHERE ncr_id = ?", (ncr_id,)
         ).fetchone()
+        return row
 
     # -- scans --------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cellctl.board.feed import BoardFeed, CellTile
+from cellctl.board.feed import BoardFeed
+from cellctl.board.model import CellTile
 from cellctl.config.models import MqttConfig
 from cellctl.tui.board.app import BoardApp, said
 from cellctl.tui.board.widgets import grid_geometry, tile_lines

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from cellctl.board.feed import CellTile
+from cellctl.board.model import CellTile
 
 # Andon colour name -> (border colour, background tint) readable at arm's length.
 ANDON_STYLE = {
