@@ -52,6 +52,7 @@ SKU lead time: from the first `run_step_started` of a run to the first `lot_judg
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections import defaultdict
@@ -282,25 +283,36 @@ def _merge(spans: Iterable[Span]) -> list[Span]:
 
 
 def _intersect(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
+    # One pass over both, merged and sorted: a month of a busy cell has thousands of
+    # spans on each side (the report's OEE took seconds pairing every one with every one).
+    xs, ys = _merge(a), _merge(b)
     out: list[Span] = []
-    for lo_a, hi_a in a:
-        for lo_b, hi_b in b:
-            lo, hi = max(lo_a, lo_b), min(hi_a, hi_b)
-            if lo < hi:
-                out.append((lo, hi))
+    i = j = 0
+    while i < len(xs) and j < len(ys):
+        lo, hi = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if xs[i][1] < ys[j][1]:
+            i += 1
+        else:
+            j += 1
     return _merge(out)
 
 
 def _minus(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
+    cuts = _merge(b)
+    ends = [hi for _, hi in cuts]
     out: list[Span] = []
     for lo, hi in a:
         cur = lo
-        for lo_b, hi_b in b:
-            if hi_b <= cur or lo_b >= hi:
-                continue
+        # The first cut that ends after `cur` (cuts are disjoint and sorted).
+        k = bisect.bisect_right(ends, cur)
+        while k < len(cuts) and cuts[k][0] < hi:
+            lo_b, hi_b = cuts[k]
             if lo_b > cur:
                 out.append((cur, lo_b))
             cur = max(cur, hi_b)
+            k += 1
         if cur < hi:
             out.append((cur, hi))
     return out

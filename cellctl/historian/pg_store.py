@@ -18,6 +18,9 @@ class PostgresStore(HistorianStore):
     backend = "postgres"
     placeholder = "%s"
 
+    def json_text(self, key: str) -> str:
+        return f"(payload::jsonb ->> '{key}')"
+
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.target, autocommit=True, connect_timeout=5)
 

@@ -131,6 +131,10 @@ class HistorianStore:
                 self.conn.close()
             self.conn = None
 
+    def json_text(self, key: str) -> str:
+        """SQL for the payload's `key` as text (this backend's JSON function)."""
+        return f"json_extract(payload, '$.{key}')"
+
     def sql(self, text: str) -> str:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
 
@@ -375,8 +379,13 @@ class HistorianStore:
 
     def state_changes(self, cell: str, start: str, end: str) -> list[Event]:
         """A cell's `state_changed` events that say its state over [start, end): the last
-        one before, those inside, and the first one at or after the end."""
-        base = f"SELECT {EVENT_COLUMNS} FROM events WHERE cell = ? AND type = 'state_changed'"
+        one before, those inside, and the first one at or after the end. Their payload is
+        read in SQL down to `from` and `to`, all OEE needs: a busy month has tens of
+        thousands, and decoding each payload in Python was half the site report's time."""
+        columns = ", ".join(
+            (*EVENT_COLUMNS.split(", ")[:-1], self.json_text("from"), self.json_text("to"))
+        )
+        base = f"SELECT {columns} FROM events WHERE cell = ? AND type = 'state_changed'"
         rows = [
             *self.execute(
                 f"{base} AND time < ? ORDER BY time DESC, seq DESC LIMIT 1", (cell, start)
@@ -386,7 +395,12 @@ class HistorianStore:
                 f"{base} AND time >= ? ORDER BY time, seq LIMIT 1", (cell, end)
             ).fetchall(),
         ]
-        return [_row_event(r) for r in rows]
+        return [
+            Event(
+                type=t, cell=c, payload={"from": f, "to": to}, operator=op, id=i, time=tm, seq=sq
+            )  # fmt: skip
+            for _ev, i, t, c, tm, op, sq, f, to in rows
+        ]
 
     def report_runs(self, cell: str, start: str, end: str) -> list[tuple[str, str, str]]:
         """(run_id, first time, last time) of the runs a cell's events name in the period."""
