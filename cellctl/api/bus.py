@@ -21,8 +21,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cellctl.bus.codec import PAYLOAD_VERSION, PayloadError, decode, decode_event, encode
-from cellctl.bus.connection import NO_DELAY, Backoff, client_kwargs
 from cellctl.bus.scheduler_commands import publish_command, publish_submit
+from cellctl.bus.session import Endpoint, MqttSession
 from cellctl.bus.site_request import SiteRefused, SiteUnanswered
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
@@ -50,12 +50,24 @@ class ApiBus:
         self.on_event = on_event
         self.on_queue = on_queue
         self.queue: dict[str, Any] | None = None
-        self.connected = False
-        self._client: aiomqtt.Client | None = None
         self._waiting: dict[bytes, asyncio.Future[Any]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._up = asyncio.Event()
-        self._backoff = Backoff()
+        # One MQTT 5 session (response topics) on the one session loop of the bus.
+        self.session = MqttSession(
+            mqtt,
+            [Endpoint(self.client_id, mqtt5=True, no_delay=True,
+                      pending_calls_threshold=100_000)],
+            name="api",
+            on_lost=self._link_lost,
+        )  # fmt: skip
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    @property
+    def _client(self) -> aiomqtt.Client | None:
+        return self.session.clients[0] if self.session.clients else None
 
     # -- life --------------------------------------------------------------------------
 
@@ -64,42 +76,29 @@ class ApiBus:
             self._task = asyncio.create_task(self._run(), name="api-bus")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._up.wait(), timeout)
+        await self.session.wait_connected(timeout)
 
     async def stop(self) -> None:
+        self.session.stop()
         await cancel_and_wait(self._task)
         self._task = None
-        self.connected = False
 
     async def _run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    **client_kwargs(self.mqtt),
-                    identifier=self.client_id,
-                    protocol=aiomqtt.ProtocolVersion.V5,
-                    socket_options=NO_DELAY,
-                ) as client:
-                    client.pending_calls_threshold = 100_000
-                    await client.subscribe(self.reply_topic, qos=1)
-                    await client.subscribe(self.topics.scheduler_queue, qos=1)
-                    await client.subscribe(self.topics.all_events, qos=1)
-                    self._client = client
-                    self.connected = True
-                    self._backoff = Backoff()
-                    self._up.set()
-                    async for message in client.messages:
-                        self._dispatch(message)
-            except aiomqtt.MqttError as exc:
-                log.info("api: broker link lost (%s); retrying", exc)
-            finally:
-                self._client = None
-                self.connected = False
-                self._up.clear()
-                for fut in self._waiting.values():
-                    if not fut.done():
-                        fut.set_exception(self._no_broker("the link was lost"))
-            await asyncio.sleep(self._backoff.next())
+        await self.session.run(self._connected_work)
+
+    async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
+        (client,) = clients
+        await client.subscribe(self.reply_topic, qos=1)
+        await client.subscribe(self.topics.scheduler_queue, qos=1)
+        await client.subscribe(self.topics.all_events, qos=1)
+        self.session.up()
+        async for message in client.messages:
+            self._dispatch(message)
+
+    def _link_lost(self) -> None:
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(self._no_broker("the link was lost"))
 
     def _no_broker(self, why: str) -> SiteUnanswered:
         return SiteUnanswered(f"cannot reach the broker at {self.mqtt.url}: {why}")
