@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "operators",
     "outbox",
     "api",
+    "provenance",
 )
 
 

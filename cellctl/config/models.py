@@ -13,6 +13,7 @@ from cellctl.config.endpoints import (
     printer_backend_problem,
     serial_port_problem,
 )
+from cellctl.config.provenance import ProvenanceConfig
 from cellctl.domain.model import CellKind, Role, Severity
 
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -139,6 +140,8 @@ class SiteConfig(_Strict):
     history: HistoryConfig = HistoryConfig()
     # The HTTP API for the shop's systems (`cellctl api`); see cellctl/config/api.py.
     api: ApiConfig | None = None
+    # The public provenance page and the unit QRs that open it (cellctl/config/provenance.py).
+    provenance: ProvenanceConfig | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> SiteConfig:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cellctl.domain.codes import CodeError, decode_unit_url
 from cellctl.domain.events import Event
 
 MACHINE_EVENTS = ("machine_job_started", "machine_job_finished", "machine_alarm")
@@ -57,6 +58,11 @@ def _order(e: Event) -> tuple[str, str, int]:
 def normalise_query(text: str) -> str:
     """Accept a scanned unit or batch code as well as the bare serial or batch."""
     text = text.strip()
+    if text.startswith(("https://", "http://")) and "#" in text:
+        try:
+            return decode_unit_url(text).serial
+        except CodeError:
+            return text
     if text.startswith("CU:") and text.count(":") >= 2:
         return text[3:].rpartition(":")[0]
     if text.startswith("CB:"):

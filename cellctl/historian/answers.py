@@ -19,7 +19,7 @@ from cellctl.domain.trace import TraceError
 from cellctl.historian import queries
 from cellctl.historian.store import HistorianStore
 
-KINDS = ("trace", "batch", "run", "report", "events", "sku", "status")
+KINDS = ("trace", "batch", "run", "report", "events", "sku", "provenance", "status")
 REPORT_MAX_DAYS = 400
 
 
@@ -132,6 +132,16 @@ def answer(
             if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
                 raise BadQuery("cells must be a list of cell ids")
             return queries.recent_events(store, since, until, cells)
+        if what == "provenance" and body.get("batch") is not None:
+            return queries.provenance_of(store, _text(body, "batch"), cells=ctx.cells, tz=ctx.tz)
+        if what == "provenance":
+            after = body.get("after") or ""
+            limit = body.get("limit", 100)
+            if not isinstance(after, str) or len(after) > 256:
+                raise BadQuery("after must be a batch name (the last page's next)")
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise BadQuery("limit must be a positive whole number")
+            return queries.provenance(store, after=after, limit=limit, cells=ctx.cells, tz=ctx.tz)
         if what == "status":
             return {**(status or {}), "events": store.count(), "marks": store.seq_marks()}
     except TraceError as exc:

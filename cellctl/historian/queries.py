@@ -17,6 +17,7 @@ from typing import Any
 
 from cellctl.domain import metrics
 from cellctl.domain.events import Event
+from cellctl.domain.provenance import batch_record
 from cellctl.domain.report import ReportInputs, oee_period, report_from
 from cellctl.domain.trace import TraceError, batch_units, normalise_query
 from cellctl.domain.trace import trace as trace_events
@@ -97,6 +98,58 @@ def _step_windows(events: Any, runs: set[str]) -> list[tuple[str, str, str | Non
             out.append((e.cell, opened.pop(key), e.time))
     out.extend((cell, start, None) for (cell, _r, _s), start in opened.items())
     return out
+
+
+PROVENANCE_PAGE_MAX = 200
+
+
+def provenance(
+    store: HistorianStore,
+    *,
+    after: str = "",
+    limit: int = 100,
+    cells: Mapping[str, Mapping[str, Any]] | None = None,
+    tz: tzinfo = UTC,
+) -> dict[str, Any]:
+    """A page of batches (in name order, after `after`) with the facts of their public
+    story (`domain.provenance.batch_record`); `next` is the cursor for the following page.
+    Batches that issued no serials have no story and are skipped."""
+    limit = max(1, min(limit, PROVENANCE_PAGE_MAX))
+    names = store.keys_after(BATCH, after, limit)
+    records = [r for r in (_provenance_record(store, n, cells, tz) for n in names) if r]
+    return {"batches": records, "next": names[-1] if len(names) == limit else None}
+
+
+def provenance_of(
+    store: HistorianStore,
+    batch: str,
+    *,
+    cells: Mapping[str, Mapping[str, Any]] | None = None,
+    tz: tzinfo = UTC,
+) -> dict[str, Any]:
+    """One batch's record (as in `provenance`); TraceError when it issued no serials."""
+    record = _provenance_record(store, batch, cells, tz)
+    if record is None:
+        raise TraceError(f"batch {batch!r}: no serials issued for it are known to the historian")
+    return record
+
+
+def _provenance_record(
+    store: HistorianStore, name: str, cells: Mapping[str, Mapping[str, Any]] | None, tz: tzinfo
+) -> dict[str, Any] | None:
+    named = store.events_named([(BATCH, name)])
+    if not any(e.type == "serials_allocated" for e in named):
+        return None
+    # A cell whose station file is not on this machine: its kind as assigned.
+    kinds = {
+        e.cell: {"kind": e.payload["assignment"].get("kind")}
+        for e in named
+        if e.type == "assignment_received" and isinstance(e.payload.get("assignment"), dict)
+    }
+    genealogy = trace(store, name, cells={**kinds, **(cells or {})})
+    if genealogy["kind"] != "batch":
+        return None  # a serial that happens to equal a batch name: the unit wins the trace
+    return batch_record(named, genealogy, tz)
 
 
 def batch(store: HistorianStore, name: str) -> dict[str, Any]:

@@ -316,6 +316,14 @@ class HistorianStore:
                 )
         return self._events_by_ev(sorted(evs))
 
+    def keys_after(self, kind: str, after: str, limit: int) -> list[str]:
+        """The distinct keys of a kind (batches, serials, …) after `after`, in order."""
+        rows = self.execute(
+            "SELECT DISTINCT key FROM event_keys WHERE kind = ? AND key > ? ORDER BY key LIMIT ?",
+            (kind, after, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def _events_by_ev(self, evs: list[int]) -> list[Event]:
         out: list[Event] = []
         for i in range(0, len(evs), CHUNK):

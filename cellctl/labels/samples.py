@@ -27,4 +27,5 @@ def sample_values() -> dict[str, Any]:
         "run_code": "CR:R-2026-0042/1",
         "reason": "Glaze bubbles on 3 of 8 samples",
         "key_id": "ed25519:0000000000000000",
+        "sig_fingerprint": "0000000000000000",
     }

@@ -19,14 +19,26 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cellctl.config.models import PrinterConfig
-from cellctl.domain.codes import BatchCode, CodeError, RunTicket, encode, encode_unit
+from cellctl.domain.codes import (
+    BatchCode,
+    CodeError,
+    RunTicket,
+    UnitClaims,
+    UnitCode,
+    check_base_url,
+    decode,
+    encode,
+    encode_unit,
+    encode_unit_url,
+    signature_fingerprint,
+)
 from cellctl.domain.events import Event
 from cellctl.domain.ids import new_id
 from cellctl.domain.serials import (
@@ -158,8 +170,17 @@ class LabelService:
         cut: Cut = "end",
         status_timeout: float = 1.0,
         backend: Backend | None = None,
+        provenance_url: str | None = None,
+        timezone: tzinfo = UTC,
     ) -> None:
         self._lock = threading.RLock()
+        # Unit QRs become URLs a phone opens (codes.encode_unit_url) when the site has a
+        # provenance page; their date is the day the label was made, in the site's zone.
+        try:
+            self.provenance_url = check_base_url(provenance_url) if provenance_url else None
+        except CodeError as exc:
+            raise LabelError(str(exc)) from None
+        self.timezone = timezone
         self.store = store
         self.printer = printer
         self.templates_dir = Path(templates_dir) if templates_dir else None
@@ -211,14 +232,25 @@ class LabelService:
             "batch_code": _code(BatchCode(batch)) if batch else None,
         }
 
-    def _unit_code(self, serial: str) -> str:
+    def _unit_code(self, serial: str, values: dict[str, Any]) -> str:
         if self.signing_key is None:
             raise LabelError(
                 "no signing key for unit codes: set signing_key in site.toml "
                 "(make one with `cellctl label keygen`)"
             )
         try:
-            return encode_unit(serial, self.signing_key)
+            if self.provenance_url is None:
+                return encode_unit(serial, self.signing_key)
+            # Kept with the label's fields, so a reprint signs the same claims again.
+            made = values.setdefault(
+                "made", values["now"].astimezone(self.timezone).date().isoformat()
+            )
+            claims = UnitClaims(
+                serial, str(values["sku"]), date.fromisoformat(made),
+                values.get("n") if values.get("edition_size") else None,
+                values.get("edition_size"),
+            )  # fmt: skip
+            return encode_unit_url(self.provenance_url, claims, self.signing_key)
         except CodeError as exc:
             raise LabelError(f"serial {serial!r} cannot go into a unit code: {exc}") from None
 
@@ -244,7 +276,7 @@ class LabelService:
         probe = format_serial(self.serial_format, 1, sku=run.sku, batch=base["batch"], run=run.id)
         probe_values = {**base, **_unit_values(probe, 1, run.edition_size)}
         if "unit_code" in t.fields():
-            probe_values["unit_code"] = self._unit_code(probe)
+            probe_values["unit_code"] = self._unit_code(probe, probe_values)
         self._render(t, probe_values)
         try:
             alloc = self.store.allocate_serials(
@@ -263,7 +295,7 @@ class LabelService:
         rendered: list[Rendered] = []
         for i, serial in enumerate(alloc.serials):
             values = {**base, **_unit_values(serial, alloc.first + i, run.edition_size)}
-            values["unit_code"] = self._unit_code(serial)
+            values["unit_code"] = self._unit_code(serial, values)
             rendered.append(self._render(t, values))
             fields[serial] = _storable(values)
         payload = {
@@ -315,7 +347,8 @@ class LabelService:
         self._unit_row(serial, for_what="certificate")
         t = self.template("certificate")
         values = {**self._stored_fields(serial)[1], **self._base_values(operator)}
-        values["unit_code"] = self._unit_code(serial)
+        values["unit_code"] = self._unit_code(serial, values)
+        values["sig_fingerprint"] = signature_fingerprint(_signature(values["unit_code"]))
         r = self._render(t, values)
         payload = {"template": t.name, "copies": 1, "certificate_for": serial}
         return self._submit(t, [r], "label_printed", payload, operator)
@@ -327,7 +360,7 @@ class LabelService:
         name, values = self._stored_fields(serial)
         t = find_template(name, self.templates_dir)
         values = {**values, **self._base_values(operator), "serial": serial}
-        values["unit_code"] = self._unit_code(serial)
+        values["unit_code"] = self._unit_code(serial, values)
         r = self._render(t, values)
         payload = {"template": t.name, "serial": serial, "reason": reason}
         return self._submit(t, [r], "label_reprinted", payload, operator)
@@ -501,6 +534,12 @@ def _code(code: BatchCode | RunTicket) -> str:
         return encode(code)
     except CodeError as exc:
         raise LabelError(str(exc)) from None
+
+
+def _signature(unit_code: str) -> bytes:
+    code = decode(unit_code)
+    assert isinstance(code, UnitCode)  # made by _unit_code just before
+    return code.signature
 
 
 def _storable(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,4 +35,10 @@ def verify_text(text: str, public_key: Ed25519PublicKey) -> Verdict:
             f"the signature does not match serial {code.serial}: the code was altered or "
             "forged, or signed with another site's key",
         )
-    return Verdict(True, code.serial, f"serial {code.serial} was signed by this site's key")
+    claims = ""
+    if code.claims is not None:
+        c = code.claims
+        edition = f"edition {c.n}" + (f" of {c.edition_size}" if c.edition_size else "")
+        made = f"{c.sku}, made {c.made.isoformat()}"
+        claims = f" ({edition}, {made})" if c.n is not None else f" ({made})"
+    return Verdict(True, code.serial, f"serial {code.serial}{claims} was signed by this site's key")

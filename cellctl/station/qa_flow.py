@@ -215,7 +215,7 @@ class QAFlow:
     def scan(self, text: str) -> str:
         """A scan at the QA cell: batches and units here, everything else to the controller."""
         text = text.strip()
-        if codes.looks_like_ours(text) and text[:2] in ("CB", "CU"):
+        if codes.looks_like_ours(text) and codes.kind_of(text) in ("CB", "CU"):
             try:
                 code = codes.decode(text)
             except codes.CodeError as exc:

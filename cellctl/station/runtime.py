@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.config.load import load_station
@@ -142,6 +143,8 @@ class StationRuntime:
                 base_dir=self.loaded.path.parent,
                 serial_format=self.loaded.config.serial_format,
                 site_name=site.site.name,
+                provenance_url=site.provenance.base_url if site.provenance else None,
+                timezone=ZoneInfo(site.site.timezone),
             )
         except LabelError as exc:
             # The cell works without its printer; the status line says why.
