@@ -168,7 +168,7 @@ def encode_unit_url(base: str, claims: UnitClaims, private_key: Ed25519PrivateKe
 
 
 def _looks_like_url(text: str) -> bool:
-    return text.startswith(("https://", "http://")) and "#" in text and "&g=" in text
+    return text.startswith(("https://", "http://")) and "#s=" in text
 
 
 def decode_unit_url(text: str) -> UnitCode:

@@ -87,7 +87,7 @@ class SiteHistory:
             ev(cell, "state_changed", {"from": "idle", "to": "running"}, dt=1)
             if step == 0:
                 ev(cell, "material_scanned", {"lot": f"LOT-{n // 10}", **key})
-                ev(cell, "serials_allocated", {"scope": run, "first": serials[0],
+                ev(cell, "serials_allocated", {"scope": run, "first": 1,
                    "count": len(serials), "serials": serials, "batch": batch, "sku": sku,
                    "run_id": run})  # fmt: skip
                 ev(cell, "label_printed", {"template": "unit", "job_id": f"J{n}", "copies": 1,

@@ -161,7 +161,8 @@
       const passed = batch.qa.verdict === "accepted";
       let what = passed ? "Inspected: the batch passed quality inspection"
                         : "Inspected: the batch did not pass quality inspection";
-      if (batch.qa.inspected) what += ` (${batch.qa.inspected} units sampled)`;
+      const k = batch.qa.inspected;
+      if (k) what += ` (${k} ${k === 1 ? "unit" : "units"} sampled)`;
       if (unit[3] === true) what += "; this unit was among them and passed";
       if (unit[3] === false) what += "; this unit was among them and failed";
       add(what, batch.qa.day, passed ? "qa-accepted" : "qa-rejected");
@@ -181,7 +182,8 @@
       return;
     }
     put("maker", site.maker);
-    put("key", `Checked in your browser with ${site.maker}'s public key ${site.key_id}.`);
+    put("key", `The code is checked in your browser with ${site.maker}'s public key ` +
+      `${site.key_id}; nothing about it is sent anywhere.`);
     const fragment = location.hash.slice(1);
     if (!fragment) {
       verdict("invalid", "No code", "Open this page by scanning the QR code on the product.");
