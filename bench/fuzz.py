@@ -643,6 +643,49 @@ def _code_error() -> tuple[type[BaseException], ...]:
     return (CodeError,)
 
 
+@st.composite
+def _unit_urls(draw: st.DrawFn) -> str:
+    """Provenance URLs: signed ones, the same with bytes flipped, cut or repeated, and
+    fragments of wild claims (the codec must say why, never crash)."""
+    from datetime import date
+
+    from cellctl.domain.codes import UnitClaims, encode_unit_url
+
+    value = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-/+ ]{0,30}", fullmatch=True)
+    limited = draw(st.booleans())
+    n = draw(st.integers(1, 10**6))
+    claims = UnitClaims(
+        draw(value), draw(value), draw(st.dates(date(1, 1, 1), date(9999, 12, 31))),
+        n if limited else None, n + draw(st.integers(0, 10**6)) if limited else None,
+    )  # fmt: skip
+    url = encode_unit_url("https://maker.example/p/", claims, _FUZZ_KEY)
+    wild = st.dictionaries(st.sampled_from("sekdgx"), WILD_TEXT, max_size=6).map(
+        lambda d: "&".join(f"{k}={v}" for k, v in d.items())
+    )
+    how = draw(st.integers(0, 2))
+    if how == 0:
+        return url
+    if how == 1:
+        return draw(mutated(st.just(url.encode()))).decode("utf-8", "replace")
+    return "https://maker.example/p/#s=" + draw(wild)
+
+
+def _private_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(bytes(32))
+
+
+_FUZZ_KEY = _private_key()
+
+
+def _unit_url(text: str) -> object:
+    from cellctl.domain.codes import decode_unit_url, verify_unit
+
+    code = decode_unit_url(text)
+    return verify_unit(code, _FUZZ_KEY.public_key())
+
+
 def _site(raw: bytes) -> object:
     from cellctl.config.load import load_site
 
@@ -825,6 +868,7 @@ TARGETS: list[Target] = [
         lambda: (),
     ),
     Target("codes.decode", lambda: SCAN_TEXT, _code, _code_error),
+    Target("codes.unit_url", _unit_urls, _unit_url, _code_error),
     Target("station.handle_scan", lambda: KIOSK_SCANS, _Station(), _refused),
     Target("board.handle", _board_messages, _Board(), lambda: ()),
     Target(

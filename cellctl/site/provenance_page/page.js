@@ -183,7 +183,7 @@
     }
     put("maker", site.maker);
     put("key", `The code is checked in your browser with ${site.maker}'s public key ` +
-      `${site.key_id}; nothing about it is sent anywhere.`);
+      `${site.key_id}; the code itself never leaves your browser.`);
     const fragment = location.hash.slice(1);
     if (!fragment) {
       verdict("invalid", "No code", "Open this page by scanning the QR code on the product.");
