@@ -7,9 +7,9 @@ a hash of their serial: edition number, day made, own QA result, and their batch
 file). The page checks the signature in the browser and reads only those files.
 
 The records come from the site historian, a page of batches at a time
-(`historian_pages`), or from a historian database read directly (`store_pages`, for
-forensics and the bench). The build writes into a fresh folder beside the target and
-swaps it in whole, so a host never serves half a site.
+(`historian_pages`: over the bus, or from a historian database read on this machine
+with `--db`, through the same answer code). The build writes into a fresh folder
+beside the target and swaps it in whole, so a host never serves half a site.
 """
 
 from __future__ import annotations
@@ -49,23 +49,10 @@ class BuildResult:
 
 def historian_pages(ask: Callable[[dict[str, Any]], Any], page_size: int = 50) -> Iterator[Page]:
     """Pages of batch records asked of the site historian (`ask` sends one `provenance`
-    request and returns its result)."""
+    request body and returns its result)."""
     after = ""
     while True:
         result = ask({"after": after, "limit": page_size})
-        yield result["batches"]
-        if not result.get("next"):
-            return
-        after = result["next"]
-
-
-def store_pages(store: Any, ctx: Any, page_size: int = 200) -> Iterator[Page]:
-    """The same pages read from a historian database on this machine."""
-    from cellctl.historian.queries import provenance
-
-    after = ""
-    while True:
-        result = provenance(store, after=after, limit=page_size, cells=ctx.cells, tz=ctx.tz)
         yield result["batches"]
         if not result.get("next"):
             return
