@@ -19,7 +19,7 @@ from cellctl.domain.trace import TraceError
 from cellctl.historian import queries
 from cellctl.historian.store import HistorianStore
 
-KINDS = ("trace", "batch", "run", "report", "events", "sku", "provenance", "status")
+KINDS = ("trace", "batch", "run", "run_status", "report", "events", "sku", "provenance", "status")
 REPORT_MAX_DAYS = 400
 
 
@@ -102,6 +102,8 @@ def answer(
             return queries.batch(store, _text(body, "batch"))
         if what == "run":
             return queries.run_history(store, _text(body, "run_id"))
+        if what == "run_status":
+            return queries.run_status(store, _text(body, "run_id"))
         if what in ("report", "sku"):
             start, end = _time(body, "from", ctx.tz), _time(body, "to", ctx.tz)
             if end <= start:

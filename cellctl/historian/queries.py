@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, cast
 
 from cellctl.domain import metrics
 from cellctl.domain.events import Event
@@ -172,6 +172,37 @@ def run_history(store: HistorianStore, run_id: str) -> dict[str, Any]:
         "cells": sorted({e.cell for e in events}),
         "events": [e.to_dict() for e in events[:RUN_EVENTS_MAX]],
         "truncated": len(events) > RUN_EVENTS_MAX,
+    }
+
+
+def run_status(store: HistorianStore, run_id: str) -> dict[str, Any]:
+    """What a run's status needs, worked out here rather than shipping every event: its
+    cells, SKU, times (`domain.sku_report.run_times`) and good/scrap per step."""
+    from cellctl.domain.sku_report import UNKNOWN_SKU, run_times
+
+    events = store.events_named([(RUN, run_id)])
+    if not events:
+        raise TraceError(f"run {run_id!r} is not known to the historian")
+    times = run_times(events)[0].get(run_id)
+    by_step = cast(dict[tuple[str, int], metrics.Counts], metrics.counts_by(events, "step"))
+    counts = {
+        str(step): {"good": c.good, "scrap": c.scrap}
+        for (rid, step), c in sorted(by_step.items(), key=lambda kv: str(kv[0][1]))
+        if rid == run_id
+    }
+
+    def when(t: datetime | None) -> str | None:
+        return None if t is None else iso(t)
+
+    return {
+        "run_id": run_id,
+        "cells": sorted({e.cell for e in events}),
+        "sku": times.sku if times and times.sku != UNKNOWN_SKU else None,
+        "submitted": when(times.submitted) if times else None,
+        "first_start": when(times.first_start) if times else None,
+        "done": when(times.done) if times else None,
+        "counts": counts,
+        "events": len(events),
     }
 
 

@@ -105,6 +105,17 @@ def test_batch_and_run_lookups(store: HistorianStore) -> None:
     assert [e["id"] for e in history["events"]] == [e.id for e in of_run]
     with pytest.raises(TraceError):
         queries.batch(store, "B-NOPE")
+    # The status the API shows, worked out by the historian, as from every event of the run.
+    status = queries.run_status(store, run)
+    counts = metrics.counts_by(of_run, "step")
+    assert status["counts"] == {
+        str(step): {"good": c.good, "scrap": c.scrap} for (_, step), c in sorted(counts.items())
+    }
+    assert status["counts"] and status["events"] == len(of_run)
+    assert status["cells"] == sorted({e.cell for e in of_run}) and status["sku"] == found["sku"]
+    assert status["first_start"] == min(e.time for e in of_run if e.type == "run_step_started")
+    with pytest.raises(TraceError):
+        queries.run_status(store, "R-NOPE")
 
 
 def test_report_equals_the_report_of_every_event(store: HistorianStore) -> None:
