@@ -33,6 +33,12 @@ class SqliteStore(HistorianStore):
         conn.execute("PRAGMA cache_size=-65536")
         return conn
 
+    def twin(self) -> HistorianStore | None:
+        # A second reader in a thread made the month's report no faster here (1.28 s of
+        # inputs either way on a 505k-event month of a 10-cell site): the rows
+        # are turned into Python under the GIL. PostgreSQL's server gains 0.4 s from it.
+        return None
+
     def _unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and (
             "locked" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc)

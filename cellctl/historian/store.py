@@ -121,6 +121,11 @@ class HistorianStore:
                 raise StoreUnavailable(f"{self.describe()}: {exc}") from exc
             raise
 
+    def twin(self) -> HistorianStore | None:
+        """Another connection to the same database, to read beside this one; None where
+        that gains nothing (see the backends)."""
+        return type(self)(self.target)
+
     def reconnect(self) -> None:
         self.close()
         self.connect()
