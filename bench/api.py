@@ -24,6 +24,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.report import Report, parser
 
@@ -163,6 +164,15 @@ async def _load(base: str, paths: list[str], clients: int = CLIENTS) -> tuple[li
     return times, errors
 
 
+def _health(base: str) -> dict[str, Any]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/health", timeout=10) as r:
+        answer: dict[str, Any] = json.loads(r.read())
+    return answer
+
+
 def measure(report: Report, *, quick: bool = False, clients: int = CLIENTS) -> None:
     """Run the whole measurement and add its figures to `report` (the two p95s last)."""
     from cellctl.bus.broker_process import Mosquitto
@@ -177,7 +187,17 @@ def measure(report: Report, *, quick: bool = False, clients: int = CLIENTS) -> N
         db = str(tmp / "historian.db")
         history = SiteHistory(run_every_s=220)
         store = open_store(db)
-        loaded = store.bulk_load(history.events(events_n))
+        every_run: list[str] = []
+
+        def noting_runs(events):  # noqa: ANN001, ANN202
+            for e in events:
+                if e.type == "serials_allocated":
+                    every_run.append(e.payload["run_id"])
+                    every_serial.append(e.payload["serials"][len(every_run) % 24])
+                yield e
+
+        every_serial: list[str] = []
+        loaded = store.bulk_load(noting_runs(history.events(events_n)))
         runs = sorted({s[3:10] for s in history.serials})
         run_ids = [f"R{n}" for n in runs]
         serials = list(history.serials)
@@ -228,6 +248,15 @@ def measure(report: Report, *, quick: bool = False, clients: int = CLIENTS) -> N
             trace_times, trace_err = asyncio.run(_load(base, trace_paths, clients))
             trace_rps = requests / (time.perf_counter() - t)
             cpu1 = [_cpu_s(proc.pid) for proc in procs] + [time.process_time()]
+            kept = _health(base)["answers"]
+            # Cold: every request about another run or serial, so no kept answer can serve.
+            cold = min(requests, len(every_run))
+            cold_run, _ = asyncio.run(
+                _load(base, [f"/runs/{r}" for r in rng.sample(every_run, cold)], clients)
+            )
+            cold_trace, _ = asyncio.run(
+                _load(base, [f"/trace/{x}" for x in rng.sample(every_serial, cold)], clients)
+            )
             per_req = [(b - a) * 1000 / (2 * requests) for a, b in zip(cpu0, cpu1, strict=True)]
         finally:
             stop.set()
@@ -251,6 +280,10 @@ def measure(report: Report, *, quick: bool = False, clients: int = CLIENTS) -> N
     report.add("historian_cpu_ms_per_req", per_req[0], "ms")
     report.add("api_cpu_ms_per_req", per_req[1], "ms")
     report.add("clients_cpu_ms_per_req", per_req[2], "ms")
+    asked = kept["hits"] + kept["misses"] + kept["shared"]
+    report.add("api_answers_kept_share", (kept["hits"] + kept["shared"]) / max(asked, 1), "")
+    report.add("api_run_p95_ms_cold", _p95(cold_run), "ms")
+    report.add("api_trace_p95_ms_cold", _p95(cold_trace), "ms")
     report.add("api_run_ratio", _p95(run_times) / _p95(base_run), "x historian")
     report.add("api_trace_ratio", _p95(trace_times) / _p95(base_trace), "x historian")
     report.add("api_run_p95_ms", _p95(run_times), "ms")

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cellctl import __version__
+from cellctl.api.answer_cache import AnswerCache
 from cellctl.api.auth import Tokens
 from cellctl.api.bus import ApiBus
 from cellctl.api.idempotency import IdempotencyStore
@@ -24,7 +25,7 @@ from cellctl.api.routes import router
 from cellctl.api.webhooks import Notifier, RunWatcher
 from cellctl.config.api import ApiConfig
 from cellctl.config.models import SiteConfig
-from cellctl.domain.events import utc_now_iso
+from cellctl.domain.events import Event, utc_now_iso
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ApiState:
     notifier: Notifier
     watcher: RunWatcher
     timeout_s: float = 3.0
+    cache: AnswerCache = field(default_factory=AnswerCache)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     key_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 
@@ -140,8 +142,14 @@ def create_app(
         environ=dict(environ) if environ is not None else None,
     )
     watcher = RunWatcher(notifier.notify)
-    bus.on_event, bus.on_queue = watcher.on_event, watcher.on_queue
-    state = ApiState(site, api, tokens, idem, bus, notifier, watcher, timeout_s)
+    cache = AnswerCache(api.answer_cache_s)
+
+    def on_event(e: Event) -> None:
+        cache.event(e)
+        watcher.on_event(e)
+
+    bus.on_event, bus.on_queue = on_event, watcher.on_queue
+    state = ApiState(site, api, tokens, idem, bus, notifier, watcher, timeout_s, cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -71,6 +71,9 @@ class ApiConfig(_Strict):
     # The API's own state (idempotency keys), relative to the site file.
     state_db: Path = Path("var/api.db")
     max_body_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
+    # Seconds a historian answer is kept (dropped at once by an event naming its run,
+    # batch or serial); 0 keeps none. cellctl/api/answer_cache.py says why.
+    answer_cache_s: float = Field(default=2.0, ge=0, le=60)
     tokens: list[ApiToken] = Field(default_factory=list)
     webhooks: list[Webhook] = Field(default_factory=list)
 

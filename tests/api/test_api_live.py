@@ -151,6 +151,19 @@ async def test_status_trace_sku_and_done_webhook(mosquitto, tmp_path: Path) -> N
         assert run["status"] == "done" and run["sku"] == "MUG-FOX"
         assert run["counts"] == {"0": {"good": 2, "scrap": 1}}
         assert run["done"].startswith("2026-12-01T11:00")
+        # Asked again: the kept answer. A count on the run drops it; the next ask is new.
+        cache = app.state.api.cache
+        hits, dropped = cache.stats.hits, cache.stats.dropped
+        assert (await http.get("/runs/R-FOX", headers=auth("viewer"))).json() == run
+        assert cache.stats.hits == hits + 1
+        late = Event("units_counted", cell, {"run_id": "R-FOX", "step": 0, "good": 1,
+                     "scrap": 0}, "OP-ADA", time="2026-12-01T11:05:00.000Z", seq=7)  # fmt: skip
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.publish(T.cell_events(cell), encode_event(late), qos=1)
+        await wait_until(lambda: historian.store.count() == 7, 10, "historian stored the count")
+        await wait_until(lambda: cache.stats.dropped > dropped, 10, "the API heard the count")
+        again = (await http.get("/runs/R-FOX", headers=auth("viewer"))).json()
+        assert again["counts"] == {"0": {"good": 3, "scrap": 1}}
         unit = (await http.get("/trace/FOX0002", headers=auth("viewer"))).json()
         assert (unit["serial"], unit["batch"], unit["runs"]) == ("FOX0002", "B-FOX", ["R-FOX"])
         batch = (await http.get("/batches/B-FOX", headers=auth("viewer"))).json()
@@ -163,7 +176,7 @@ async def test_status_trace_sku_and_done_webhook(mosquitto, tmp_path: Path) -> N
         sku = await ask_site(site.mqtt, SITE, "sku", {"from": "2026-12-01", "to": "2026-12-02"})
         row = sku["sku"][0]
         assert (row["sku"], row["lead_p50_s"], row["wait_p50_s"]) == ("MUG-FOX", 10800.0, 5400.0)
-        assert row["yield"] == pytest.approx(2 / 3, abs=1e-4)
+        assert row["yield"] == pytest.approx(3 / 4, abs=1e-4)  # with the late count
         assert sku["sku_scrap"][0]["code"] == "SCRATCH"
         # The webhook: failed twice (500), delivered on the third try, signed.
         notifier = app.state.api.notifier
