@@ -3,7 +3,7 @@ capture-to-event latency at 30 fps, decode rate on generated distorted images, a
 reads on pictures with no code.
 
     python -m bench.scan [--json PATH] [--per-cell N] [--trials N] [--photos DIR]
-                         [--only photos|decoys|frames|live|synthetic]
+                         [--only photos|decoys|frames|live|synthetic] [--misses]
 
 Real photos: `../shared/scan_photos` beside the repository (or a parent's), or
 --photos DIR; skipped with a note when absent. The headline `decode_rate` is the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -168,7 +169,7 @@ def decode_rates(report: Report, rng: np.random.Generator, per_cell: int) -> flo
     return read_total / total
 
 
-def photo_rates(report: Report, folder) -> float | None:
+def photo_rates(report: Report, folder, misses: bool = False) -> float | None:
     """The real photos, each as a still image: the pipeline beside zxing-cpp alone and
     pyzbar alone on the same gray picture, per symbology, and the CPU time per photo."""
     if folder is None:
@@ -186,6 +187,11 @@ def photo_rates(report: Report, folder) -> float | None:
         got = pipe.decode(image).reads
         cpu_ms.append((time.thread_time() - t0) * 1000)
         present = {r.text for r in zx} & {r.text for r in zb}
+        if misses and not any(p.right(r) for r in got):
+            alone = [("zxing", zx), ("zbar", zb), ("pipeline", got)]
+            said = "; ".join(f"{who} {[r.text for r in reads] or '-'}" for who, reads in alone)
+            held = " (held out)" if p.held_out else ""
+            print(f"missed {p.file} {p.symbology} {p.expected}{held}: {said}", file=sys.stderr)
         rows.append(
             (
                 p,
@@ -251,6 +257,9 @@ def main() -> None:
         "--photos", type=Path, help="the real photo set (default: ../shared/scan_photos)"
     )
     p.add_argument("--decoys", type=int, default=8, help="no-code pictures per kind and size")
+    p.add_argument(
+        "--misses", action="store_true", help="list the photos the pipeline misses (stderr)"
+    )
     p.add_argument("--only", choices=("photos", "decoys", "frames", "live", "synthetic"))
     args = p.parse_args()
     report = Report()
@@ -258,7 +267,7 @@ def main() -> None:
     folder = args.photos if args.photos is not None else photoset.find()
     photo = synthetic = None
     if args.only in (None, "photos"):
-        photo = photo_rates(report, folder)
+        photo = photo_rates(report, folder, misses=args.misses)
     if args.only in (None, "decoys"):
         decoy_reads(report, args.decoys)
     if args.only in (None, "frames"):

@@ -34,7 +34,8 @@ def tags_of_event(e: Event) -> set[Tag]:
     """The runs, batches and serials an event names."""
     p = e.payload
     out: set[Tag] = set()
-    a = p.get("assignment") if isinstance(p.get("assignment"), dict) else {}
+    assignment = p.get("assignment")
+    a: dict[str, Any] = assignment if isinstance(assignment, dict) else {}
     for kind, value in (
         ("r", p.get("run_id")), ("b", p.get("batch")), ("s", p.get("serial")),
         ("r", a.get("run_id")), ("b", a.get("batch")),
