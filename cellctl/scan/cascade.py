@@ -162,6 +162,10 @@ class Pipeline:
     _static_frames: int = field(default=0, repr=False)
     _pending: list = field(default_factory=list, repr=False)
     _cost: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
+    # What a held-still scene's deep search has read so far: it spans several frames.
+    _scene_tally: dict = field(default_factory=dict, repr=False)
+    _scene_solo: dict = field(default_factory=dict, repr=False)
+    _scene_solo_texts: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         unknown = [d for d in self.decoders if d not in DECODERS]
@@ -220,8 +224,11 @@ class Pipeline:
         return stages
 
     def _deep_stages(self, gray: np.ndarray) -> list[Stage]:
-        """Whole-picture variants, in the order they paid off on real photos, each
-        read by every decoder; then the regions, then inverted symbols."""
+        """Whole-picture variants, in the order they paid off on real photos, read by
+        zxing-cpp (the sharpened ones with its global threshold too), then the same
+        pictures by zbar (its reads confirm what zxing-cpp found, and zbar costs two to
+        three times as much on an enlarged photo); then the regions, then inverted
+        symbols."""
         first, *others = self.decoders
         stages: list[Stage] = [
             (f"{n}-frame", "frame", functools.partial(self._read, n, gray)) for n in others
@@ -238,8 +245,10 @@ class Pipeline:
             variants.append(("sharpened-equalised", lambda: sharpen(_CLAHE.apply(enlarge(gray)))))
             # Strong defocus (a fixed-focus camera too close): a wider, harder unsharp mask.
             variants.append(("sharpened-hard", lambda: sharpen(enlarge(gray), 3.0, 2.5)))
+            variants.append(("sharpened-hard-1.5", lambda: sharpen(enlarge(gray, 1.5), 3.0, 2.5)))
         else:
             variants.append(("sharpened", lambda: sharpen(gray, 1.0, 1.0)))
+        later: list[Stage] = []
         for label, make in variants:
             cache: dict[str, np.ndarray] = {}
 
@@ -251,7 +260,7 @@ class Pipeline:
             for n in self.decoders:
                 # Full density: zbar at every other row (half the cost) read GS1 DataBar in
                 # five of the generated no-code pictures.
-                stages.append(
+                (later if n == "zbar" else stages).append(
                     (f"{label}-{n}", label, functools.partial(self._read_made, n, picture))
                 )
             if label.startswith("sharpened") and "zxing" in self.decoders:
@@ -261,6 +270,7 @@ class Pipeline:
                     (f"{label}-histogram", f"{label}+histogram",
                      functools.partial(self._read_hist, picture)),
                 )  # fmt: skip
+        stages.extend(later)
         if "zxing" in self.decoders:
             stages.append(
                 ("histogram", "histogram", lambda: self._read("zxing", gray, histogram=True))
@@ -318,9 +328,9 @@ class Pipeline:
         A still image may also settle on zxing-cpp alone: the same text on SOLO_AGREE
         altered pictures while it read no other text of that format in the frame (its
         repeated misreads came with a conflicting read each time). On the 150 photos
-        this read two more UPC-A that zbar never reads, with no misread; on the no-code
-        pictures it reads nothing. zbar alone never settles: it repeated a wrong UPC-A
-        on three copies of upca-2__38 with nothing to contradict it."""
+        this read three more UPC-A that zbar never reads, with no misread; on the 144
+        no-code pictures it reads nothing. zbar alone never settles: it repeated a wrong
+        UPC-A on three copies of upca-2__38 with nothing to contradict it."""
         sure = [r for r in reads if r.format not in CONFIRM]
         if sure:
             return sure
@@ -329,7 +339,8 @@ class Pipeline:
             seen.add(r.decoder if len(self.decoders) > 1 else picture)
             if len(seen) >= 2:
                 return [r]
-            if self.still and len(self.decoders) > 1 and r.decoder == "zxing":
+            deep = self.still or self._deepening
+            if deep and len(self.decoders) > 1 and r.decoder == "zxing":
                 texts = self._solo_texts.setdefault((r.decoder, r.format), set())
                 texts.add(r.text)
                 votes = self._solo.setdefault(r.key, set())
@@ -348,9 +359,9 @@ class Pipeline:
         cpu0 = _cpu()
         self._deadline = cpu0 + self.budget_ms / 1000
         self._tally: dict[tuple[str, str], set] = {}
-        self._scene_tally: dict[tuple[str, str], set] = {}
         self._solo: dict[tuple[str, str], set[str]] = {}
         self._solo_texts: dict[tuple[str, str], set[str]] = {}
+        self._deepening = False
         gray = crop_roi(to_gray(frame), self.roi)
         self._size = int(np.log2(max(gray.size, 1)) * 2)  # steps of sqrt(2) in pixels
         reads = self._read(self.decoders[0], gray)
@@ -385,12 +396,16 @@ class Pipeline:
             self._pending = self._deep_stages(gray)
             self._pending_left = self.still_budget_ms / 1000
             self._scene_tally = {}
+            self._scene_solo, self._scene_solo_texts = {}, {}
         return result
 
     def _deepen(self, start: float) -> FrameResult:
         cpu0 = _cpu()
         self._deadline = cpu0 + min(self.budget_ms / 1000, self._pending_left)
         self._tally = self._scene_tally
+        # A scene held still is searched as a still image, a frame's budget at a time.
+        self._solo, self._solo_texts = self._scene_solo, self._scene_solo_texts
+        self._deepening = True
         per_frame = self.budget_ms / 1000
         reads: list[Read] = []
         name, ran = "none", False

@@ -316,3 +316,20 @@ def test_a_printed_serial_and_batch_can_be_typed_and_are_marked_unverified(site:
     # A serial outside the sample is refused with the reason, not "unknown code".
     with pytest.raises(Refused, match="not in the sample"):
         flow.scan("B7-NOT-A-UNIT")
+
+
+def test_the_provenance_url_on_a_label_is_scanned_like_its_cu_code(site: Site) -> None:
+    from datetime import date
+
+    serials = site.make_batch("B7", "POSTER-A3", 20)
+    qa = site.controller("qa-01")
+    flow = site.qa_flow()
+    qa.sign_in_badge("OP-QUINN")
+    flow.scan("CB:B7")
+    first = flow.view().sample[0]
+    assert first in serials
+    claims = codes.UnitClaims(first, "POSTER-A3", date(2026, 12, 4), 3, 50)
+    url = codes.encode_unit_url("https://maker.example/p/", claims, site.key)
+    with pytest.raises(Refused, match="does not carry a valid signature"):
+        flow.scan(url.replace("e=3/50", "e=4/50"))
+    assert flow.scan(url) == f"inspect {first}"
