@@ -392,7 +392,8 @@ class StationRuntime:
             if self.labels is not None:
                 try:
                     await asyncio.to_thread(self.labels.retry)
-                    state = self.labels.printer_state()
+                    # In a thread: it waits while a job is being sent (the lock).
+                    state = await asyncio.to_thread(self.labels.printer_state)
                     text = "ready" if state.ok else state.message
                     if state.waiting_jobs:
                         text += f" ({state.waiting_jobs} waiting)"
