@@ -434,11 +434,20 @@ class Pipeline:
             return _result(reads, start, f"still-{name}")
         return _result([], start, "deepening")
 
+    def _guess(self, key: tuple[str, int]) -> float:
+        """A stage's expected cost at this picture size; one never run at this size is
+        guessed as dear as the dearest that has (so it does not start on the budget's
+        last milliseconds and run far past it)."""
+        cost = self._cost.get(key)
+        if cost is None:
+            cost = max((c for (_, size), c in self._cost.items() if size == key[1]), default=0.0)
+        return cost
+
     def _run(self, stages: list[Stage], start: float) -> FrameResult:
         for name, picture, stage in stages:
             now = _cpu()
             key = (name, self._size)
-            if now + self._cost.get(key, 0.0) > self._deadline:
+            if now + self._guess(key) > self._deadline:
                 continue
             reads = stage()
             if name != "regions":
