@@ -30,6 +30,12 @@ Tag = tuple[str, str]
 MAX_ENTRIES = 20_000
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark a failed question's error as seen: every asker already got it."""
+    if not task.cancelled():
+        task.exception()
+
+
 def tags_of_event(e: Event) -> set[Tag]:
     """The runs, batches and serials an event names."""
     p = e.payload
@@ -103,22 +109,28 @@ class AnswerCache:
             self.stats.hits += 1
             return entry.value
         flying = self._flying.get(key)
-        if flying is not None:
+        if flying is None:
+            self.stats.misses += 1
+            # A task of its own: an asker that goes away (its client hung up) cancels
+            # only its wait, never the question the others are waiting on too.
+            flying = asyncio.ensure_future(self._fetch(key, fetch, tags, now))
+            flying.add_done_callback(_retrieved)
+            self._flying[key] = flying
+        else:
             self.stats.shared += 1
-            return await asyncio.shield(flying)
-        self.stats.misses += 1
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._flying[key] = fut
-        started = now
+        return await asyncio.shield(flying)
+
+    async def _fetch(
+        self,
+        key: tuple[str, str],
+        fetch: Callable[[], Awaitable[Any]],
+        tags: Callable[[Any], Iterable[Tag]],
+        started: float,
+    ) -> Any:
         try:
             value = await fetch()
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved here, so a fetch nobody else awaited logs nothing
-            raise
         finally:
             self._flying.pop(key, None)
-        fut.set_result(value)
         kept = frozenset(tags(value))
         if any(self._dropped_at.get(t, -1.0) >= started for t in kept):
             self.stats.not_kept += 1  # an event about it came while it was being fetched

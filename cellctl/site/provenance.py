@@ -74,6 +74,8 @@ def build(
     """Write the provenance site for every batch in `pages` to `out`."""
     started = time.perf_counter()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out} is a file: give a folder for the provenance site")
     if out.exists() and any(out.iterdir()) and not (out / MARK).exists():
         raise CliError(
             f"{out} holds files that are not a provenance site cellctl built: give an empty "

@@ -128,3 +128,22 @@ def test_the_tags_of_an_event() -> None:
               "assignment": {"run_id": "R0", "batch": "B0"}}, "OP-Q", seq=3)  # fmt: skip
     assert tags_of_event(e) == {("b", "B1"), ("s", "S1"), ("s", "S2"), ("r", "R1"),
                                 ("r", "R0"), ("b", "B0")}  # fmt: skip
+
+
+async def test_an_asker_that_goes_away_does_not_cancel_the_others_question() -> None:
+    cache = AnswerCache(2.0, Clock())
+    gate = asyncio.Event()
+
+    async def slow() -> str:
+        await gate.wait()
+        return "kept"
+
+    first = asyncio.create_task(cache.get(("batch", "B1"), slow, lambda _: {("b", "B1")}))
+    second = asyncio.create_task(cache.get(("batch", "B1"), slow, lambda _: {("b", "B1")}))
+    await asyncio.sleep(0)
+    first.cancel()  # its HTTP client hung up
+    gate.set()
+    assert await second == "kept"
+    assert first.cancelled()
+    assert await cache.get(("batch", "B1"), slow, lambda _: set()) == "kept"
+    assert cache.stats.hits == 1
