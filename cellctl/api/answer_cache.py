@@ -28,6 +28,7 @@ from cellctl.domain.events import Event
 
 Tag = tuple[str, str]
 MAX_ENTRIES = 20_000
+FLIGHT_MAX_S = 30.0
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
@@ -168,6 +169,8 @@ class AnswerCache:
                 self._forget(key)
                 self.stats.dropped += 1
         if len(self._dropped_at) > 4 * MAX_ENTRIES:
-            # Only drops younger than the oldest fetch in flight matter; a TTL covers that.
-            cutoff = now - max(self.ttl_s, 60.0)
+            # Only drops younger than the oldest question in flight matter, and a question
+            # gives up after a few seconds: keep the last FLIGHT_MAX_S (at 500 events/s
+            # and three tags each, about 45,000), so this runs once in tens of seconds.
+            cutoff = now - FLIGHT_MAX_S
             self._dropped_at = {t: at for t, at in self._dropped_at.items() if at >= cutoff}

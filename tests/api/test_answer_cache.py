@@ -147,3 +147,15 @@ async def test_an_asker_that_goes_away_does_not_cancel_the_others_question() -> 
     assert first.cancelled()
     assert await cache.get(("batch", "B1"), slow, lambda _: set()) == "kept"
     assert cache.stats.hits == 1
+
+
+def test_the_record_of_drops_stays_bounded_under_a_stream_of_events() -> None:
+    from cellctl.api import answer_cache
+
+    clock = Clock()
+    cache = AnswerCache(2.0, clock)
+    for i in range(4 * answer_cache.MAX_ENTRIES + 10):
+        clock.now += 0.001  # 1,000 events a second, each naming a new run
+        cache.event(_ev(run_id=f"R{i}"))
+    assert len(cache._dropped_at) <= 4 * answer_cache.MAX_ENTRIES
+    assert len(cache._dropped_at) >= answer_cache.FLIGHT_MAX_S * 1000 * 0.9
