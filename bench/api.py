@@ -188,6 +188,7 @@ def measure(report: Report, *, quick: bool = False, clients: int = CLIENTS) -> N
         history = SiteHistory(run_every_s=220)
         store = open_store(db)
         every_run: list[str] = []
+        every_serial: list[str] = []
 
         def noting_runs(events):  # noqa: ANN001, ANN202
             for e in events:
@@ -196,7 +197,6 @@ def measure(report: Report, *, quick: bool = False, clients: int = CLIENTS) -> N
                     every_serial.append(e.payload["serials"][len(every_run) % 24])
                 yield e
 
-        every_serial: list[str] = []
         loaded = store.bulk_load(noting_runs(history.events(events_n)))
         runs = sorted({s[3:10] for s in history.serials})
         run_ids = [f"R{n}" for n in runs]

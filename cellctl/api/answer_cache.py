@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cellctl.domain.event_keys import keys_of
 from cellctl.domain.events import Event
 
 Tag = tuple[str, str]
@@ -35,25 +36,6 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
     """Mark a failed question's error as seen: every asker already got it."""
     if not task.cancelled():
         task.exception()
-
-
-def tags_of_event(e: Event) -> set[Tag]:
-    """The runs, batches and serials an event names."""
-    p = e.payload
-    out: set[Tag] = set()
-    assignment = p.get("assignment")
-    a: dict[str, Any] = assignment if isinstance(assignment, dict) else {}
-    for kind, value in (
-        ("r", p.get("run_id")), ("b", p.get("batch")), ("s", p.get("serial")),
-        ("r", a.get("run_id")), ("b", a.get("batch")),
-    ):  # fmt: skip
-        if isinstance(value, str):
-            out.add((kind, value))
-    for key in ("serials", "nonconforming_serials"):
-        values = p.get(key)
-        if isinstance(values, list):
-            out.update(("s", v) for v in values if isinstance(v, str))
-    return out
 
 
 def tags_of_trace(query: str, result: Any) -> set[Tag]:
@@ -163,7 +145,7 @@ class AnswerCache:
         if self.ttl_s <= 0:
             return
         now = self.clock()
-        for t in tags_of_event(e):
+        for t in keys_of(e.payload):
             self._dropped_at[t] = now
             for key in list(self._by_tag.get(t, ())):
                 self._forget(key)

@@ -24,7 +24,6 @@ from cellctl.bus.codec import PAYLOAD_VERSION, PayloadError, decode, decode_even
 from cellctl.bus.scheduler_commands import publish_command, publish_submit
 from cellctl.bus.session import Endpoint, MqttSession
 from cellctl.bus.site_request import SiteRefused, SiteUnanswered
-from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event
@@ -51,7 +50,6 @@ class ApiBus:
         self.on_queue = on_queue
         self.queue: dict[str, Any] | None = None
         self._waiting: dict[bytes, asyncio.Future[Any]] = {}
-        self._task: asyncio.Task[None] | None = None
         # One MQTT 5 session (response topics) on the one session loop of the bus.
         self.session = MqttSession(
             mqtt,
@@ -67,24 +65,18 @@ class ApiBus:
 
     @property
     def _client(self) -> aiomqtt.Client | None:
-        return self.session.clients[0] if self.session.clients else None
+        return self.session.client
 
     # -- life --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="api-bus")
+        self.session.start(self._connected_work, "api-bus")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await self.session.wait_connected(timeout)
 
     async def stop(self) -> None:
-        self.session.stop()
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    async def _run(self) -> None:
-        await self.session.run(self._connected_work)
+        await self.session.close()
 
     async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
         (client,) = clients

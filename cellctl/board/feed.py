@@ -42,9 +42,7 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
-from cellctl.bus.connection import tolerate_closed_socket_callbacks
 from cellctl.bus.session import Endpoint, MqttSession
-from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import metrics
@@ -112,7 +110,6 @@ class BoardFeed:
         self._arrivals: list[float] = []
         self.measure = False
         self.listeners: list[Callable[[], None]] = []
-        self._task: asyncio.Task[None] | None = None
         self.session = MqttSession(
             self.mqtt, [Endpoint(clean_session=True)], name="board", on_lost=self._link_lost
         )
@@ -128,7 +125,7 @@ class BoardFeed:
 
     @property
     def _client(self) -> aiomqtt.Client | None:
-        return self.session.clients[0] if self.session.clients else None
+        return self.session.client
 
     def _link_lost(self) -> None:
         self.version += 1
@@ -616,21 +613,13 @@ class BoardFeed:
     # -- the connection ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            tolerate_closed_socket_callbacks(asyncio.get_running_loop())
-            self._task = asyncio.create_task(self._run(), name="board-feed")
+        self.session.start(self._connected_work, "board-feed")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await self.session.wait_connected(timeout)
 
     async def stop(self) -> None:
-        self.session.stop()
-        # aiomqtt on 3.11 can swallow one cancel: keep cancelling until it is done.
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    async def _run(self) -> None:
-        await self.session.run(self._connected_work)
+        await self.session.close()
 
     async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
         (client,) = clients

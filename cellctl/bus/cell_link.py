@@ -30,9 +30,8 @@ from cellctl.bus.codec import (
     encode_event,
 )
 from cellctl.bus.confirmed import decode_confirmed
-from cellctl.bus.connection import Backoff, tolerate_closed_socket_callbacks
+from cellctl.bus.connection import Backoff
 from cellctl.bus.session import Endpoint, MqttSession
-from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
 from cellctl.domain.events import Event, utc_now_iso
@@ -78,7 +77,6 @@ class CellLink:
         self._status: dict[str, Any] = {"state": "idle", **(status or {})}
         self._wake = asyncio.Event()
         self._status_dirty = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._last_assign_id: str | None = None
         self.confirmed_seq = 0
         will = aiomqtt.Will(
@@ -106,7 +104,7 @@ class CellLink:
 
     @property
     def _client(self) -> aiomqtt.Client | None:
-        return self.session.clients[0] if self.session.clients else None
+        return self.session.client
 
     @property
     def _stopping(self) -> bool:
@@ -174,9 +172,7 @@ class CellLink:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            tolerate_closed_socket_callbacks(asyncio.get_running_loop())
-            self._task = asyncio.create_task(self._run(), name=f"cell-link-{self.cell}")
+        self.session.start(self._connected_work, f"cell-link-{self.cell}")
 
     async def stop(self) -> None:
         """Say offline explicitly (a clean disconnect suppresses the will), then leave."""
@@ -193,13 +189,9 @@ class CellLink:
         self.session.stop()
         self._wake.set()
         self._status_dirty.set()
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self.session.close()
 
     # -- the connection loop ------------------------------------------------------
-
-    async def _run(self) -> None:
-        await self.session.run(self._connected_work)
 
     async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
         (client,) = clients

@@ -19,7 +19,13 @@ from typing import Any
 
 import aiomqtt
 
-from cellctl.bus.connection import NO_DELAY, Backoff, client_kwargs
+from cellctl.bus.connection import (
+    NO_DELAY,
+    Backoff,
+    client_kwargs,
+    tolerate_closed_socket_callbacks,
+)
+from cellctl.bus.tasks import cancel_and_wait
 from cellctl.config.models import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,22 @@ class Endpoint:
     pending_calls_threshold: int | None = None
     # Request/response: no Nagle delay on small replies (connection.NO_DELAY).
     no_delay: bool = False
+
+
+def consumer_endpoints(identifier: str, will: aiomqtt.Will) -> list[Endpoint]:
+    """A central service's two sessions (the scheduler's, the historian's): events come in
+    on MQTT 3.1.1 (paho builds an MQTT 5 property set per message, which alone would cost
+    more than storing the event); questions on MQTT 5, for the response topic and
+    correlation data."""
+    return [
+        # A persistent session: the broker keeps QoS 1 events for us while we restart,
+        # so cells need not re-send what we would miss.
+        Endpoint(identifier, will=will, clean_session=False, max_inflight=100,
+                 pending_calls_threshold=100_000),
+        # Answers in flight under load are by design (one task per question).
+        Endpoint(f"{identifier}-answers", mqtt5=True, no_delay=True,
+                 pending_calls_threshold=100_000),
+    ]  # fmt: skip
 
 
 class MqttSession:
@@ -65,6 +87,7 @@ class MqttSession:
         self.clients: list[aiomqtt.Client] = []
         self.stopping = False
         self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     def _client(self, e: Endpoint) -> aiomqtt.Client:
         kwargs: dict[str, Any] = {**client_kwargs(self.mqtt)}
@@ -122,5 +145,22 @@ class MqttSession:
                 await asyncio.sleep(self.backoff.next())
 
     def stop(self) -> None:
-        """No more reconnects; the caller cancels the task running `run`."""
+        """No more reconnects; `close` then ends the task `start` made."""
         self.stopping = True
+
+    @property
+    def client(self) -> aiomqtt.Client | None:
+        """The first endpoint's client while connected (None between connections)."""
+        return self.clients[0] if self.clients else None
+
+    def start(self, work: Work, task_name: str) -> None:
+        """Run `run(work)` in a task of its own (once; again only after `close`)."""
+        if self._task is None:
+            tolerate_closed_socket_callbacks(asyncio.get_running_loop())
+            self._task = asyncio.create_task(self.run(work), name=task_name)
+
+    async def close(self) -> None:
+        """Stop, and wait until the task `start` made has ended."""
+        self.stop()
+        await cancel_and_wait(self._task)
+        self._task = None

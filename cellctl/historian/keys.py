@@ -1,4 +1,5 @@
-"""What an event names, for the historian's index: serials, batches, runs and NCRs.
+"""The historian's index: what an event names (`domain.event_keys`), and what it
+counts for in a report.
 
 Pure. A genealogy is then a few index lookups instead of a read of the whole history;
 the lookups return a superset the domain trace filters exactly as it filters a file.
@@ -9,31 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SERIAL, BATCH, RUN, NCR = "s", "b", "r", "n"
-MAX_KEY = 256
+from cellctl.domain.event_keys import BATCH, MAX_KEY, NCR, RUN, SERIAL, keys_of
 
-
-def keys_of(payload: dict[str, Any]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-
-    def add(kind: str, value: object) -> None:
-        if isinstance(value, str) and value and len(value) <= MAX_KEY:
-            out.add((kind, value))
-
-    for name in ("serials", "nonconforming_serials"):
-        values = payload.get(name)
-        if isinstance(values, list):
-            for value in values:
-                add(SERIAL, value)
-    add(SERIAL, payload.get("serial"))
-    add(BATCH, payload.get("batch"))
-    add(RUN, payload.get("run_id"))
-    add(NCR, payload.get("ncr_id"))
-    assignment = payload.get("assignment")
-    if isinstance(assignment, dict):
-        add(BATCH, assignment.get("batch"))
-        add(RUN, assignment.get("run_id"))
-    return out
+__all__ = ["BATCH", "MAX_KEY", "NCR", "RUN", "SERIAL", "keys_of", "run_of", "tally_of"]
 
 
 def run_of(payload: dict[str, Any]) -> str | None:

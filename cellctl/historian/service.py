@@ -28,11 +28,11 @@ from cellctl.bus.codec import (
     encode,
 )
 from cellctl.bus.confirmed import ConfirmationThrottle, encode_confirmed, event_id_at
-from cellctl.bus.connection import Backoff, tolerate_closed_socket_callbacks
+from cellctl.bus.connection import Backoff
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
 from cellctl.bus.responder import RequestRefused
 from cellctl.bus.responder import answer as reply_to_request
-from cellctl.bus.session import Endpoint, MqttSession
+from cellctl.bus.session import MqttSession, consumer_endpoints
 from cellctl.bus.tasks import cancel_and_wait
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig
@@ -90,7 +90,6 @@ class Historian:
         self.confirmations = ConfirmationThrottle()
         self.counters = Counters()
         self.store_backoff = Backoff(first=0.2, cap=5.0)
-        self._task: asyncio.Task[None] | None = None
         # Requests are answered in a worker thread on a connection of their own, so a
         # month's report never holds up the intake.
         self._reader: HistorianStore | None = None
@@ -99,24 +98,12 @@ class Historian:
         will = aiomqtt.Will(
             self.topics.historian_status, encode(self.status(online=False)), qos=1, retain=True
         )
-        # Two sessions: events come in on MQTT 3.1.1 as the scheduler takes them (paho
-        # builds an MQTT 5 property set per message, which alone would cost more than
-        # storing the event); questions on MQTT 5, for the response topic and
-        # correlation data.
         self.session = MqttSession(
             self.mqtt,
-            [
-                # A persistent session: the broker keeps QoS 1 events for us while we
-                # restart, so cells need not re-send what we would miss.
-                Endpoint(f"cellctl-historian-{self.topics.site}", will=will,
-                         clean_session=False, max_inflight=100, pending_calls_threshold=100_000),
-                # Answers in flight under load are by design (one task per question).
-                Endpoint(f"cellctl-historian-{self.topics.site}-answers", mqtt5=True,
-                         no_delay=True, pending_calls_threshold=100_000),
-            ],
+            consumer_endpoints(f"cellctl-historian-{self.topics.site}", will),
             name="historian",
             on_lost=self._link_lost,
-        )  # fmt: skip
+        )
         self.backoff = self.session.backoff
 
     @property
@@ -134,9 +121,7 @@ class Historian:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            tolerate_closed_socket_callbacks(asyncio.get_running_loop())
-            self._task = asyncio.create_task(self._run(), name="historian")
+        self.session.start(self._connected_work, "historian")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await self.session.wait_connected(timeout)
@@ -145,8 +130,7 @@ class Historian:
         self.session.stop()
         for task in list(self._request_tasks):
             await cancel_and_wait(task)
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self.session.close()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -167,9 +151,6 @@ class Historian:
             "store_outages": c.store_outages,
             "gaps": sorted(self.gaps.gaps),
         }
-
-    async def _run(self) -> None:
-        await self.session.run(self._connected_work)
 
     async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
         intake, answers = clients

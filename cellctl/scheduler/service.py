@@ -33,11 +33,9 @@ from cellctl.bus.codec import (
     decode_status,
     encode,
 )
-from cellctl.bus.connection import tolerate_closed_socket_callbacks
 from cellctl.bus.intake import GapTracker, message_batches, resend_request
 from cellctl.bus.responder import answer
-from cellctl.bus.session import Endpoint, MqttSession
-from cellctl.bus.tasks import cancel_and_wait
+from cellctl.bus.session import MqttSession, consumer_endpoints
 from cellctl.bus.topics import Topics
 from cellctl.config.models import MqttConfig, SiteConfig
 from cellctl.domain import dispatch
@@ -113,29 +111,19 @@ class Scheduler:
         self.dropped = 0
         self.duplicates = 0
         self.dispatch_log: list[tuple[float, str, str, int]] = []
-        self._task: asyncio.Task[None] | None = None
         self._dirty = True
         self._snapshot_due = True
         self._data_version = store.data_version()
         will = aiomqtt.Will(
             self.topics.scheduler_status, encode(self._status(online=False)), qos=1, retain=True
         )
-        # Two sessions, as the historian's: events on MQTT 3.1.1, requests (the runs,
-        # orders about them) on MQTT 5 for the response topic.
+        # Requests here are the runs and orders about them.
         self.session = MqttSession(
             self.mqtt,
-            [
-                # A persistent session: the broker keeps QoS 1 events for us while we
-                # restart, so cells need not re-send what we would miss.
-                Endpoint(f"cellctl-scheduler-{self.topics.site}", will=will,
-                         clean_session=False, max_inflight=100, pending_calls_threshold=100_000),
-                # Answers in flight under load are by design (one task per question).
-                Endpoint(f"cellctl-scheduler-{self.topics.site}-answers", mqtt5=True,
-                         no_delay=True, pending_calls_threshold=100_000),
-            ],
+            consumer_endpoints(f"cellctl-scheduler-{self.topics.site}", will),
             name="scheduler",
             on_lost=self._link_lost,
-        )  # fmt: skip
+        )
         self.backoff = self.session.backoff
         self._dispatch_lock = asyncio.Lock()
         self._dispatch_wanted = asyncio.Event()
@@ -158,9 +146,7 @@ class Scheduler:
     # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            tolerate_closed_socket_callbacks(asyncio.get_running_loop())
-            self._task = asyncio.create_task(self._run(), name="scheduler")
+        self.session.start(self._connected_work, "scheduler")
 
     @property
     def connected(self) -> bool:
@@ -168,7 +154,7 @@ class Scheduler:
 
     @property
     def _client(self) -> aiomqtt.Client | None:
-        return self.session.clients[0] if self.session.clients else None
+        return self.session.client
 
     @property
     def _stopping(self) -> bool:
@@ -188,14 +174,9 @@ class Scheduler:
                     retain=True,
                     timeout=2.0,
                 )
-        self.session.stop()
-        await cancel_and_wait(self._task)
-        self._task = None
+        await self.session.close()
         if self._plans is not None:
             await self._plans.close()
-
-    async def _run(self) -> None:
-        await self.session.run(self._connected_work)
 
     async def _connected_work(self, clients: list[aiomqtt.Client]) -> None:
         client, answers = clients

@@ -18,7 +18,8 @@ from PIL import Image
 
 from cellctl.domain.codes import (
     UnitClaims,
-    decode_unit_url,
+    UnitCode,
+    decode,
     encode_unit,
     encode_unit_url,
     signature_fingerprint,
@@ -62,14 +63,13 @@ def certificate(
     made = date.fromisoformat(unit["made"]) if unit.get("made") else datetime.now(UTC).date()
     sku = record.get("sku") or ""
     if base_url:
-        code = encode_unit_url(
-            base_url, UnitClaims(serial, sku, made, n if size else None, size), signing_key
-        )
-        signature = decode_unit_url(code).signature
+        claims = UnitClaims(serial, sku, made, n if size else None, size)
+        code = encode_unit_url(base_url, claims, signing_key)
     else:
         code = encode_unit(serial, signing_key)
-        signature = signing_key.sign(f"CU:{serial}".encode())
-    fingerprint = signature_fingerprint(signature)
+    signed = decode(code)
+    assert isinstance(signed, UnitCode)  # made just above
+    fingerprint = signature_fingerprint(signed.signature)
     values = {
         "site_name": site_name,
         "title": title or sku,

@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from cellctl.api.answer_cache import AnswerCache, tags_of_event, tags_of_trace
+from cellctl.api.answer_cache import AnswerCache, tags_of_trace
+from cellctl.domain.event_keys import keys_of
 from cellctl.domain.events import Event
 
 
@@ -126,7 +127,7 @@ async def test_a_ttl_of_zero_keeps_nothing() -> None:
 def test_the_tags_of_an_event() -> None:
     e = Event("sample_drawn", "qa-01", {"batch": "B1", "serials": ["S1", "S2"], "run_id": "R1",
               "assignment": {"run_id": "R0", "batch": "B0"}}, "OP-Q", seq=3)  # fmt: skip
-    assert tags_of_event(e) == {("b", "B1"), ("s", "S1"), ("s", "S2"), ("r", "R1"),
+    assert keys_of(e.payload) == {("b", "B1"), ("s", "S1"), ("s", "S2"), ("r", "R1"),
                                 ("r", "R0"), ("b", "B0")}  # fmt: skip
 
 
